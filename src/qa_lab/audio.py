@@ -1,0 +1,80 @@
+"""Audio I/O: any file soundfile reads -> mono float32 at 16 kHz -> Whisper log-mel at real length."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+SAMPLE_RATE = 16_000
+HOP = 160  # 10 ms at 16 kHz
+MAX_SECONDS = 30.0
+N_MELS = 80
+
+
+class AudioError(ValueError):
+    """A clip that cannot be used; the message names the file (and manifest line when known)."""
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """(T,) float32 at orig_sr -> (T',) float32 at target_sr (soxr, high quality)."""
+    if orig_sr == target_sr:
+        return audio.astype(np.float32, copy=False)
+    return soxr.resample(audio, orig_sr, target_sr).astype(np.float32, copy=False)
+
+
+def load_audio(path: str | Path, offset: float = 0.0, duration: float | None = None,
+               sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Read `path` (any soundfile format), mix to mono, resample: -> (T,) float32.
+
+    `offset`/`duration` in seconds select a segment. Raises AudioError naming the file when it is
+    missing, undecodable, empty, or the segment lies outside it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        info = sf.info(str(path))
+        start = int(round(offset * info.samplerate))
+        stop = None if duration is None else start + int(round(duration * info.samplerate))
+        data, sr = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(f"{path}: cannot decode audio ({e})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: empty audio (0 samples at offset {offset:.2f} s)")
+    audio = data.mean(axis=1)  # (T,) mono mix-down
+    if not np.isfinite(audio).all():
+        raise AudioError(f"{path}: audio contains NaN or Inf samples")
+    return resample(audio, sr, sample_rate)
+
+
+def check_duration(seconds: float, where: str) -> None:
+    """Refuse clips over 30 s instead of silently cutting them (Whisper's window is 30 s)."""
+    if seconds > MAX_SECONDS + 1e-6:
+        raise AudioError(f"{where}: clip is {seconds:.2f} s long; the Whisper encoder takes at most "
+                         f"{MAX_SECONDS:.0f} s. Split it (offset/duration in the manifest) or trim it.")
+
+
+@lru_cache(maxsize=4)
+def feature_extractor(n_mels: int = N_MELS):
+    from transformers import WhisperFeatureExtractor
+    return WhisperFeatureExtractor(feature_size=n_mels)
+
+
+def log_mel(audio: np.ndarray, n_mels: int = N_MELS) -> np.ndarray:
+    """(T,) 16 kHz -> (n_mels, T // 160) Whisper log-mel at the clip's real length (no 30 s pad)."""
+    n_frames = len(audio) // HOP
+    if n_frames == 0:
+        raise AudioError(f"clip has {len(audio)} samples; at least {HOP} are needed for one mel frame")
+    fe = feature_extractor(n_mels)
+    feats = fe(audio, sampling_rate=SAMPLE_RATE, padding="longest", return_tensors="np")["input_features"][0]
+    return feats[:, :n_frames].astype(np.float32)
+
+
+def log_mel_pad30(audio: np.ndarray, n_mels: int = N_MELS) -> np.ndarray:
+    """(T,) 16 kHz -> (n_mels, 3000): exactly what Whisper saw in training (audio zero-padded to 30 s)."""
+    fe = feature_extractor(n_mels)
+    return fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="np")["input_features"][0].astype(np.float32)

@@ -1,0 +1,99 @@
+"""The `qa-lab` command: config, tags, train, infer, export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qa_lab import tags
+
+
+def _config_show(a) -> None:
+    from qa_lab.config import load_config, to_yaml
+    print(to_yaml(load_config(a.experiment, a.overrides)), end="")
+
+
+def _tags_show(a) -> None:
+    print(tags.prompt(a.task, a.format, audio_lang=a.audio_lang, text_lang=a.text_lang, question=a.question,
+                      instruction=a.instruction))
+
+
+def _train(a) -> None:
+    from qa_lab.config import experiment_path, load_config
+    from qa_lab.train import train
+    cfg = load_config(a.experiment, a.overrides)
+    train(cfg, resume=a.resume, source_yaml=experiment_path(a.experiment))
+
+
+def _infer(a) -> None:
+    from qa_lab.export import load
+    from qa_lab.infer import format_words, transcribe
+    cfg, model = load(a.checkpoint)
+    outs = transcribe(model, cfg, a.audio, task=a.task, audio_lang=a.audio_lang, text_lang=a.text_lang,
+                      question=a.question)
+    for path, text in zip(a.audio, outs):
+        if len(a.audio) > 1:
+            print(f"== {path}")
+        print(format_words(text) if a.task == "srwt" else text)
+
+
+def _export(a) -> None:
+    from qa_lab.export import export
+    print(f"exported to {export(a.checkpoint, a.out_dir)}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qa-lab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    cfg = sub.add_parser("config", help="inspect experiment configs")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True)
+    show = cfg_sub.add_parser("show", help="print the merged config of an experiment")
+    show.add_argument("experiment", help="a name in experiments/ (e.g. demo) or a yaml path")
+    show.add_argument("overrides", nargs="*", help="key=value overrides")
+    show.set_defaults(func=_config_show)
+
+    tg = sub.add_parser("tags", help="inspect task tags")
+    tg_sub = tg.add_subparsers(dest="action", required=True)
+    ts = tg_sub.add_parser("show", help="print the text that follows </audio> for a task")
+    ts.add_argument("task", help=f"one of {', '.join(tags.TASKS)}")
+    ts.add_argument("--audio-lang", default="en")
+    ts.add_argument("--text-lang", default=None)
+    ts.add_argument("--format", default="hierarchical", choices=tags.FORMATS)
+    ts.add_argument("--question", default=None, help="the question, for aqa")
+    ts.add_argument("--instruction", default=None, help="override the output-instruction tag")
+    ts.set_defaults(func=_tags_show)
+
+    tr = sub.add_parser("train", help="train an experiment")
+    tr.add_argument("experiment")
+    tr.add_argument("overrides", nargs="*", help="key=value overrides")
+    tr.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint")
+    tr.set_defaults(func=_train)
+
+    inf = sub.add_parser("infer", help="decode audio files with a checkpoint or an export folder")
+    inf.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
+    inf.add_argument("audio", nargs="+")
+    inf.add_argument("--task", default="asr", choices=tags.TASKS)
+    inf.add_argument("--audio-lang", default="en")
+    inf.add_argument("--text-lang", default=None)
+    inf.add_argument("--question", default=None)
+    inf.set_defaults(func=_infer)
+
+    ex = sub.add_parser("export", help="write PEFT adapter, projector, tag embeddings, tokenizer, config")
+    ex.add_argument("checkpoint")
+    ex.add_argument("out_dir")
+    ex.set_defaults(func=_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as e:  # our errors name the file/key at fault; no traceback needed
+        print(f"qa-lab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Typed experiment configs: schema <- experiments/base.yaml <- experiment yaml(s) <- key=value."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+
+STAGES = ("pretrain", "sft", "finetune", "full")
+TAG_FORMATS = ("hierarchical", "flat", "natural")
+AUDIO_PADDING = ("real", "pad30")
+PROJECTORS = ("linear", "mlp")
+STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
+
+
+class ConfigError(ValueError):
+    """A config problem; the message names the file and key at fault."""
+
+
+def _check(value: Any, allowed: tuple, key: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r}: expected one of {', '.join(map(str, allowed))}")
+
+
+@dataclass
+class ModelConfig:
+    preset: str = "tiny"
+    """Architecture and checkpoints: tiny | qwen-audio-7b | whisper-large-v2+qwen2.5-7b (see qa_lab.presets)."""
+    audio_encoder: str | None = None
+    """Override the preset's Whisper checkpoint: a hub id or a local save_pretrained folder."""
+    language_model: str | None = None
+    """Override the preset's LLM checkpoint: a hub id or a local save_pretrained folder."""
+    trust_remote_code: bool = False
+    """Allow remote modelling code (needed by Qwen/Qwen-7B); off unless a config opts in."""
+    audio_padding: str = "real"
+    """real: encode at each clip's own length (fast); pad30: pad to 30 s like released checkpoints."""
+    projector: str = "linear"
+    """Audio-to-LLM projector: linear | mlp (Linear-GELU-Linear)."""
+    pool_stride: int = 2
+    """Average pooling after the encoder: 2 gives one audio frame per 40 ms (25/s), as in the paper."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+
+    def __post_init__(self) -> None:
+        from qa_lab.presets import PRESETS
+        _check(self.preset, tuple(PRESETS), "model.preset")
+        _check(self.audio_padding, AUDIO_PADDING, "model.audio_padding")
+        _check(self.projector, PROJECTORS, "model.projector")
+        if self.pool_stride < 1:
+            raise ConfigError(f"model.pool_stride={self.pool_stride}: expected >= 1")
+
+
+@dataclass
+class LoraConfig:
+    r: int = 8
+    """LoRA rank."""
+    alpha: int = 16
+    """LoRA scaling numerator (scale = alpha / r)."""
+    dropout: float = 0.05
+    """Dropout on the LoRA path."""
+    target_modules: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    """LLM module names that get LoRA (default: all attention and MLP projections)."""
+    encoder: bool = False
+    """Also put LoRA on the audio encoder (finetune stage)."""
+    encoder_target_modules: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"])
+    """Whisper module names that get LoRA when lora.encoder is true."""
+
+    def __post_init__(self) -> None:
+        if self.r < 1:
+            raise ConfigError(f"lora.r={self.r}: expected >= 1")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"lora.dropout={self.dropout}: expected 0 <= dropout < 1")
+
+
+@dataclass
+class TagsConfig:
+    format: str = "hierarchical"
+    """Task prompt format: hierarchical (Qwen-Audio tags) | flat (one token per task) | natural."""
+
+    def __post_init__(self) -> None:
+        _check(self.format, TAG_FORMATS, "tags.format")
+
+
+@dataclass
+class SpeechConfig:
+    n_train: int = 200
+    """Built-in spoken corpus: training utterances."""
+    n_val: int = 16
+    """Built-in spoken corpus: held-out utterances (new sentences)."""
+    out: str = "data/builtin-speech"
+    """Cache folder for the generated corpus (one subfolder per config)."""
+
+
+@dataclass
+class DataConfig:
+    train_manifest: str | None = None
+    """JSONL manifest for training; null builds the built-in spoken corpus (data.speech)."""
+    val_manifest: str | None = None
+    """JSONL manifest for validation; null uses the built-in corpus's held-out split."""
+    tasks: list[str] = field(default_factory=lambda: ["asr", "srwt"])
+    """Tasks kept from the manifests; lines of other tasks are skipped."""
+    task_weights: dict[str, float] = field(default_factory=dict)
+    """Sampling weight per task (default 1 each); weight 0 drops a task from training."""
+    batch_seconds: float = 60.0
+    """Audio seconds per batch, counted as longest clip x batch size (duration-bucketed batching)."""
+    max_batch_size: int = 64
+    """Upper bound on clips per batch."""
+    bucket: bool = True
+    """Group clips of similar duration into batches (less padding); false draws batches at random."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+    skip_invalid: bool = False
+    """Skip manifest lines that fail validation (each is logged) instead of refusing the manifest."""
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    """Built-in spoken corpus (espeak-ng with exact word times)."""
+
+    def __post_init__(self) -> None:
+        if self.batch_seconds <= 0:
+            raise ConfigError(f"data.batch_seconds={self.batch_seconds}: expected > 0")
+        for task, w in self.task_weights.items():
+            if w < 0:
+                raise ConfigError(f"data.task_weights.{task}={w}: expected >= 0")
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 300
+    """Optimizer steps to train."""
+    lr: float = 1e-3
+    """Peak learning rate (AdamW), linear warm-up then cosine decay."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    warmup_steps: int = 20
+    """Linear warm-up steps."""
+    precision: str = "auto"
+    """Lightning precision; auto = bf16-mixed on GPU, 32-true on CPU."""
+    strategy: str = "auto"
+    """Lightning strategy: auto | ddp | fsdp | deepspeed."""
+    accelerator: str = "auto"
+    """Lightning accelerator: auto | cpu | gpu."""
+    devices: Any = "auto"
+    """Lightning devices: auto, a count, or a list of ids."""
+    num_nodes: int = 1
+    """Machines in a multi-node run."""
+    accumulate_grad_batches: int = 1
+    """Batches per optimizer step."""
+    gradient_clip_val: float = 1.0
+    """Clip the gradient norm (0 disables)."""
+    val_every_n_steps: int = 100
+    """Validate every this many training batches."""
+    log_every_n_steps: int = 10
+    """Log metrics every this many steps."""
+    checkpoint_every_n_steps: int = 100
+    """Save a checkpoint every this many optimizer steps (the last one is always kept)."""
+
+    def __post_init__(self) -> None:
+        _check(self.strategy, STRATEGIES, "trainer.strategy")
+        if self.max_steps < 1:
+            raise ConfigError(f"trainer.max_steps={self.max_steps}: expected >= 1")
+        if self.accumulate_grad_batches < 1:
+            raise ConfigError(f"trainer.accumulate_grad_batches={self.accumulate_grad_batches}: expected >= 1")
+
+
+@dataclass
+class Config:
+    name: str = "base"
+    """Experiment name (the yaml's file name); names the run folder."""
+    parent: str | None = None
+    """The experiment this one overrides (a file name in experiments/), or null for base."""
+    seed: int = 0
+    """Seed for data order, initialisation and generation."""
+    stage: str = "finetune"
+    """pretrain: encoder+projector train, LLM frozen | sft: encoder frozen, LLM LoRA + projector |
+    finetune: LLM LoRA (+ optional encoder LoRA) + projector | full: everything (from-scratch tiny models)."""
+    smoke: bool = False
+    """Shrink any experiment to the tiny model, a few steps and a tiny corpus (tests, CI, notebooks)."""
+    runs_dir: str = "runs"
+    """Where run folders are created."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The audio-LLM."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """LoRA adapters."""
+    tags: TagsConfig = field(default_factory=TagsConfig)
+    """Task prompt format."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Manifests, batching, task mixing."""
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    """Optimisation and Lightning Trainer settings."""
+
+    def __post_init__(self) -> None:
+        _check(self.stage, STAGES, "stage")
+
+
+# What `smoke=true` forces, whatever the experiment says: tiny model, few steps, tiny corpus.
+SMOKE = {
+    "model": {"preset": "tiny", "audio_encoder": None, "language_model": None},
+    "trainer": {"max_steps": 3, "val_every_n_steps": 2, "log_every_n_steps": 1, "warmup_steps": 1,
+                "checkpoint_every_n_steps": 2},
+    "data": {"speech": {"n_train": 8, "n_val": 2}, "batch_seconds": 12.0},
+}
+
+
+def _valid_keys(node: Any, prefix: str = "") -> list[str]:
+    keys = []
+    for f in fields(node):
+        path = f"{prefix}{f.name}"
+        keys.append(path)
+        default = getattr(node, f.name)
+        if is_dataclass(default):
+            keys.extend(_valid_keys(default, path + "."))
+    return keys
+
+
+def _check_keys(raw: Any, schema: DictConfig, where: str, prefix: str = "") -> None:
+    """Unknown keys are errors naming the key, the file, and the closest valid key."""
+    if not isinstance(raw, (dict, DictConfig)):
+        return
+    for key, value in raw.items():
+        path = f"{prefix}{key}"
+        if key not in schema:
+            valid = _valid_keys(Config())
+            close = difflib.get_close_matches(path, valid, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}: unknown config key '{path}'{hint}")
+        sub = schema[key]
+        if isinstance(sub, DictConfig) and OmegaConf.get_type(sub) not in (dict, None):
+            _check_keys(value, sub, where, path + ".")
+
+
+def _merge(base: DictConfig, raw: Any, where: str) -> DictConfig:
+    _check_keys(raw, base, where)
+    try:
+        return OmegaConf.merge(base, raw)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", "") or ""
+        msg = str(e).splitlines()[0]
+        raise ConfigError(f"{where}: bad value for '{key}': {msg}") from None
+
+
+def experiment_path(name: str | Path) -> Path:
+    """An experiment name ('demo') or a path to a yaml file -> the yaml's path."""
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        return p
+    q = EXPERIMENTS_DIR / f"{p.name}.yaml"
+    if q.is_file():
+        return q
+    known = sorted(x.stem for x in EXPERIMENTS_DIR.glob("*.yaml"))
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(f"experiment '{name}' not found (no {q}); known: {', '.join(known)}{hint}")
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        raw = OmegaConf.load(path)
+    except Exception as e:  # yaml syntax errors come in many types
+        raise ConfigError(f"{path}: cannot parse yaml ({e})") from None
+    if not isinstance(raw, DictConfig):
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
+    return OmegaConf.to_container(raw)
+
+
+def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
+    """The yaml and its ancestors, base first, following `parent:` keys."""
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: parent chain loops through {', '.join(map(str, seen))}")
+    raw = _load_yaml(path)
+    parent = raw.get("parent")
+    if parent is None:
+        return [(path, raw)]
+    return _chain(experiment_path(parent), seen + (path.resolve(),)) + [(path, raw)]
+
+
+def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Merge schema <- base.yaml <- parents <- experiment <- `key=value` overrides; validate; return Config."""
+    path = experiment_path(experiment)
+    cfg = OmegaConf.structured(Config)
+    chain = _chain(path)
+    if chain[0][0].resolve() != (EXPERIMENTS_DIR / "base.yaml").resolve() and path.parent == EXPERIMENTS_DIR:
+        raise ConfigError(f"{path}: its parent chain must end at base.yaml (set `parent: base`)")
+    for p, raw in chain:
+        cfg = _merge(cfg, raw, str(p))
+    cfg.name = path.stem
+    cfg.parent = chain[-2][0].stem if len(chain) > 1 else None
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}': expected key=value")
+        key, _ = item.split("=", 1)
+        dot = OmegaConf.from_dotlist([item])
+        cfg = _merge(cfg, dot, f"override '{key}'")
+    if cfg.smoke:
+        cfg = OmegaConf.merge(cfg, SMOKE)
+    try:
+        return OmegaConf.to_object(cfg)
+    except (ConfigError, OmegaConfBaseException) as e:
+        raise ConfigError(f"{path}: {str(e).splitlines()[0]}") from None
+
+
+def to_yaml(cfg: Config) -> str:
+    """The resolved config as yaml (what run folders store)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def from_yaml(path: str | Path) -> Config:
+    """Read back a resolved config written by to_yaml (run folders, exports)."""
+    raw = _load_yaml(Path(path))
+    cfg = _merge(OmegaConf.structured(Config), raw, str(path))
+    return OmegaConf.to_object(cfg)
+

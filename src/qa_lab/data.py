@@ -1,0 +1,225 @@
+"""Data path: manifest examples -> mel + token ids -> duration-bucketed, task-weighted batches."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from qa_lab import tags
+from qa_lab.audio import AudioError, check_duration, load_audio, log_mel, log_mel_pad30
+from qa_lab.config import Config
+from qa_lab.encoder import pooled_lengths
+from qa_lab.manifest import prompt_text, read_manifest, target_text, where
+from qa_lab.model import IGNORE
+
+
+class AudioTextDataset(Dataset):
+    """Manifest examples -> {mel (n_mels, T), prompt_ids, target_ids, task}; errors name file and line."""
+
+    def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
+                 audio_padding: str = "real"):
+        self.examples = examples
+        self.tokenizer = tokenizer
+        self.tag_format = tag_format
+        self.audio_padding = audio_padding
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def durations(self) -> np.ndarray:
+        return np.array([ex["_duration"] for ex in self.examples])
+
+    def __getitem__(self, i: int) -> dict:
+        ex = self.examples[i]
+        try:
+            audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
+            check_duration(len(audio) / 16_000, ex["_audio_path"])
+            mel = log_mel_pad30(audio) if self.audio_padding == "pad30" else log_mel(audio)
+        except AudioError as e:
+            raise AudioError(f"{where(ex)}: {e}") from None
+        enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+        return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // 160, mel.shape[1]),
+                "prompt_ids": enc(prompt_text(ex, self.tag_format)), "target_ids": enc(target_text(ex)),
+                "task": ex["task"], "index": i}
+
+
+class Collator:
+    """Pad a list of items into a batch. train: right-padded with labels; else left-padded prompts."""
+
+    def __init__(self, tokenizer, pool_stride: int = 2, train: bool = True):
+        self.pad_id = tokenizer.pad_token_id
+        self.eos_id = tokenizer.eos_token_id
+        self.start_id, self.end_id = tokenizer.convert_tokens_to_ids([tags.AUDIO_START, tags.AUDIO_END])
+        self.pool_stride = pool_stride
+        self.train = train
+
+    def __call__(self, items: list[dict]) -> dict:
+        B = len(items)
+        mel_lengths = torch.tensor([it["mel_length"] for it in items])
+        T = max(it["mel"].shape[1] for it in items)
+        mel = torch.zeros(B, items[0]["mel"].shape[0], T)  # (B, n_mels, T)
+        for b, it in enumerate(items):
+            mel[b, :, :it["mel"].shape[1]] = it["mel"]
+        n_audio = pooled_lengths(mel_lengths, self.pool_stride).tolist()
+        seqs, labels, slots = [], [], []
+        for it, n in zip(items, n_audio):
+            head = [self.start_id] + [self.pad_id] * n + [self.end_id] + it["prompt_ids"]
+            tail = it["target_ids"] + [self.eos_id] if self.train else []
+            seqs.append(head + tail)
+            labels.append([IGNORE] * len(head) + tail)
+            slots.append([False] + [True] * n + [False] * (len(head) - 1 - n + len(tail)))
+        L_max = max(map(len, seqs))
+        input_ids = torch.full((B, L_max), self.pad_id)
+        label_t = torch.full((B, L_max), IGNORE)
+        audio_mask = torch.zeros(B, L_max, dtype=torch.bool)
+        attention = torch.zeros(B, L_max, dtype=torch.long)
+        for b, (s, lab, sl) in enumerate(zip(seqs, labels, slots)):
+            span = slice(0, len(s)) if self.train else slice(L_max - len(s), L_max)
+            input_ids[b, span] = torch.tensor(s)
+            label_t[b, span] = torch.tensor(lab)
+            audio_mask[b, span] = torch.tensor(sl)
+            attention[b, span] = 1
+        return {"mel": mel, "mel_lengths": mel_lengths, "input_ids": input_ids, "attention_mask": attention,
+                "audio_mask": audio_mask, "labels": label_t, "tasks": [it["task"] for it in items],
+                "index": [it["index"] for it in items]}
+
+
+def pack(order: np.ndarray, durations: np.ndarray, batch_seconds: float, max_batch_size: int) -> list[list[int]]:
+    """Greedy packing in `order`: a batch holds clips while (longest clip x count) <= batch_seconds."""
+    batches, cur, longest = [], [], 0.0
+    for i in order:
+        d = float(durations[i])
+        if cur and (max(longest, d) * (len(cur) + 1) > batch_seconds or len(cur) >= max_batch_size):
+            batches.append(cur)
+            cur, longest = [], 0.0
+        cur.append(int(i))
+        longest = max(longest, d)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Endless, seeded stream of batches: task-weighted draws, duration buckets, shuffled batch order.
+
+    Batch k of the stream depends only on (seed, k), so a resumed run continues with the batch an
+    uninterrupted run would have seen (`start`), and each of `world_size` ranks takes every
+    world_size-th batch.
+    """
+
+    POOL = 64  # batches' worth of clips sorted together: similar lengths, still random across pools
+
+    def __init__(self, durations: np.ndarray, tasks: list[str], batch_seconds: float, max_batch_size: int,
+                 task_weights: dict[str, float] | None = None, bucket: bool = True, seed: int = 0,
+                 num_batches: int = 1, start: int = 0, rank: int = 0, world_size: int = 1):
+        self.durations, self.tasks = np.asarray(durations), list(tasks)
+        self.batch_seconds, self.max_batch_size = batch_seconds, max_batch_size
+        self.weights = task_weights or {}
+        self.bucket, self.seed = bucket, seed
+        self.num_batches, self.start = num_batches, start
+        self.rank, self.world_size = rank, world_size
+
+    def epoch(self, e: int) -> list[list[int]]:
+        """The batches of pass `e` over the (weighted) data."""
+        rng = np.random.default_rng([self.seed, e])
+        by_task: dict[str, list[int]] = {}
+        for i, t in enumerate(self.tasks):
+            by_task.setdefault(t, []).append(i)
+        w = {t: float(self.weights.get(t, 1.0)) for t in by_task}
+        total_w = sum(w.values())
+        if total_w <= 0:
+            raise ValueError("data.task_weights gives every task weight 0")
+        n = len(self.tasks)
+        draws = []
+        for t, idx in sorted(by_task.items()):
+            k = int(round(n * w[t] / total_w))
+            reps = math.ceil(k / len(idx)) if k else 0
+            draws.extend(np.concatenate([rng.permutation(idx) for _ in range(reps)])[:k] if reps else [])
+        order = rng.permutation(np.array(draws, dtype=int))
+        if self.bucket:
+            pool = self.POOL * self.max_batch_size
+            chunks = [order[i:i + pool] for i in range(0, len(order), pool)]
+            batches = []
+            for c in chunks:
+                c = c[np.argsort(self.durations[c], kind="stable")]
+                batches.extend(pack(c, self.durations, self.batch_seconds, self.max_batch_size))
+            return [batches[j] for j in rng.permutation(len(batches))]
+        return pack(order, self.durations, self.batch_seconds, self.max_batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        k, e, emitted = 0, 0, 0
+        while emitted < self.num_batches:
+            for b in self.epoch(e):
+                if k >= self.start * self.world_size and k % self.world_size == self.rank:
+                    yield b
+                    emitted += 1
+                    if emitted >= self.num_batches:
+                        return
+                k += 1
+            e += 1
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+
+def eval_batches(durations: np.ndarray, batch_seconds: float, max_batch_size: int) -> list[list[int]]:
+    """Deterministic batches over every example once, sorted by duration (for validation and decoding)."""
+    return pack(np.argsort(durations, kind="stable"), durations, batch_seconds, max_batch_size)
+
+
+class AudioDataModule(L.LightningDataModule):
+    """Wires manifests (or the built-in spoken corpus) to datasets, samplers and collation."""
+
+    def __init__(self, cfg: Config, tokenizer):
+        super().__init__()
+        self.cfg, self.tokenizer = cfg, tokenizer
+        self.train_set: AudioTextDataset | None = None
+        self.val_set: AudioTextDataset | None = None
+
+    def manifests(self) -> tuple[Path, Path]:
+        d = self.cfg.data
+        if d.train_manifest and d.val_manifest:
+            return Path(d.train_manifest), Path(d.val_manifest)
+        from qa_lab.speech import build_corpus
+        root = build_corpus(d.speech.out, n_train=d.speech.n_train, n_val=d.speech.n_val, seed=self.cfg.seed)
+        return Path(d.train_manifest or root / "train.jsonl"), Path(d.val_manifest or root / "val.jsonl")
+
+    def prepare_data(self) -> None:
+        self.manifests()  # builds the built-in corpus once, on rank 0
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        d, m = self.cfg.data, self.cfg.model
+        train, val = self.manifests()
+        mk = lambda p: AudioTextDataset(read_manifest(p, d.tasks, d.skip_invalid), self.tokenizer,  # noqa: E731
+                                        self.cfg.tags.format, m.audio_padding)
+        self.train_set, self.val_set = mk(train), mk(val)
+
+    def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:
+        return DataLoader(ds, batch_sampler=sampler, num_workers=self.cfg.data.num_workers,
+                          collate_fn=Collator(self.tokenizer, self.cfg.model.pool_stride, train=True),
+                          persistent_workers=self.cfg.data.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        d, t = self.cfg.data, self.cfg.trainer
+        trainer = self.trainer
+        consumed = trainer.global_step * t.accumulate_grad_batches if trainer else 0
+        total = t.max_steps * t.accumulate_grad_batches
+        sampler = BucketBatchSampler(
+            self.train_set.durations(), [ex["task"] for ex in self.train_set.examples], d.batch_seconds,
+            d.max_batch_size, dict(d.task_weights), d.bucket, self.cfg.seed, num_batches=total - consumed,
+            start=consumed, rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1)
+        return self._loader(self.train_set, sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        d = self.cfg.data
+        return self._loader(self.val_set, eval_batches(self.val_set.durations(), d.batch_seconds,
+                                                       d.max_batch_size))

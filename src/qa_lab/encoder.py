@@ -1,0 +1,56 @@
+"""The Whisper encoder at each clip's real length, batch-invariant; and the stock 30 s path for parity."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+MEL_FRAMES_30S = 3000
+
+
+def encoder_lengths(mel_lengths: torch.Tensor) -> torch.Tensor:
+    """Mel frames -> encoder frames after conv2 (stride 2, kernel 3, padding 1): ceil(L / 2)."""
+    return (mel_lengths - 1) // 2 + 1
+
+
+def pooled_lengths(mel_lengths: torch.Tensor, stride: int = 2) -> torch.Tensor:
+    """Mel frames -> audio frames the LLM sees after average pooling (25 per second for stride 2)."""
+    return encoder_lengths(mel_lengths) // stride
+
+
+def encode_real(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
+    """Whisper encoder run at the batch's own length, with padding masked out.
+
+    mel: (B, n_mels, T) padded with anything past each clip's length; mel_lengths: (B,).
+    Returns (B, ceil(T/2), d_model). Each clip's valid frames equal what it gets alone: the padded
+    mel frames and conv1's output past the clip's end are zeroed (conv2's last window of an
+    odd-length clip reads one conv1 frame past the end), and padded keys are masked in attention.
+    """
+    B, _, T = mel.shape
+    valid = torch.arange(T, device=mel.device)[None, :] < mel_lengths[:, None]  # (B, T)
+    keep = valid[:, None, :].to(mel.dtype)
+    x = F.gelu(encoder.conv1(mel * keep)) * keep
+    x = F.gelu(encoder.conv2(x)).transpose(1, 2)  # (B, T2, d)
+    T2 = x.shape[1]
+    if T2 > encoder.embed_positions.num_embeddings:
+        raise ValueError(f"{T} mel frames exceed the encoder's {encoder.embed_positions.num_embeddings * 2} "
+                         "(30 s); clips must be at most 30 s")
+    x = x + encoder.embed_positions.weight[:T2].to(x.dtype)
+    x = F.dropout(x, p=encoder.dropout, training=encoder.training)
+    key_valid = torch.arange(T2, device=mel.device)[None, :] < encoder_lengths(mel_lengths)[:, None]
+    mask = torch.zeros(B, 1, 1, T2, dtype=x.dtype, device=x.device)
+    mask = mask.masked_fill(~key_valid[:, None, None, :], torch.finfo(x.dtype).min)  # additive, padded keys
+    for layer in encoder.layers:
+        x = layer(x, mask)
+    return encoder.layer_norm(x)
+
+
+def encode_pad30(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:
+    """transformers' stock encoder on 30 s windows (attends to the padding, as Whisper was trained).
+
+    mel: (B, n_mels, 3000) -> (B, 1500, d_model).
+    """
+    if mel.shape[-1] != MEL_FRAMES_30S:
+        raise ValueError(f"pad30 expects mel padded to {MEL_FRAMES_30S} frames, got {mel.shape[-1]}")
+    return encoder(input_features=mel).last_hidden_state

@@ -1,0 +1,105 @@
+"""Checkpoints and exports: load a Lightning checkpoint or an export folder; export adapters + projector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoTokenizer
+
+from qa_lab.config import Config, from_yaml, to_yaml
+from qa_lab.model import AudioLLM
+from qa_lab.tokenizer import tag_token_ids
+
+
+def _config_from_yaml_text(text: str) -> Config:
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(text)
+    try:
+        return from_yaml(f.name)
+    finally:
+        Path(f.name).unlink()
+
+
+def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Load trainable weights; every trainable parameter must be present (base weights come from the preset)."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    lacking = sorted(trainable & set(missing))
+    if lacking or unexpected:
+        raise ValueError(f"{source}: weights do not fit the model built from its config: "
+                         f"missing {lacking[:3]}, unexpected {list(unexpected)[:3]}")
+
+
+def load_checkpoint(path: str | Path) -> tuple[Config, AudioLLM]:
+    """A Lightning checkpoint from `qa-lab train` -> (config, model in eval mode)."""
+    from qa_lab.train import build
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if "qa_lab_config" not in ckpt:
+        raise ValueError(f"{path}: not a qa-lab checkpoint (no qa_lab_config inside)")
+    cfg = _config_from_yaml_text(ckpt["qa_lab_config"])
+    tok_dir = path.parent.parent / "tokenizer"  # the run folder's copy; rebuilt from the config otherwise
+    model = build(cfg, AutoTokenizer.from_pretrained(tok_dir) if tok_dir.is_dir() else None)
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    _load_trainable(model, state, path)
+    return cfg, model.eval()
+
+
+def load_export(path: str | Path) -> tuple[Config, AudioLLM]:
+    """An export folder from `qa-lab export` -> (config, model in eval mode)."""
+    from qa_lab.train import build
+    path = Path(path)
+    for need in ("config.yaml", "tokenizer", "trainable.safetensors"):
+        if not (path / need).exists():
+            raise FileNotFoundError(f"{path}: not a qa-lab export (missing {need})")
+    cfg = from_yaml(path / "config.yaml")
+    model = build(cfg, AutoTokenizer.from_pretrained(path / "tokenizer"))
+    _load_trainable(model, load_file(path / "trainable.safetensors"), path / "trainable.safetensors")
+    return cfg, model.eval()
+
+
+def load(path: str | Path) -> tuple[Config, AudioLLM]:
+    """A checkpoint file or an export folder -> (config, model)."""
+    return load_export(path) if Path(path).is_dir() else load_checkpoint(path)
+
+
+@torch.no_grad()
+def _head_rows(head: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """The LM head's effective rows for `ids` (through any peft wrapper): (n_ids, d), in blocks to bound memory."""
+    eye = torch.eye(head.in_features)
+    return torch.cat([head(eye[i:i + 256])[:, ids] for i in range(0, head.in_features, 256)]).T.contiguous()
+
+
+def export(ckpt: str | Path, out_dir: str | Path) -> Path:
+    """Write a self-describing export of a checkpoint.
+
+    OUT/adapter/ (LLM PEFT adapter, loadable with peft.PeftModel.from_pretrained), OUT/encoder_adapter/
+    (when the encoder has LoRA), OUT/projector.safetensors, OUT/tag_embeddings.safetensors (the tag
+    tokens' embedding and LM-head rows), OUT/trainable.safetensors (every trained weight, what the
+    kit reloads), OUT/tokenizer/ and OUT/config.yaml.
+    """
+    cfg, model = load_checkpoint(ckpt)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    llm, enc = model.language_model, model.audio_tower
+    if hasattr(llm, "peft_config"):
+        llm.save_pretrained(out / "adapter")
+    if hasattr(enc, "peft_config"):
+        enc.save_pretrained(out / "encoder_adapter")
+    save_file({k: v.contiguous() for k, v in model.projector.state_dict().items()}, out / "projector.safetensors")
+    ids = torch.tensor(tag_token_ids(model.tokenizer))
+    rows = {"token_ids": ids, "embed_tokens": llm.get_input_embeddings()(ids).detach().contiguous()}
+    head = llm.get_output_embeddings()
+    if head is not None:
+        rows["lm_head"] = _head_rows(head, ids)
+    save_file(rows, out / "tag_embeddings.safetensors")
+    trainable = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    save_file(trainable, out / "trainable.safetensors")
+    model.tokenizer.save_pretrained(out / "tokenizer")
+    (out / "config.yaml").write_text(to_yaml(cfg))
+    return out

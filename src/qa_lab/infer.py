@@ -1,0 +1,74 @@
+"""Inference: audio files + a task -> decoded text (and words with times for srwt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from qa_lab import tags
+from qa_lab.config import Config
+from qa_lab.data import AudioTextDataset, Collator, eval_batches
+from qa_lab.model import AudioLLM
+
+# Per-task cap on new tokens: SRWT doubles the length with a time token per word.
+MAX_NEW_TOKENS = {"srwt": 256, "aqa": 64, "asc": 16, "vsc": 16, "ser": 16, "note_analysis": 32}
+
+
+def decode(model: AudioLLM, ids: list[int], task: str) -> str:
+    """Token ids -> text; srwt keeps its time tokens."""
+    text = model.tokenizer.decode(ids, skip_special_tokens=False)
+    if task != "srwt":
+        text = model.tokenizer.decode(ids, skip_special_tokens=True)
+    return text.strip()
+
+
+def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float = 120.0,
+        max_new_tokens: int | None = None) -> list[str]:
+    """Decode manifest-style examples (keys: audio, task, and audio_lang/question as the task needs)."""
+    for i, ex in enumerate(examples):
+        ex.setdefault("_audio_path", str(ex["audio"]))
+        ex.setdefault("_line", i + 1)
+        if "_duration" not in ex:
+            import soundfile as sf
+            info = sf.info(str(ex["audio"]))
+            ex["_duration"] = info.frames / info.samplerate
+    ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding)
+    collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False)
+    device = next(model.parameters()).device
+    outputs: list[str] = [""] * len(examples)
+    for batch_idx in eval_batches(ds.durations(), batch_seconds, 64):
+        batch = collate([_prompt_only(ds, i) for i in batch_idx])
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        task = examples[batch_idx[0]]["task"]
+        cap = max_new_tokens or MAX_NEW_TOKENS.get(task, 128)
+        for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap)):
+            outputs[i] = decode(model, ids, examples[i]["task"])
+    return outputs
+
+
+def _prompt_only(ds: AudioTextDataset, i: int) -> dict:
+    ex = ds.examples[i]
+    needs_target = {"asr": "text", "s2tt": "text", "aac": "text", "aqa": "answer"}.get(ex["task"], "label")
+    if ex["task"] == "srwt":
+        ex.setdefault("words", [])
+    else:
+        ex.setdefault(needs_target, "")
+    return ds[i]
+
+
+def transcribe(model: AudioLLM, cfg: Config, audio: list[str | Path], task: str = "asr",
+               audio_lang: str = "en", text_lang: str | None = None, question: str | None = None) -> list[str]:
+    """Decode each audio file with `task`'s prompt."""
+    exs = [{"audio": str(a), "task": task, "audio_lang": audio_lang, "text_lang": text_lang or audio_lang,
+            "question": question} for a in audio]
+    return run(model, cfg, exs)
+
+
+def format_words(text: str) -> str:
+    """SRWT output -> one 'start end word' line per word, or the raw text with a note if it does not parse."""
+    try:
+        words = tags.parse_srwt(text)
+    except tags.SrwtFormatError as e:
+        return f"{text}\n(not a valid SRWT answer: {e})"
+    return "\n".join(f"{w.start:6.2f} {w.end:6.2f}  {w.word}" for w in words)

@@ -1,0 +1,134 @@
+"""JSONL manifests: one example a line; reading, validation with file:line errors, prompt and target text."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import soundfile as sf
+
+from qa_lab import tags
+from qa_lab.audio import MAX_SECONDS
+
+log = logging.getLogger(__name__)
+
+# The fields each task needs besides `audio` and `task`.
+REQUIRED = {
+    "asr": ("text",), "srwt": ("words",), "s2tt": ("text", "text_lang"), "aac": ("text",),
+    "asc": ("label",), "vsc": ("label",), "ser": ("label",), "note_analysis": ("label",),
+    "aqa": ("question", "answer"),
+}
+# Sound-only tasks: the audio language tag defaults to <|unknown|>.
+SOUND_TASKS = ("aac", "asc", "note_analysis")
+
+
+class ManifestError(ValueError):
+    """Bad manifest lines; the message lists each as path:line: problem."""
+
+
+def target_text(ex: dict) -> str:
+    """The output text the model learns for a manifest example."""
+    task = ex["task"]
+    if task == "srwt":
+        return tags.format_srwt(ex["words"])
+    if task in ("asr", "s2tt", "aac"):
+        return ex["text"]
+    if task == "aqa":
+        return ex["answer"]
+    return ex["label"]
+
+
+def prompt_text(ex: dict, fmt: str = "hierarchical") -> str:
+    """The tags that follow </audio> for this example, in format `fmt`."""
+    audio_lang = ex.get("audio_lang") or ("unknown" if ex["task"] in SOUND_TASKS else "en")
+    return tags.prompt(ex["task"], fmt, audio_lang=audio_lang, text_lang=ex.get("text_lang"),
+                       question=ex.get("question"), instruction=ex.get("instruction"))
+
+
+def _problem(ex: object, root: Path) -> str | None:
+    """What is wrong with one parsed line, or None."""
+    if not isinstance(ex, dict):
+        return "expected a JSON object"
+    task = ex.get("task")
+    if task not in REQUIRED:
+        return f"unknown task {task!r} (known: {', '.join(REQUIRED)})"
+    if "audio" not in ex:
+        return "missing field 'audio'"
+    missing = [f for f in REQUIRED[task] if ex.get(f) in (None, "", [])]
+    if missing:
+        return f"task {task!r} needs field(s) {', '.join(repr(m) for m in missing)}"
+    path = Path(ex["audio"]) if Path(ex["audio"]).is_absolute() else root / ex["audio"]
+    if not path.is_file():
+        return f"audio file not found: {path}"
+    try:
+        info = sf.info(str(path))
+    except Exception as e:  # soundfile raises several types for bad headers
+        return f"cannot decode audio {path}: {e}"
+    if info.frames == 0:
+        return f"empty audio (0 samples): {path}"
+    offset = float(ex.get("offset") or 0.0)
+    duration = ex.get("duration")
+    total = info.frames / info.samplerate
+    if duration is None:
+        duration = total - offset
+    if offset + float(duration) > total + 0.05:
+        return f"offset {offset} + duration {duration} s runs past the end of {path} ({total:.2f} s)"
+    if float(duration) > MAX_SECONDS + 1e-6:
+        return (f"clip is {float(duration):.2f} s long: {path}; the encoder takes at most {MAX_SECONDS:.0f} s "
+                "(split it with offset/duration)")
+    if task == "srwt":
+        try:
+            tags.format_srwt(ex["words"])
+        except (ValueError, KeyError, TypeError) as e:
+            return f"bad 'words': {e}"
+    ex["_audio_path"] = str(path)
+    ex["_duration"] = float(duration)
+    return None
+
+
+def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid: bool = False) -> list[dict]:
+    """Parse and validate a manifest. Each example gains `_manifest`, `_line`, `_audio_path`, `_duration`.
+
+    Audio paths are relative to the manifest's folder unless absolute. Lines of tasks not in `tasks`
+    are left out. Invalid lines raise ManifestError listing every bad line, or with `skip_invalid`
+    are logged and skipped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    examples, errors = [], []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                ex = json.loads(line)
+            except json.JSONDecodeError as e:
+                errors.append(f"{path}:{lineno}: not valid JSON ({e.msg})")
+                continue
+            if tasks is not None and isinstance(ex, dict) and ex.get("task") in REQUIRED and ex["task"] not in tasks:
+                continue
+            problem = _problem(ex, path.parent)
+            if problem:
+                errors.append(f"{path}:{lineno}: {problem}")
+                continue
+            ex["_manifest"], ex["_line"] = str(path), lineno
+            examples.append(ex)
+    if errors and not skip_invalid:
+        shown = "\n  ".join(errors[:20])
+        more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise ManifestError(f"{path}: {len(errors)} invalid line(s) (set data.skip_invalid=true to skip them):"
+                            f"\n  {shown}{more}")
+    for e in errors:
+        log.warning("skipping %s", e)
+    if errors:
+        log.warning("%s: skipped %d invalid line(s), kept %d", path, len(errors), len(examples))
+    if not examples:
+        raise ManifestError(f"{path}: no usable examples" + (f" for tasks {tasks}" if tasks else ""))
+    return examples
+
+
+def where(ex: dict) -> str:
+    """'manifest:line (audio path)' for error messages."""
+    return f"{ex.get('_manifest', '?')}:{ex.get('_line', '?')} ({ex.get('_audio_path', ex.get('audio'))})"

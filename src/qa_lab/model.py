@@ -1,0 +1,138 @@
+"""AudioLLM: Whisper encoder -> average pool -> projector -> spliced between <audio></audio> in a causal LLM."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, Qwen2Config, WhisperConfig, WhisperModel
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from qa_lab.config import ModelConfig
+from qa_lab.encoder import encode_pad30, encode_real, pooled_lengths
+from qa_lab.presets import PRESETS
+
+IGNORE = -100
+
+
+class AudioLLM(nn.Module):
+    """Plain PyTorch: no Lightning. Parts are named as in transformers' Qwen2-Audio so LoRA targets match."""
+
+    def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
+                 audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2):
+        super().__init__()
+        self.audio_tower = audio_tower
+        self.language_model = language_model
+        self.tokenizer = tokenizer
+        self.audio_padding = audio_padding
+        self.pool_stride = pool_stride
+        d_audio = audio_tower.config.d_model
+        d_llm = language_model.get_input_embeddings().embedding_dim
+        if projector == "linear":
+            self.projector = nn.Linear(d_audio, d_llm)
+        else:
+            self.projector = nn.Sequential(nn.Linear(d_audio, d_llm), nn.GELU(), nn.Linear(d_llm, d_llm))
+
+    def encode_audio(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (B, n_mels, T), mel_lengths (B,) -> audio embeddings (B, T_a, d_llm) and their lengths (B,)."""
+        if self.audio_padding == "pad30":
+            h = encode_pad30(self.audio_tower, mel)  # (B, 1500, d_audio)
+        else:
+            h = encode_real(self.audio_tower, mel, mel_lengths)  # (B, ceil(T/2), d_audio)
+        if self.pool_stride > 1:
+            h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
+        lengths = pooled_lengths(mel_lengths, self.pool_stride)
+        return self.projector(h), lengths  # (B, T_a, d_llm)
+
+    def embed(self, batch: dict) -> torch.Tensor:
+        """Token embeddings with the audio frames written into the `audio_mask` slots: (B, L, d_llm)."""
+        embeds = self.language_model.get_input_embeddings()(batch["input_ids"])
+        feats, lengths = self.encode_audio(batch["mel"], batch["mel_lengths"])
+        valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]
+        slots = batch["audio_mask"]
+        if int(slots.sum()) != int(valid.sum()):
+            raise ValueError(f"batch has {int(slots.sum())} audio slots but the encoder gave "
+                             f"{int(valid.sum())} frames; collate and model disagree on pool_stride")
+        return embeds.masked_scatter(slots[..., None], feats[valid].to(embeds.dtype))
+
+    def forward(self, batch: dict) -> dict:
+        """Teacher-forced loss on the output text only.
+
+        Returns loss (mean over target tokens), and per example the summed token loss and token count
+        (for per-task losses).
+        """
+        embeds = self.embed(batch)
+        labels = batch["labels"]  # (B, L), IGNORE outside the output text
+        has_label = (labels != IGNORE).any(0).nonzero()
+        first = int(has_label[0]) if len(has_label) else labels.shape[1] - 1
+        # Logits only where a label follows: the audio frames are most of the sequence and need none.
+        keep = labels.shape[1] - max(first - 1, 0)
+        out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
+                                  logits_to_keep=keep, use_cache=False)
+        logits = out.logits[:, :-1].float()  # (B, keep-1, V) predicting labels[:, first:]
+        target = labels[:, labels.shape[1] - keep + 1:]
+        tok_loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
+        n_tokens = (target != IGNORE).sum(1)
+        loss_sum = tok_loss.sum(1)
+        loss = loss_sum.sum() / n_tokens.sum().clamp(min=1)
+        return {"loss": loss, "loss_sum": loss_sum, "n_tokens": n_tokens}
+
+    @torch.no_grad()
+    def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1) -> list[list[int]]:
+        """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example."""
+        embeds = self.embed(batch)
+        tok = self.tokenizer
+        mask = batch["attention_mask"]
+        out = self.language_model.generate(
+            inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        result = []
+        for row in out.tolist():
+            if tok.eos_token_id in row:
+                row = row[:row.index(tok.eos_token_id)]
+            result.append(row)
+        return result
+
+
+def _load_whisper_encoder(name: str) -> WhisperEncoder:
+    """The encoder half of a Whisper checkpoint (hub id or save_pretrained folder)."""
+    config = AutoConfig.from_pretrained(name)
+    if getattr(config, "model_type", None) != "whisper":
+        raise ValueError(f"model.audio_encoder={name!r} is a {config.model_type!r} checkpoint, expected whisper")
+    encoder = WhisperModel.from_pretrained(name).get_encoder()
+    return encoder
+
+
+def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, PreTrainedModel]:
+    """Encoder and LLM from the preset: checkpoints via from_pretrained, or random init for `tiny`.
+
+    `model.audio_encoder` / `model.language_model` override the preset's checkpoint ids (e.g. local folders).
+    """
+    preset = PRESETS[cfg.preset]
+    enc_name = cfg.audio_encoder or preset.audio_encoder
+    llm_name = cfg.language_model or preset.language_model
+    if enc_name:
+        encoder = _load_whisper_encoder(enc_name)
+    else:
+        encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
+    if llm_name:
+        if preset.trust_remote_code and not cfg.trust_remote_code and not cfg.language_model:
+            raise ValueError(f"model.preset={cfg.preset!r} loads {llm_name} with remote code; "
+                             "set model.trust_remote_code=true to allow it")
+        llm = AutoModelForCausalLM.from_pretrained(llm_name, trust_remote_code=cfg.trust_remote_code,
+                                                   dtype="auto")
+    else:
+        llm = AutoModelForCausalLM.from_config(Qwen2Config(vocab_size=vocab_size, **preset.llm_config))
+    return encoder, llm
+
+
+def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
+    """An AudioLLM for `cfg` with the token table sized to `tokenizer` (tag tokens included)."""
+    encoder, llm = build_backbones(cfg, len(tokenizer))
+    if llm.get_input_embeddings().num_embeddings < len(tokenizer):
+        llm.resize_token_embeddings(len(tokenizer))
+    if cfg.gradient_checkpointing:
+        encoder.gradient_checkpointing_enable()
+        llm.gradient_checkpointing_enable()
+    return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
+                    pool_stride=cfg.pool_stride)

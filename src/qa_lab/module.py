@@ -1,0 +1,64 @@
+"""The LightningModule: a thin shell over AudioLLM with one shared step for train, val and test."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import lightning as L
+import torch
+
+from qa_lab.config import TrainerConfig
+from qa_lab.model import AudioLLM
+
+
+class AudioLLMModule(L.LightningModule):
+    """Logs `{stage}/loss` and `{stage}/{task}/loss`; optimises only parameters that require grad."""
+
+    def __init__(self, model: AudioLLM, trainer_cfg: TrainerConfig, config_yaml: str = ""):
+        super().__init__()
+        self.model = model
+        self.opt_cfg = trainer_cfg
+        self.config_yaml = config_yaml  # stored in every checkpoint so `export`/`infer` can rebuild the model
+        self.strict_loading = False  # checkpoints hold only trainable weights; the rest comes from the preset
+
+    def step(self, batch: dict, stage: str) -> torch.Tensor:
+        out = self.model(batch)
+        B = len(batch["tasks"])
+        self.log(f"{stage}/loss", out["loss"], prog_bar=True, batch_size=B, sync_dist=stage != "train")
+        sums, counts = defaultdict(float), defaultdict(int)
+        for task, s, n in zip(batch["tasks"], out["loss_sum"].detach(), out["n_tokens"]):
+            sums[task] += float(s)
+            counts[task] += int(n)
+        for task in sums:
+            self.log(f"{stage}/{task}/loss", sums[task] / max(counts[task], 1), batch_size=counts[task],
+                     sync_dist=stage != "train")
+        return out["loss"]
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self.step(batch, "train")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self.step(batch, "test")
+
+    def configure_optimizers(self):
+        c = self.opt_cfg
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+
+        def schedule(step: int) -> float:  # linear warm-up, cosine decay to 10 %
+            if step < c.warmup_steps:
+                return (step + 1) / c.warmup_steps
+            t = (step - c.warmup_steps) / max(1, c.max_steps - c.warmup_steps)
+            return 0.1 + 0.45 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        trainable = {n for n, p in self.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+        checkpoint["qa_lab_config"] = self.config_yaml

@@ -1,0 +1,63 @@
+"""Tokenizers: the LLM's own plus the tag tokens, or a small BPE trained offline for the tiny preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from qa_lab import tags
+
+EOS = "<|endoftext|>"
+PAD = "<|pad|>"
+TINY_VOCAB = 1024  # BPE merges + bytes, before the special tokens
+
+
+def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained on `texts`, with EOS/PAD and every tag token as special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_special_tokens(list(tags.SPECIAL_TOKENS))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD,
+                                   extra_special_tokens=None)
+
+
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """The tiny preset's tokenizer, trained on the built-in corpus text (deterministic)."""
+    from qa_lab.speech import corpus_text
+    return train_tiny_tokenizer(corpus_text())
+
+
+def add_tag_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Add the tag tokens the tokenizer lacks as special tokens; return the ids of all tag tokens."""
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in tags.SPECIAL_TOKENS if t not in vocab]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing},
+                                     replace_extra_special_tokens=False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tag_token_ids(tokenizer)
+
+
+def tag_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Ids of every tag token, in tags.SPECIAL_TOKENS order; error if the tokenizer lacks one."""
+    ids = tokenizer.convert_tokens_to_ids(list(tags.SPECIAL_TOKENS))
+    unk = tokenizer.unk_token_id
+    bad = [t for t, i in zip(tags.SPECIAL_TOKENS, ids) if i is None or (unk is not None and i == unk)]
+    if bad:
+        raise ValueError(f"tokenizer lacks {len(bad)} tag tokens, e.g. {bad[:3]}; call add_tag_tokens first")
+    return ids
+
+
+def load_tokenizer(name_or_path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """An LLM's tokenizer (hub id or folder) with the tag tokens added."""
+    tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    add_tag_tokens(tok)
+    return tok

@@ -1,0 +1,34 @@
+"""Shared fixtures: a tiny spoken corpus built once per session, smoke configs, the real LibriSpeech clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBRISPEECH = ROOT.parent / "shared" / "audio" / "librispeech-1272-128104-0000.flac"
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Path:
+    """Built-in spoken corpus (8 train, 2 val utterances; asr + srwt lines)."""
+    from qa_lab.speech import build_corpus
+    return build_corpus(tmp_path_factory.mktemp("speech"), n_train=8, n_val=2, seed=0)
+
+
+@pytest.fixture
+def smoke_overrides(corpus, tmp_path) -> list[str]:
+    """Overrides that point any experiment at the session corpus and a temporary runs folder."""
+    return ["smoke=true", f"data.train_manifest={corpus / 'train.jsonl'}",
+            f"data.val_manifest={corpus / 'val.jsonl'}", f"runs_dir={tmp_path / 'runs'}"]
+
+
+@pytest.fixture(scope="session")
+def librispeech() -> Path:
+    if not LIBRISPEECH.is_file():
+        pytest.skip(f"{LIBRISPEECH} not present")
+    return LIBRISPEECH

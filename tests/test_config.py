@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import pytest
+
+from qa_lab.config import EXPERIMENTS_DIR, ConfigError, load_config, to_yaml, from_yaml
+
+
+def test_base_defaults_and_stable_keys():
+    cfg = load_config("base")
+    assert cfg.model.preset == "tiny"
+    assert cfg.tags.format == "hierarchical"
+    for key in ("model.preset", "tags.format", "trainer.max_steps", "trainer.precision", "trainer.strategy",
+                "data.batch_seconds", "seed"):
+        node = cfg
+        for part in key.split("."):
+            node = getattr(node, part)
+
+
+def test_overrides_merge_deeply_and_keep_nested_defaults():
+    cfg = load_config("base", ["trainer.max_steps=7", "data.speech.n_train=3", "lora.target_modules=[q_proj]"])
+    assert cfg.trainer.max_steps == 7
+    assert cfg.data.speech.n_train == 3
+    assert cfg.data.speech.n_val == 16  # sibling default survives the nested override
+    assert cfg.lora.target_modules == ["q_proj"]
+    assert cfg.trainer.lr == 1e-3
+
+
+def test_experiment_inherits_from_parent(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("parent: demo\ntrainer:\n  lr: 0.01\n")
+    cfg = load_config(child)
+    assert cfg.stage == "full"  # from demo.yaml
+    assert cfg.trainer.lr == 0.01
+    assert cfg.parent == "demo" and cfg.name == "child"
+
+
+def test_unknown_key_names_key_and_suggestion():
+    with pytest.raises(ConfigError, match=r"unknown config key 'trainer.max_step'.*did you mean 'trainer.max_steps'"):
+        load_config("base", ["trainer.max_step=5"])
+
+
+def test_unknown_key_in_yaml_names_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("parent: base\nmodel:\n  presett: tiny\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'model.presett'.*'model.preset'"):
+        load_config(bad)
+
+
+def test_wrong_type_and_bad_choice_are_errors():
+    with pytest.raises(ConfigError, match="trainer.max_steps"):
+        load_config("base", ["trainer.max_steps=many"])
+    with pytest.raises(ConfigError, match="tags.format='tree'"):
+        load_config("base", ["tags.format=tree"])
+    with pytest.raises(ConfigError, match="stage"):
+        load_config("base", ["stage=warmup"])
+
+
+def test_smoke_shrinks_any_experiment():
+    cfg = load_config("base", ["smoke=true", "model.preset=whisper-large-v2+qwen2.5-7b", "trainer.max_steps=1000"])
+    assert cfg.model.preset == "tiny" and cfg.trainer.max_steps <= 5
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config("demo", ["seed=3"])
+    p = tmp_path / "c.yaml"
+    p.write_text(to_yaml(cfg))
+    assert from_yaml(p) == cfg
+
+
+def test_every_experiment_has_hypothesis_comment_and_merges():
+    files = sorted(EXPERIMENTS_DIR.glob("*.yaml"))
+    assert any(f.stem == "demo" for f in files)
+    for f in files:
+        first = f.read_text().splitlines()[0]
+        assert first.startswith("#") and "qa-lab" in first, f"{f}: first line must state hypothesis and command"
+        load_config(f.stem)
+
+
+def test_unknown_experiment_suggests():
+    with pytest.raises(ConfigError, match="did you mean 'demo'"):
+        load_config("demoo")
