@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import os
+
 import pytest
 import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub; local folders only
 
 torch.set_num_threads(2)
 

@@ -55,9 +55,12 @@ def test_wrong_type_and_bad_choice_are_errors():
         load_config("base", ["stage=warmup"])
 
 
-def test_smoke_shrinks_any_experiment():
-    cfg = load_config("base", ["smoke=true", "model.preset=whisper-large-v2+qwen2.5-7b", "trainer.max_steps=1000"])
+def test_smoke_shrinks_any_experiment_but_explicit_overrides_win(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("parent: base\nmodel:\n  preset: whisper-large-v2+qwen2.5-7b\ntrainer:\n  max_steps: 100000\n")
+    cfg = load_config(big, ["smoke=true"])
     assert cfg.model.preset == "tiny" and cfg.trainer.max_steps <= 5
+    assert load_config(big, ["smoke=true", "trainer.max_steps=7"]).trainer.max_steps == 7
 
 
 def test_resolved_config_round_trips(tmp_path):

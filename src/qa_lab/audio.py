@@ -51,6 +51,18 @@ def load_audio(path: str | Path, offset: float = 0.0, duration: float | None = N
     return resample(audio, sr, sample_rate)
 
 
+def duration(path: str | Path) -> float:
+    """Seconds of audio in `path` from its header; AudioError naming the file if missing or undecodable."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: audio file not found")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise AudioError(f"{path}: cannot decode audio ({e})") from None
+    return info.frames / info.samplerate
+
+
 def check_duration(seconds: float, where: str) -> None:
     """Refuse clips over 30 s instead of silently cutting them (Whisper's window is 30 s)."""
     if seconds > MAX_SECONDS + 1e-6:

@@ -199,7 +199,7 @@ class Config:
         _check(self.stage, STAGES, "stage")
 
 
-# What `smoke=true` forces, whatever the experiment says: tiny model, few steps, tiny corpus.
+# What `smoke=true` forces over the experiment's yamls (not over key=value): tiny model, few steps, tiny corpus.
 SMOKE = {
     "model": {"preset": "tiny", "audio_encoder": None, "language_model": None},
     "trainer": {"max_steps": 3, "val_every_n_steps": 2, "log_every_n_steps": 1, "warmup_steps": 1,
@@ -280,6 +280,13 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
     return _chain(experiment_path(parent), seen + (path.resolve(),)) + [(path, raw)]
 
 
+def _override(cfg: DictConfig, item: str) -> DictConfig:
+    if "=" not in item:
+        raise ConfigError(f"override '{item}': expected key=value")
+    key, _ = item.split("=", 1)
+    return _merge(cfg, OmegaConf.from_dotlist([item]), f"override '{key}'")
+
+
 def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Merge schema <- base.yaml <- parents <- experiment <- `key=value` overrides; validate; return Config."""
     path = experiment_path(experiment)
@@ -292,13 +299,11 @@ def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[st
     cfg.name = path.stem
     cfg.parent = chain[-2][0].stem if len(chain) > 1 else None
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override '{item}': expected key=value")
-        key, _ = item.split("=", 1)
-        dot = OmegaConf.from_dotlist([item])
-        cfg = _merge(cfg, dot, f"override '{key}'")
-    if cfg.smoke:
+        cfg = _override(cfg, item)
+    if cfg.smoke:  # shrink whatever the yamls say; explicit key=value overrides still win
         cfg = OmegaConf.merge(cfg, SMOKE)
+        for item in overrides:
+            cfg = _override(cfg, item)
     try:
         return OmegaConf.to_object(cfg)
     except (ConfigError, OmegaConfBaseException) as e:

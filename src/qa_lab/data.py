@@ -214,7 +214,7 @@ class AudioDataModule(L.LightningDataModule):
         total = t.max_steps * t.accumulate_grad_batches
         sampler = BucketBatchSampler(
             self.train_set.durations(), [ex["task"] for ex in self.train_set.examples], d.batch_seconds,
-            d.max_batch_size, dict(d.task_weights), d.bucket, self.cfg.seed, num_batches=total - consumed,
+            d.max_batch_size, dict(d.task_weights), d.bucket, self.cfg.seed, num_batches=total,
             start=consumed, rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1)
         return self._loader(self.train_set, sampler)

@@ -69,10 +69,10 @@ def load(path: str | Path) -> tuple[Config, AudioLLM]:
 
 
 @torch.no_grad()
-def _head_rows(head: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+def _head_rows(head: torch.nn.Module, ids: torch.Tensor, d: int) -> torch.Tensor:
     """The LM head's effective rows for `ids` (through any peft wrapper): (n_ids, d), in blocks to bound memory."""
-    eye = torch.eye(head.in_features)
-    return torch.cat([head(eye[i:i + 256])[:, ids] for i in range(0, head.in_features, 256)]).T.contiguous()
+    eye = torch.eye(d)
+    return torch.cat([head(eye[i:i + 256])[:, ids] for i in range(0, d, 256)]).T.contiguous()
 
 
 def export(ckpt: str | Path, out_dir: str | Path) -> Path:
@@ -96,7 +96,7 @@ def export(ckpt: str | Path, out_dir: str | Path) -> Path:
     rows = {"token_ids": ids, "embed_tokens": llm.get_input_embeddings()(ids).detach().contiguous()}
     head = llm.get_output_embeddings()
     if head is not None:
-        rows["lm_head"] = _head_rows(head, ids)
+        rows["lm_head"] = _head_rows(head, ids, rows["embed_tokens"].shape[1])
     save_file(rows, out / "tag_embeddings.safetensors")
     trainable = {n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}
     save_file(trainable, out / "trainable.safetensors")

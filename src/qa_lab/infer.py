@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from qa_lab import tags
+from qa_lab.audio import duration
 from qa_lab.config import Config
 from qa_lab.data import AudioTextDataset, Collator, eval_batches
 from qa_lab.model import AudioLLM
@@ -30,9 +31,7 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         ex.setdefault("_audio_path", str(ex["audio"]))
         ex.setdefault("_line", i + 1)
         if "_duration" not in ex:
-            import soundfile as sf
-            info = sf.info(str(ex["audio"]))
-            ex["_duration"] = info.frames / info.samplerate
+            ex["_duration"] = duration(ex["audio"])
     ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding)
     collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False)
     device = next(model.parameters()).device

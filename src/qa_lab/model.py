@@ -111,14 +111,14 @@ def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, 
     preset = PRESETS[cfg.preset]
     enc_name = cfg.audio_encoder or preset.audio_encoder
     llm_name = cfg.language_model or preset.language_model
+    if llm_name and preset.trust_remote_code and not cfg.trust_remote_code and not cfg.language_model:
+        raise ValueError(f"model.preset={cfg.preset!r} loads {llm_name} with remote code; "
+                         "set model.trust_remote_code=true to allow it")
     if enc_name:
         encoder = _load_whisper_encoder(enc_name)
     else:
         encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
     if llm_name:
-        if preset.trust_remote_code and not cfg.trust_remote_code and not cfg.language_model:
-            raise ValueError(f"model.preset={cfg.preset!r} loads {llm_name} with remote code; "
-                             "set model.trust_remote_code=true to allow it")
         llm = AutoModelForCausalLM.from_pretrained(llm_name, trust_remote_code=cfg.trust_remote_code,
                                                    dtype="auto")
     else:

@@ -1,0 +1,120 @@
+import pytest
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM, WhisperConfig, WhisperForConditionalGeneration
+
+from qa_lab.config import load_config
+from qa_lab.data import AudioTextDataset, Collator
+from qa_lab.manifest import read_manifest
+from qa_lab.presets import PRESETS
+from qa_lab.stages import count_parameters
+from qa_lab.tokenizer import tag_token_ids
+from qa_lab.train import build
+
+
+def _cfg(*overrides):
+    return load_config("base", list(overrides))
+
+
+def _trainable(model) -> set[str]:
+    return {n for n, p in model.named_parameters() if p.requires_grad}
+
+
+def test_trainable_parameters_per_stage():
+    pre = _trainable(build(_cfg("stage=pretrain")))
+    assert any(n.startswith("audio_tower.layers.0.") for n in pre)
+    assert any(n.startswith("projector.") for n in pre)
+    assert not any("lora_" in n for n in pre)
+    llm_pre = {n for n in pre if n.startswith("language_model.")}
+    assert llm_pre and all("trainable_tokens" in n for n in llm_pre)  # only the tag-token rows
+
+    sft = _trainable(build(_cfg("stage=sft")))
+    assert not any(n.startswith("audio_tower.") for n in sft)
+    assert any("lora_A" in n and "q_proj" in n for n in sft) and any("down_proj.lora_B" in n for n in sft)
+    assert any("embed_tokens.token_adapter.trainable_tokens" in n for n in sft)
+    assert any("lm_head.token_adapter.trainable_tokens" in n for n in sft)  # untied head: its rows train too
+    assert any(n.startswith("projector.") for n in sft)
+    assert not any("base_layer" in n for n in sft)
+
+    ft = _trainable(build(_cfg("stage=finetune", "lora.encoder=true")))
+    assert any(n.startswith("audio_tower.") and "lora_A" in n for n in ft)
+    assert not any(n.startswith("audio_tower.") and "lora_" not in n for n in ft)
+
+    full = build(_cfg("stage=full"))
+    t, total = count_parameters(full)
+    assert t == total - full.audio_tower.embed_positions.weight.numel()
+
+
+def test_tag_token_rows_get_gradients_and_other_rows_stay(corpus):
+    model = build(_cfg("stage=sft"))
+    ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer)
+    batch = Collator(model.tokenizer)([ds[0], ds[1]])
+    emb = model.language_model.get_input_embeddings()
+    before = emb.token_adapter.base_layer.weight.detach().clone()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+    model(batch)["loss"].backward()
+    opt.step()
+    ids = torch.tensor(tag_token_ids(model.tokenizer))
+    after = emb(torch.arange(before.shape[0]))
+    changed = (after - before).abs().sum(1) > 0
+    assert changed[ids].any()  # the tags used in the prompt moved
+    others = torch.ones(before.shape[0], dtype=torch.bool)
+    others[ids] = False
+    assert not changed[others].any()  # base vocabulary frozen
+
+
+@torch.no_grad()
+def test_batched_generation_equals_one_by_one(corpus):
+    torch.manual_seed(0)
+    model = build(_cfg("stage=full")).eval()
+    exs = read_manifest(corpus / "train.jsonl")[:4]
+    ds = AudioTextDataset(exs, model.tokenizer)
+    col = Collator(model.tokenizer, train=False)
+    items = [ds[i] for i in range(len(ds))]
+    # nudge the random model so outputs differ between clips
+    model.projector.weight.mul_(20)
+    together = model.generate(col(items), max_new_tokens=8)
+    alone = [model.generate(col([it]), max_new_tokens=8)[0] for it in items]
+    assert together == alone
+    assert len({tuple(x) for x in alone}) > 1
+
+
+def test_loss_ignores_padding_of_batch_mates(corpus):
+    model = build(_cfg("stage=full")).eval()
+    ds = AudioTextDataset(read_manifest(corpus / "train.jsonl"), model.tokenizer)
+    col = Collator(model.tokenizer)
+    items = [ds[i] for i in range(4)]
+    with torch.no_grad():
+        together = model(col(items))
+        alone = [model(col([it])) for it in items]
+    for i, a in enumerate(alone):
+        assert torch.allclose(together["loss_sum"][i], a["loss_sum"][0], atol=1e-4)
+        assert together["n_tokens"][i] == a["n_tokens"][0]
+
+
+def test_real_checkpoints_load_through_from_pretrained(tmp_path):
+    """The real-preset code path (from_pretrained) on tiny local copies saved with save_pretrained."""
+    torch.manual_seed(0)
+    wcfg = WhisperConfig(**PRESETS["tiny"].encoder_config, decoder_layers=1, decoder_attention_heads=4,
+                         decoder_ffn_dim=64)
+    whisper = WhisperForConditionalGeneration(wcfg)
+    whisper.save_pretrained(tmp_path / "whisper")
+    from qa_lab.tokenizer import tiny_tokenizer
+    tok = tiny_tokenizer()
+    tok.save_pretrained(tmp_path / "llm")
+    llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
+    llm.save_pretrained(tmp_path / "llm")
+    cfg = _cfg("model.preset=whisper-large-v2+qwen2.5-7b", f"model.audio_encoder={tmp_path / 'whisper'}",
+               f"model.language_model={tmp_path / 'llm'}", "stage=sft")
+    model = build(cfg)
+    enc_w = model.audio_tower.layers[0].fc1.weight
+    assert torch.equal(enc_w, whisper.model.encoder.layers[0].fc1.weight)
+    q = model.language_model.base_model.model.model.layers[0].self_attn.q_proj.base_layer.weight
+    assert torch.equal(q, llm.model.layers[0].self_attn.q_proj.weight)
+    assert model.projector.out_features == 64
+
+
+def test_remote_code_preset_needs_opt_in():
+    with pytest.raises(ValueError, match="trust_remote_code=true"):
+        from qa_lab.model import build_backbones
+        build_backbones(_cfg("model.preset=qwen-audio-7b").model, 100)

@@ -1,0 +1,114 @@
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from qa_lab.config import EXPERIMENTS_DIR, load_config
+from qa_lab.data import AudioTextDataset, Collator
+from qa_lab.export import export, load, load_checkpoint
+from qa_lab.infer import run
+from qa_lab.manifest import read_manifest, target_text
+from qa_lab.train import train
+
+
+def _losses(run_dir) -> dict[int, float]:
+    with open(run_dir / "logs" / "metrics.csv") as f:
+        return {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(f) if r["train/loss"]}
+
+
+@pytest.mark.parametrize("experiment", sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml")))
+def test_every_experiment_runs_in_smoke_mode(experiment, smoke_overrides):
+    cfg = load_config(experiment, smoke_overrides)
+    run_dir, _ = train(cfg, report_examples=1)
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["val_loss_after"] is not None and (run_dir / "loss.png").stat().st_size > 0
+
+
+def test_tiny_model_overfits_until_greedy_transcription_is_exact(corpus, tmp_path):
+    exs = [l for l in (corpus / "train.jsonl").read_text().splitlines() if '"task": "asr"' in l][:3]
+    (tmp_path / "three.jsonl").write_text("\n".join(exs) + "\n")
+    for line in exs:  # audio paths are relative to the manifest's folder
+        (tmp_path / "wav").mkdir(exist_ok=True)
+    import shutil
+    shutil.copytree(corpus / "wav", tmp_path / "wav", dirs_exist_ok=True)
+    cfg = load_config("demo", [f"data.train_manifest={tmp_path / 'three.jsonl'}",
+                               f"data.val_manifest={tmp_path / 'three.jsonl'}", "data.tasks=[asr]",
+                               "trainer.max_steps=90", "trainer.warmup_steps=5", "trainer.val_every_n_steps=90",
+                               f"runs_dir={tmp_path / 'runs'}", "trainer.checkpoint_every_n_steps=1000"])
+    run_dir, module = train(cfg, report_examples=0)
+    model = module.model.eval()
+    manifest = read_manifest(tmp_path / "three.jsonl")
+    hyps = run(model, cfg, [dict(e) for e in manifest])
+    assert hyps == [target_text(e) for e in manifest]
+    losses = _losses(run_dir)
+    assert losses[max(losses)] < 0.1 * losses[min(losses)]
+
+
+def test_resume_gives_the_same_next_step_loss(smoke_overrides):
+    over = smoke_overrides + ["trainer.max_steps=4", "trainer.checkpoint_every_n_steps=2", "trainer.lr=3e-3"]
+    full_dir, _ = train(load_config("demo", over), report_examples=0)
+    resumed_dir, _ = train(load_config("demo", over), resume=full_dir / "checkpoints" / "step2.ckpt",
+                           report_examples=0)
+    full, resumed = _losses(full_dir), _losses(resumed_dir)
+    assert sorted(resumed) == [2, 3]
+    for step in (2, 3):
+        assert resumed[step] == pytest.approx(full[step], abs=1e-6), f"step {step}"
+    assert full[3] != full[2]
+
+
+@pytest.mark.parametrize("stage", ["finetune", "pretrain"])
+def test_export_reload_gives_identical_logits(stage, smoke_overrides, corpus, tmp_path):
+    over = smoke_overrides + [f"stage={stage}", "lora.encoder=true"]
+    run_dir, _ = train(load_config("base", over), report_examples=0)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    out = export(ckpt, tmp_path / "export")
+    for name in ("adapter", "projector.safetensors", "tag_embeddings.safetensors", "tokenizer", "config.yaml"):
+        assert (out / name).exists(), name
+    cfg_a, a = load_checkpoint(ckpt)
+    cfg_b, b = load(out)
+    ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), a.tokenizer)
+    batch = Collator(a.tokenizer)([ds[0], ds[1]])
+    with torch.no_grad():
+        la = a.language_model(inputs_embeds=a.embed(batch), attention_mask=batch["attention_mask"]).logits
+        lb = b.language_model(inputs_embeds=b.embed(batch), attention_mask=batch["attention_mask"]).logits
+    assert torch.equal(la, lb)
+    # the adapter folder is a standard PEFT adapter
+    from peft import PeftModel
+    from qa_lab.train import build
+    fresh = build(load_config("base", over + ["stage=full"]), b.tokenizer)  # same seed: same base weights
+    peft_llm = PeftModel.from_pretrained(fresh.language_model, out / "adapter")
+    with torch.no_grad():
+        emb = b.embed(batch)
+        lc = peft_llm(inputs_embeds=emb, attention_mask=batch["attention_mask"]).logits
+        ld = b.language_model(inputs_embeds=emb, attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(lc, ld, atol=1e-5)
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "qa_lab.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_cli_config_and_tags_show():
+    r = _cli("config", "show", "demo", "trainer.max_steps=11")
+    assert r.returncode == 0 and "max_steps: 11" in r.stdout
+    r = _cli("tags", "show", "s2tt", "--audio-lang", "en", "--text-lang", "de")
+    assert r.stdout.strip() == "<|startoftranscript|><|en|><|translate|><|de|><|notimestamps|><|itn|>"
+    r = _cli("config", "show", "demo", "trainer.max_step=3")
+    assert r.returncode == 2 and "did you mean 'trainer.max_steps'" in r.stderr
+
+
+def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
+    r = _cli("train", "demo", *smoke_overrides)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "trainable parameters" in r.stdout
+    ckpt = next((smoke_overrides_runs := __import__("pathlib").Path(smoke_overrides[-1].split("=", 1)[1]))
+                .glob("demo/*/checkpoints/last.ckpt"))
+    r = _cli("infer", str(ckpt), str(librispeech), "--task", "srwt")
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = _cli("infer", str(ckpt), str(corpus / "missing.wav"))
+    assert r.returncode == 2 and "missing.wav" in r.stderr
