@@ -118,3 +118,30 @@ def test_remote_code_preset_needs_opt_in():
     with pytest.raises(ValueError, match="trust_remote_code=true"):
         from qa_lab.model import build_backbones
         build_backbones(_cfg("model.preset=qwen-audio-7b").model, 100)
+
+
+@pytest.mark.parametrize("overrides", [["model.projector=mlp"], ["model.audio_padding=pad30"],
+                                       ["model.pool_stride=1"]])
+def test_variants_train_and_decode(corpus, overrides):
+    cfg = _cfg("stage=finetune", *overrides)
+    model = build(cfg)
+    ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer, audio_padding=cfg.model.audio_padding)
+    item = ds[0]
+    assert item["mel"].shape[1] == (3000 if cfg.model.audio_padding == "pad30" else item["mel_length"])
+    batch = Collator(model.tokenizer, cfg.model.pool_stride)([ds[0], ds[1]])
+    loss = model(batch)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in model.projector.parameters())
+    out = model.eval().generate(Collator(model.tokenizer, cfg.model.pool_stride, train=False)([item]), 3)
+    assert len(out) == 1 and len(out[0]) <= 3
+
+
+def test_pad30_trims_audio_to_real_length_before_the_llm(corpus):
+    real, pad = build(_cfg("model.audio_padding=real")), build(_cfg("model.audio_padding=pad30"))
+    ds_r = AudioTextDataset(read_manifest(corpus / "val.jsonl"), real.tokenizer)
+    ds_p = AudioTextDataset(read_manifest(corpus / "val.jsonl"), pad.tokenizer, audio_padding="pad30")
+    br = Collator(real.tokenizer)([ds_r[0]])
+    bp = Collator(pad.tokenizer)([ds_p[0]])
+    assert bp["input_ids"].shape == br["input_ids"].shape  # same number of audio slots: trimmed, not 750
+    assert int(bp["audio_mask"].sum()) < 750

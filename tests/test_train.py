@@ -112,3 +112,21 @@ def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
     assert r.returncode == 0, r.stderr[-2000:]
     r = _cli("infer", str(ckpt), str(corpus / "missing.wav"))
     assert r.returncode == 2 and "missing.wav" in r.stderr
+
+
+def test_sft_starts_from_pretrain_weights(smoke_overrides):
+    pre_dir, pre = train(load_config("base", smoke_overrides + ["stage=pretrain"]), report_examples=0)
+    ckpt = pre_dir / "checkpoints" / "last.ckpt"
+    cfg = load_config("base", smoke_overrides + ["stage=sft", f"init_from={ckpt}", "trainer.max_steps=1"])
+    from qa_lab.export import init_from
+    from qa_lab.train import build
+    sft = build(cfg)
+    fresh_w = sft.audio_tower.layers[0].fc1.weight.clone()
+    loaded = init_from(sft, ckpt)
+    trained_w = pre.model.audio_tower.layers[0].fc1.weight
+    assert torch.equal(sft.audio_tower.layers[0].fc1.weight, trained_w)
+    assert not torch.equal(fresh_w, trained_w)  # pretraining moved it, so the copy is observable
+    assert any("trainable_tokens" in k for k in loaded) and any(k.startswith("projector") for k in loaded)
+    with pytest.raises(ValueError, match="none of its"):
+        torch.save({"state_dict": {"model.nothing": torch.zeros(1)}}, pre_dir / "bad.ckpt")
+        init_from(sft, pre_dir / "bad.ckpt")

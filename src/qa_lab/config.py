@@ -180,6 +180,8 @@ class Config:
     stage: str = "finetune"
     """pretrain: encoder+projector train, LLM frozen | sft: encoder frozen, LLM LoRA + projector |
     finetune: LLM LoRA (+ optional encoder LoRA) + projector | full: everything (from-scratch tiny models)."""
+    init_from: str | None = None
+    """A checkpoint (.ckpt) or export folder whose trained weights start this run (e.g. sft after pretrain)."""
     smoke: bool = False
     """Shrink any experiment to the tiny model, a few steps and a tiny corpus (tests, CI, notebooks)."""
     runs_dir: str = "runs"
@@ -317,7 +319,14 @@ def to_yaml(cfg: Config) -> str:
 
 def from_yaml(path: str | Path) -> Config:
     """Read back a resolved config written by to_yaml (run folders, exports)."""
-    raw = _load_yaml(Path(path))
-    cfg = _merge(OmegaConf.structured(Config), raw, str(path))
-    return OmegaConf.to_object(cfg)
+    return from_yaml_text(Path(path).read_text(), str(path))
 
+
+def from_yaml_text(text: str, where: str = "<config>") -> Config:
+    """A resolved config from yaml text (as stored inside checkpoints)."""
+    raw = OmegaConf.create(text)
+    cfg = _merge(OmegaConf.structured(Config), raw, where)
+    try:
+        return OmegaConf.to_object(cfg)
+    except (ConfigError, OmegaConfBaseException) as e:
+        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None

@@ -8,19 +8,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
-from qa_lab.config import Config, from_yaml, to_yaml
+from qa_lab.config import Config, from_yaml, from_yaml_text, to_yaml
 from qa_lab.model import AudioLLM
 from qa_lab.tokenizer import tag_token_ids
-
-
-def _config_from_yaml_text(text: str) -> Config:
-    import tempfile
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(text)
-    try:
-        return from_yaml(f.name)
-    finally:
-        Path(f.name).unlink()
 
 
 def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -42,7 +32,7 @@ def load_checkpoint(path: str | Path) -> tuple[Config, AudioLLM]:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     if "qa_lab_config" not in ckpt:
         raise ValueError(f"{path}: not a qa-lab checkpoint (no qa_lab_config inside)")
-    cfg = _config_from_yaml_text(ckpt["qa_lab_config"])
+    cfg = from_yaml_text(ckpt["qa_lab_config"], str(path))
     tok_dir = path.parent.parent / "tokenizer"  # the run folder's copy; rebuilt from the config otherwise
     model = build(cfg, AutoTokenizer.from_pretrained(tok_dir) if tok_dir.is_dir() else None)
     state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
@@ -61,6 +51,36 @@ def load_export(path: str | Path) -> tuple[Config, AudioLLM]:
     model = build(cfg, AutoTokenizer.from_pretrained(path / "tokenizer"))
     _load_trainable(model, load_file(path / "trainable.safetensors"), path / "trainable.safetensors")
     return cfg, model.eval()
+
+
+def trained_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The trained weights stored in a checkpoint file or an export folder, by AudioLLM parameter name."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / "trainable.safetensors").is_file():
+            raise FileNotFoundError(f"{path}: not a qa-lab export (missing trainable.safetensors)")
+        return load_file(path / "trainable.safetensors")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+
+
+def init_from(model: AudioLLM, path: str | Path) -> list[str]:
+    """Copy the weights another run trained into `model` (matching names and shapes); returns their names.
+
+    Stage changes keep names stable (the audio tower, projector and tag-token rows), so sft can
+    start from a pretrain checkpoint. Errors if nothing matches.
+    """
+    # peft nests trainable tag-token rows one level deeper under LoRA ("token_adapter") than alone
+    norm = lambda k: k.replace(".token_adapter.", ".")  # noqa: E731
+    own = {norm(k): (k, v.shape) for k, v in model.state_dict().items()}
+    fits = {own[norm(k)][0]: v for k, v in trained_weights(path).items()
+            if norm(k) in own and own[norm(k)][1] == v.shape}
+    if not fits:
+        raise ValueError(f"init_from={path}: none of its weights match this model")
+    model.load_state_dict(fits, strict=False)
+    return sorted(fits)
 
 
 def load(path: str | Path) -> tuple[Config, AudioLLM]:

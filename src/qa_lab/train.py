@@ -91,6 +91,10 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
             source_yaml = None
     run_dir = make_run_dir(cfg, source_yaml)
     model = build(cfg)
+    if cfg.init_from:
+        from qa_lab.export import init_from
+        loaded = init_from(model, cfg.init_from)
+        print(f"[qa-lab] init_from {cfg.init_from}: {len(loaded)} weight tensors loaded")
     trainable, total = count_parameters(model)
     print(f"[qa-lab] run folder: {run_dir}")
     print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} "
@@ -101,6 +105,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     trainer = trainer_for(cfg, run_dir, **trainer_overrides)
     before = None if resume else _val_loss(trainer, module, data)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # the final state, whatever the save interval
     if report_examples and trainer.is_global_zero:
         report(cfg, run_dir, module, data, before, _val_loss(trainer, module, data), report_examples)
     return run_dir, module
