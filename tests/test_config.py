@@ -82,3 +82,8 @@ def test_every_experiment_has_hypothesis_comment_and_merges():
 def test_unknown_experiment_suggests():
     with pytest.raises(ConfigError, match="did you mean 'demo'"):
         load_config("demoo")
+
+
+def test_own_data_needs_both_manifests():
+    with pytest.raises(ConfigError, match="data.train_manifest and data.val_manifest"):
+        load_config("base", ["data.train_manifest=train.jsonl"])

@@ -145,3 +145,16 @@ def test_pad30_trims_audio_to_real_length_before_the_llm(corpus):
     bp = Collator(pad.tokenizer)([ds_p[0]])
     assert bp["input_ids"].shape == br["input_ids"].shape  # same number of audio slots: trimmed, not 750
     assert int(bp["audio_mask"].sum()) < 750
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(corpus):
+    results = []
+    for flag in ("false", "true"):
+        model = build(_cfg("stage=pretrain", f"model.gradient_checkpointing={flag}")).train()
+        ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer)
+        loss = model(Collator(model.tokenizer)([ds[0], ds[1]]))["loss"]
+        loss.backward()
+        results.append((loss.detach(), model.audio_tower.layers[0].fc1.weight.grad.clone()))
+    assert model.audio_tower.is_gradient_checkpointing
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-6)

@@ -87,6 +87,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import warnings
+    # Deprecation chatter from the pinned libraries, not actionable by users.
+    for msg in (".*is_gradient_checkpointing.*", ".*LeafSpec.*", ".*does not have many workers.*"):
+        warnings.filterwarnings("ignore", message=msg)
     args = parser().parse_args(argv)
     try:
         args.func(args)

@@ -125,6 +125,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.batch_seconds <= 0:
             raise ConfigError(f"data.batch_seconds={self.batch_seconds}: expected > 0")
+        if bool(self.train_manifest) != bool(self.val_manifest):
+            raise ConfigError("data.train_manifest and data.val_manifest: set both (your own data) or neither "
+                              "(the built-in spoken corpus)")
         for task, w in self.task_weights.items():
             if w < 0:
                 raise ConfigError(f"data.task_weights.{task}={w}: expected >= 0")

@@ -184,11 +184,11 @@ class AudioDataModule(L.LightningDataModule):
 
     def manifests(self) -> tuple[Path, Path]:
         d = self.cfg.data
-        if d.train_manifest and d.val_manifest:
+        if d.train_manifest:
             return Path(d.train_manifest), Path(d.val_manifest)
         from qa_lab.speech import build_corpus
         root = build_corpus(d.speech.out, n_train=d.speech.n_train, n_val=d.speech.n_val, seed=self.cfg.seed)
-        return Path(d.train_manifest or root / "train.jsonl"), Path(d.val_manifest or root / "val.jsonl")
+        return root / "train.jsonl", root / "val.jsonl"
 
     def prepare_data(self) -> None:
         self.manifests()  # builds the built-in corpus once, on rank 0
