@@ -115,3 +115,20 @@ def test_dataset_error_names_manifest_line(tmp_path, corpus, tok):
         ds[0]
     item = ds[1]
     assert item["mel"].shape[0] == 80 and item["mel_length"] == item["mel"].shape[1]
+
+
+def test_tokenizer_that_refuses_new_specials_gets_a_clear_error(tok):
+    from qa_lab.tokenizer import add_tag_tokens
+
+    class Refusing:
+        name_or_path = "Qwen/Qwen-7B"
+        unk_token_id = None
+
+        def get_vocab(self):
+            return {}
+
+        def add_special_tokens(self, *a, **k):
+            raise ValueError("Adding unknown special tokens is not supported")
+
+    with pytest.raises(ValueError, match="Qwen/Qwen-7B.*refuses the 3322 tag tokens.*qwen2.5-7b"):
+        add_tag_tokens(Refusing())

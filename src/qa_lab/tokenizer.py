@@ -39,8 +39,13 @@ def add_tag_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     vocab = tokenizer.get_vocab()
     missing = [t for t in tags.SPECIAL_TOKENS if t not in vocab]
     if missing:
-        tokenizer.add_special_tokens({"additional_special_tokens": missing},
-                                     replace_extra_special_tokens=False)
+        try:
+            tokenizer.add_special_tokens({"additional_special_tokens": missing},
+                                         replace_extra_special_tokens=False)
+        except ValueError as e:  # e.g. Qwen-7B's remote-code tiktoken tokenizer refuses unknown specials
+            raise ValueError(f"{type(tokenizer).__name__} ({tokenizer.name_or_path}) refuses the {len(missing)} "
+                             f"tag tokens as new special tokens: {e}. Use an LLM whose tokenizer is a "
+                             "transformers fast tokenizer (e.g. preset whisper-large-v2+qwen2.5-7b).") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tag_token_ids(tokenizer)
