@@ -23,11 +23,12 @@ class AudioTextDataset(Dataset):
     """Manifest examples -> {mel (n_mels, T), prompt_ids, target_ids, task}; errors name file and line."""
 
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
-                 audio_padding: str = "real"):
+                 audio_padding: str = "real", with_target: bool = True):
         self.examples = examples
         self.tokenizer = tokenizer
         self.tag_format = tag_format
         self.audio_padding = audio_padding
+        self.with_target = with_target  # False: prompts only (decoding), no target fields needed
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -44,8 +45,9 @@ class AudioTextDataset(Dataset):
         except AudioError as e:
             raise AudioError(f"{where(ex)}: {e}") from None
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+        target = enc(target_text(ex)) if self.with_target else []
         return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // 160, mel.shape[1]),
-                "prompt_ids": enc(prompt_text(ex, self.tag_format)), "target_ids": enc(target_text(ex)),
+                "prompt_ids": enc(prompt_text(ex, self.tag_format)), "target_ids": target,
                 "task": ex["task"], "index": i}
 
 

@@ -32,28 +32,18 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         ex.setdefault("_line", i + 1)
         if "_duration" not in ex:
             ex["_duration"] = duration(ex["audio"])
-    ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding)
+    ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=False)
     collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False)
     device = next(model.parameters()).device
     outputs: list[str] = [""] * len(examples)
     for batch_idx in eval_batches(ds.durations(), batch_seconds, 64):
-        batch = collate([_prompt_only(ds, i) for i in batch_idx])
+        batch = collate([ds[i] for i in batch_idx])
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         task = examples[batch_idx[0]]["task"]
         cap = max_new_tokens or MAX_NEW_TOKENS.get(task, 128)
         for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap)):
             outputs[i] = decode(model, ids, examples[i]["task"])
     return outputs
-
-
-def _prompt_only(ds: AudioTextDataset, i: int) -> dict:
-    ex = ds.examples[i]
-    needs_target = {"asr": "text", "s2tt": "text", "aac": "text", "aqa": "answer"}.get(ex["task"], "label")
-    if ex["task"] == "srwt":
-        ex.setdefault("words", [])
-    else:
-        ex.setdefault(needs_target, "")
-    return ds[i]
 
 
 def transcribe(model: AudioLLM, cfg: Config, audio: list[str | Path], task: str = "asr",

@@ -6,10 +6,9 @@ import json
 import logging
 from pathlib import Path
 
-import soundfile as sf
-
 from qa_lab import tags
-from qa_lab.audio import MAX_SECONDS
+from qa_lab.audio import MAX_SECONDS, AudioError
+from qa_lab.audio import duration as audio_duration
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +58,14 @@ def _problem(ex: object, root: Path) -> str | None:
     if missing:
         return f"task {task!r} needs field(s) {', '.join(repr(m) for m in missing)}"
     path = Path(ex["audio"]) if Path(ex["audio"]).is_absolute() else root / ex["audio"]
-    if not path.is_file():
-        return f"audio file not found: {path}"
     try:
-        info = sf.info(str(path))
-    except Exception as e:  # soundfile raises several types for bad headers
-        return f"cannot decode audio {path}: {e}"
-    if info.frames == 0:
-        return f"empty audio (0 samples): {path}"
+        total = audio_duration(path)
+    except AudioError as e:
+        return str(e)
+    if total == 0:
+        return f"{path}: empty audio (0 samples)"
     offset = float(ex.get("offset") or 0.0)
     duration = ex.get("duration")
-    total = info.frames / info.samplerate
     if duration is None:
         duration = total - offset
     if offset + float(duration) > total + 0.05:
