@@ -64,3 +64,49 @@ def test_targets_and_prompts_per_task():
     assert prompt_text({"task": "asc", "label": "park"}) == \
         "<|startofanalysis|><|unknown|><|keyword|><|en|><|notimestamps|><|scene|>"
     assert prompt_text({"task": "asr", "text": "x"}, "flat") == "<|task_asr|>"
+
+
+def test_words_past_the_clip_end_are_a_fault(clips):
+    words = [{"word": "a", "start": 0.0, "end": 0.5}, {"word": "b", "start": 0.5, "end": 1.5}]
+    p = _write(clips, [{"audio": "ok.wav", "task": "srwt", "words": words}])
+    with pytest.raises(ManifestError, match=r"m.jsonl:1: bad 'words': word 'b' ends at 1.5 s, after the clip's end"):
+        read_manifest(p)
+
+
+def test_data_check_finds_every_planted_fault(clips):
+    from qa_lab.manifest import check_manifest
+    sf.write(clips / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    sf.write(clips / "stereo44.wav", 0.1 * np.ones((44100, 2), dtype=np.float32), 44100)
+    bad_words = [{"word": "a", "start": 0.6, "end": 0.3}]
+    lines = [GOOD,
+             {"audio": "missing.wav", "task": "asr", "text": "x"},
+             {"audio": "corrupt.wav", "task": "asr", "text": "x"},
+             {"audio": "empty.wav", "task": "asr", "text": "x"},
+             {"audio": "silent.wav", "task": "asr", "text": "x"},
+             {"audio": "long.wav", "task": "asr", "text": "x"},
+             {"audio": "ok.wav", "task": "asr"},
+             {"audio": "ok.wav", "task": "srwt", "words": bad_words},
+             {"audio": "ok.wav", "task": "dance", "text": "x"},
+             {"audio": "stereo44.wav", "task": "asc", "label": "park"}]
+    r = check_manifest(_write(clips, lines))
+    found = dict(r["problems"])
+    expected = {2: "not found", 3: "cannot decode", 4: "empty audio", 5: "silent audio", 6: "31.00 s long",
+                7: "needs field(s) 'text'", 8: "bad 'words'", 9: "unknown task"}
+    assert sorted(found) == sorted(expected)
+    for line, text in expected.items():
+        assert text in found[line], (line, found[line])
+    assert r["ok"] == 2 and r["lines"] == 10
+    assert r["formats"] == {"16000 Hz, 1 ch": 2, "44100 Hz, 2 ch": 1}  # every decodable clip, silent too
+    assert abs(r["hours"]["asr"] - 1 / 3600) < 1e-9
+
+
+def test_data_check_cli_exit_codes(clips, corpus):
+    import subprocess
+    import sys
+    ok = subprocess.run([sys.executable, "-m", "qa_lab.cli", "data", "check", str(corpus / "val.jsonl")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "0 with problems" in ok.stdout and "16000 Hz, 1 ch" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "qa_lab.cli", "data", "check",
+                          str(_write(clips, [GOOD, {"audio": "missing.wav", "task": "asr", "text": "x"}]))],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "m.jsonl:2:" in bad.stdout

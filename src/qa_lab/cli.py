@@ -1,4 +1,4 @@
-"""The `qa-lab` command: config, tags, train, infer, export."""
+"""The `qa-lab` command: config, tags, data, train, infer, export."""
 
 from __future__ import annotations
 
@@ -42,6 +42,19 @@ def _export(a) -> None:
     print(f"exported to {export(a.checkpoint, a.out_dir)}")
 
 
+def _data_check(a) -> None:
+    from qa_lab.manifest import check_manifest
+    r = check_manifest(a.manifest)
+    for line, problem in r["problems"]:
+        print(f"{a.manifest}:{line}: {problem}")
+    formats = ", ".join(f"{k} x{v}" for k, v in r["formats"].most_common())
+    hours = ", ".join(f"{t} {h:.3f} h" for t, h in sorted(r["hours"].items()))
+    print(f"{a.manifest}: {r['lines']} lines, {r['ok']} ok, {len(r['problems'])} with problems")
+    print(f"  audio formats: {formats or '-'}\n  hours per task: {hours or '-'}")
+    if r["problems"]:
+        sys.exit(1)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -63,6 +76,12 @@ def parser() -> argparse.ArgumentParser:
     ts.add_argument("--question", default=None, help="the question, for aqa")
     ts.add_argument("--instruction", default=None, help="override the output-instruction tag")
     ts.set_defaults(func=_tags_show)
+
+    dt = sub.add_parser("data", help="inspect manifests")
+    dt_sub = dt.add_subparsers(dest="action", required=True)
+    dc = dt_sub.add_parser("check", help="validate every line of a manifest (decodes all audio)")
+    dc.add_argument("manifest")
+    dc.set_defaults(func=_data_check)
 
     tr = sub.add_parser("train", help="train an experiment")
     tr.add_argument("experiment")

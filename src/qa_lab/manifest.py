@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
 from qa_lab import tags
-from qa_lab.audio import MAX_SECONDS, AudioError
+from qa_lab.audio import MAX_SECONDS, AudioError, load_audio
 from qa_lab.audio import duration as audio_duration
 
 log = logging.getLogger(__name__)
@@ -78,9 +82,31 @@ def _problem(ex: object, root: Path) -> str | None:
             tags.format_srwt(ex["words"])
         except (ValueError, KeyError, TypeError) as e:
             return f"bad 'words': {e}"
+        last = ex["words"][-1]
+        if float(last["end"]) > float(duration) + 0.01:
+            return f"bad 'words': word {last['word']!r} ends at {last['end']} s, after the clip's end ({float(duration):.2f} s)"
     ex["_audio_path"] = str(path)
     ex["_duration"] = float(duration)
     return None
+
+
+def _lines(path: Path, tasks: list[str] | None):
+    """Yield (line number, example or None, problem or None) for each non-empty line of a manifest."""
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                ex = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield lineno, None, f"not valid JSON ({e.msg})"
+                continue
+            if tasks is not None and isinstance(ex, dict) and ex.get("task") in REQUIRED and ex["task"] not in tasks:
+                continue
+            problem = _problem(ex, path.parent)
+            if problem is None:
+                ex["_manifest"], ex["_line"] = str(path), lineno
+            yield lineno, ex, problem
 
 
 def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid: bool = False) -> list[dict]:
@@ -94,22 +120,10 @@ def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
     examples, errors = [], []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                ex = json.loads(line)
-            except json.JSONDecodeError as e:
-                errors.append(f"{path}:{lineno}: not valid JSON ({e.msg})")
-                continue
-            if tasks is not None and isinstance(ex, dict) and ex.get("task") in REQUIRED and ex["task"] not in tasks:
-                continue
-            problem = _problem(ex, path.parent)
-            if problem:
-                errors.append(f"{path}:{lineno}: {problem}")
-                continue
-            ex["_manifest"], ex["_line"] = str(path), lineno
+    for lineno, ex, problem in _lines(path, tasks):
+        if problem:
+            errors.append(f"{path}:{lineno}: {problem}")
+        else:
             examples.append(ex)
     if errors and not skip_invalid:
         shown = "\n  ".join(errors[:20])
@@ -123,6 +137,39 @@ def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid
     if not examples:
         raise ManifestError(f"{path}: no usable examples" + (f" for tasks {tasks}" if tasks else ""))
     return examples
+
+
+SILENCE = 1e-4  # peak amplitude below which a clip counts as silent
+
+
+def check_manifest(path: str | Path) -> dict:
+    """Read every line and decode every clip: problems by line number, plus format facts and hours per task.
+
+    Beyond read_manifest's checks this decodes the audio (catching files whose header reads but whose
+    data does not) and flags silent clips. Returns {"lines", "ok", "problems": [(line, text)],
+    "formats": {"16000 Hz, 1 ch": n}, "hours": {task: h}}.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest not found")
+    report = {"lines": 0, "ok": 0, "problems": [], "formats": Counter(), "hours": Counter()}
+    for lineno, ex, problem in _lines(path, None):
+        report["lines"] += 1
+        if problem is None:
+            try:
+                audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
+                info = sf.info(ex["_audio_path"])
+                report["formats"][f"{info.samplerate} Hz, {info.channels} ch"] += 1
+                if np.abs(audio).max() < SILENCE:
+                    problem = f"{ex['_audio_path']}: silent audio (peak below {SILENCE:g})"
+            except AudioError as e:
+                problem = str(e)
+        if problem:
+            report["problems"].append((lineno, problem))
+        else:
+            report["ok"] += 1
+            report["hours"][ex["task"]] += ex["_duration"] / 3600
+    return report
 
 
 def where(ex: dict) -> str:
