@@ -285,6 +285,14 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
     return _chain(experiment_path(parent), seen + (path.resolve(),)) + [(path, raw)]
 
 
+def _to_config(cfg: DictConfig, where: str) -> Config:
+    """Instantiate the dataclasses (running their validation); errors name `where`."""
+    try:
+        return OmegaConf.to_object(cfg)
+    except (ConfigError, OmegaConfBaseException) as e:
+        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
+
+
 def _override(cfg: DictConfig, item: str) -> DictConfig:
     if "=" not in item:
         raise ConfigError(f"override '{item}': expected key=value")
@@ -309,10 +317,7 @@ def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[st
         cfg = OmegaConf.merge(cfg, SMOKE)
         for item in overrides:
             cfg = _override(cfg, item)
-    try:
-        return OmegaConf.to_object(cfg)
-    except (ConfigError, OmegaConfBaseException) as e:
-        raise ConfigError(f"{path}: {str(e).splitlines()[0]}") from None
+    return _to_config(cfg, str(path))
 
 
 def to_yaml(cfg: Config) -> str:
@@ -328,8 +333,4 @@ def from_yaml(path: str | Path) -> Config:
 def from_yaml_text(text: str, where: str = "<config>") -> Config:
     """A resolved config from yaml text (as stored inside checkpoints)."""
     raw = OmegaConf.create(text)
-    cfg = _merge(OmegaConf.structured(Config), raw, where)
-    try:
-        return OmegaConf.to_object(cfg)
-    except (ConfigError, OmegaConfBaseException) as e:
-        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
+    return _to_config(_merge(OmegaConf.structured(Config), raw, where), where)

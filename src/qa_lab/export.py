@@ -23,19 +23,24 @@ def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Pat
                          f"missing {lacking[:3]}, unexpected {list(unexpected)[:3]}")
 
 
+def _read_checkpoint(path: Path) -> tuple[str | None, dict[str, torch.Tensor]]:
+    """A Lightning checkpoint -> (its qa-lab config yaml, if any; trained weights by AudioLLM name)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return ckpt.get("qa_lab_config"), {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+
+
 def load_checkpoint(path: str | Path) -> tuple[Config, AudioLLM]:
     """A Lightning checkpoint from `qa-lab train` -> (config, model in eval mode)."""
     from qa_lab.train import build
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    if "qa_lab_config" not in ckpt:
+    config_text, state = _read_checkpoint(path)
+    if config_text is None:
         raise ValueError(f"{path}: not a qa-lab checkpoint (no qa_lab_config inside)")
-    cfg = from_yaml_text(ckpt["qa_lab_config"], str(path))
+    cfg = from_yaml_text(config_text, str(path))
     tok_dir = path.parent.parent / "tokenizer"  # the run folder's copy; rebuilt from the config otherwise
     model = build(cfg, AutoTokenizer.from_pretrained(tok_dir) if tok_dir.is_dir() else None)
-    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
     _load_trainable(model, state, path)
     return cfg, model.eval()
 
@@ -60,10 +65,7 @@ def trained_weights(path: str | Path) -> dict[str, torch.Tensor]:
         if not (path / "trainable.safetensors").is_file():
             raise FileNotFoundError(f"{path}: not a qa-lab export (missing trainable.safetensors)")
         return load_file(path / "trainable.safetensors")
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    return {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    return _read_checkpoint(path)[1]
 
 
 def init_from(model: AudioLLM, path: str | Path) -> list[str]:

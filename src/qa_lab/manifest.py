@@ -84,7 +84,8 @@ def _problem(ex: object, root: Path) -> str | None:
             return f"bad 'words': {e}"
         last = ex["words"][-1]
         if float(last["end"]) > float(duration) + 0.01:
-            return f"bad 'words': word {last['word']!r} ends at {last['end']} s, after the clip's end ({float(duration):.2f} s)"
+            return (f"bad 'words': word {last['word']!r} ends at {last['end']} s, "
+                    f"after the clip's end ({float(duration):.2f} s)")
     ex["_audio_path"] = str(path)
     ex["_duration"] = float(duration)
     return None
