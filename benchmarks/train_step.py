@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import torch
 
-from qa_lab import tags
+from qa_lab import tasks
 from qa_lab.audio import HOP, SAMPLE_RATE, log_mel, log_mel_pad30
 from qa_lab.config import load_config
 from qa_lab.data import Collator
@@ -64,7 +64,7 @@ def make_clips(n: int, min_s: float, max_s: float, seed: int, tokenizer) -> tupl
     rng = np.random.default_rng(seed)
     durations = rng.uniform(min_s, max_s, n)
     enc = lambda s: tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
-    prompt_ids = enc(tags.prompt("asr"))
+    prompt_ids = enc(tasks.prompt("asr"))
     clips, t0 = [], time.perf_counter()
     for i, (d, text) in enumerate(zip(durations, sentences(n, seed, "train"))):
         audio = synth_clip(float(d), rng)

@@ -64,18 +64,19 @@ def test_tag_token_rows_get_gradients_and_other_rows_stay(corpus):
 
 @torch.no_grad()
 def test_batched_generation_equals_one_by_one(corpus):
-    torch.manual_seed(0)
-    model = build(_cfg("stage=full")).eval()
     exs = read_manifest(corpus / "train.jsonl")[:4]
-    ds = AudioTextDataset(exs, model.tokenizer)
-    col = Collator(model.tokenizer, train=False)
-    items = [ds[i] for i in range(len(ds))]
-    # nudge the random model so outputs differ between clips
-    model.projector.weight.mul_(20)
-    together = model.generate(col(items), max_new_tokens=8)
-    alone = [model.generate(col([it]), max_new_tokens=8)[0] for it in items]
-    assert together == alone
+    for seed in range(10):  # a random model often says the same thing for every clip; find one that does not
+        torch.manual_seed(seed)
+        model = build(_cfg("stage=full", f"seed={seed}")).eval()
+        ds = AudioTextDataset(exs, model.tokenizer)
+        col = Collator(model.tokenizer, train=False)
+        items = [ds[i] for i in range(len(ds))]
+        model.projector.weight.mul_(20)  # nudge the random model so outputs differ between clips
+        alone = [model.generate(col([it]), max_new_tokens=8)[0] for it in items]
+        if len({tuple(x) for x in alone}) > 1:
+            break
     assert len({tuple(x) for x in alone}) > 1
+    assert model.generate(col(items), max_new_tokens=8) == alone
 
 
 def test_loss_ignores_padding_of_batch_mates(corpus):

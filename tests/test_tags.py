@@ -1,4 +1,4 @@
-"""Tag grammar, time tokens and the SRWT format."""
+"""Tag tokens, time tokens, the timed output formats, and the prompts the task registry builds from them."""
 
 import random
 import re
@@ -6,10 +6,15 @@ import re
 import pytest
 
 from qa_lab.tags import (
-    AUDIO_END, AUDIO_START, FORMATS, HIERARCHY, LANGUAGES, OUTPUT_INSTRUCTIONS, SPECIAL_TOKENS, TASKS,
-    TIME_TOKENS, SrwtFormatError, TaskTags, Word, format_srwt, is_time_token, lang_token, parse_srwt,
-    parse_time_token, prompt, time_token,
+    AUDIO_END, AUDIO_START, FORMATS, LANGUAGES, OUTPUT_INSTRUCTIONS, TIME_TOKENS, SrwtFormatError, TaskTags, Word,
+    format_srwt, is_time_token, lang_token, parse_srwt, parse_time_token, time_token,
 )
+from qa_lab.tasks import REGISTRY, prompt, special_tokens
+
+TASKS = tuple(REGISTRY)
+HIERARCHY = {name: t.tags for name, t in REGISTRY.items()}
+SPECIAL_TOKENS = special_tokens()
+ALIASES = {"asr_noise": "asr"}  # tasks that share another task's flat and natural prompt on purpose
 
 # Copied verbatim from MISSION.md ("Prompt prefixes as the official evaluation uses them").
 OFFICIAL = [
@@ -43,12 +48,14 @@ SPECIAL = re.compile(r"<\|[^|]*\|>")
 def _kwargs(task: str) -> dict:
     """Arguments that make a valid prompt for every task."""
     kw: dict = {}
-    if task in ("aac", "asc", "note_analysis"):
+    if REGISTRY[task].audio_lang == "unknown":
         kw["audio_lang"] = "unknown"
     if task == "s2tt":
         kw["text_lang"] = "de"
     if task == "aqa":
         kw["question"] = "is it raining?"
+    if task == "grounding":
+        kw["query"] = "apple"
     return kw
 
 
@@ -164,7 +171,9 @@ def test_flat_prompts():
     assert prompt("s2tt", "flat", text_lang="de") == "<|task_s2tt|><|de|>"
     assert prompt("aqa", "flat", question="is it raining?") == "<|task_aqa|>is it raining?<|answer|>"
     flat = {prompt(t, "flat", **_kwargs(t)) for t in TASKS}
-    assert len(flat) == len(TASKS)
+    assert len(flat) == len(TASKS) - len(ALIASES)
+    assert prompt("asr_noise", "flat") == prompt("asr", "flat")
+    assert prompt("grounding", "flat", query="apple") == "<|task_grounding|><|startofword|>apple<|endofword|>"
 
 
 def test_natural_prompts():
@@ -175,8 +184,9 @@ def test_natural_prompts():
         "Translate the speech into Traditional Chinese."
     assert prompt("aac", "natural", audio_lang="unknown") == "Describe the audio in one sentence."
     assert prompt("aqa", "natural", question="is it raining?") == "is it raining?"
+    assert prompt("grounding", "natural", query="apple") == 'When is the word "apple" said?'
     natural = [prompt(t, "natural", **_kwargs(t)) for t in TASKS]
-    assert len(set(natural)) == len(TASKS)
+    assert len(set(natural)) == len(TASKS) - len(ALIASES)
     for text in natural:
         assert text == text.strip() and text
         assert "<|" not in text
@@ -201,7 +211,8 @@ def test_special_tokens_unique_and_complete():
                 "<|midi_velocity_127|>", "<|pitch|>", "<|velocity|>", "<|sonic|>", "<|instrument|>",
                 "<|startofword|>", "<|endofword|>", "<|delim|>", "<|startofentityvalue|>",
                 "<|endofentityvalue|>", "<|startofentitytype|>", "<|endofentitytype|>", "<|scenario|>",
-                "<|action|>", "<|entities|>", "<|speech_edit|>", "<|choice|>", "<|task_note_analysis|>"):
+                "<|action|>", "<|entities|>", "<|speech_edit|>", "<|choice|>", "<|task_note_analysis|>",
+                "<|task_grounding|>", "<|language_id|>"):
         assert tok in SPECIAL_TOKENS
     assert "<|midi_pitch_128|>" not in SPECIAL_TOKENS
     # Every special token emitted by any prompt is a known token.

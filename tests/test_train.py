@@ -10,7 +10,8 @@ from qa_lab.config import EXPERIMENTS_DIR, load_config
 from qa_lab.data import AudioTextDataset, Collator
 from qa_lab.export import export, load, load_checkpoint
 from qa_lab.infer import run
-from qa_lab.manifest import read_manifest, target_text
+from qa_lab.manifest import read_manifest
+from qa_lab.tasks import target as target_text
 from qa_lab.train import train
 
 

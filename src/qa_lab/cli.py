@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qa_lab import tags
+from qa_lab import tags, tasks
 
 
 def _config_show(a) -> None:
@@ -14,8 +14,8 @@ def _config_show(a) -> None:
 
 
 def _tags_show(a) -> None:
-    print(tags.prompt(a.task, a.format, audio_lang=a.audio_lang, text_lang=a.text_lang, question=a.question,
-                      instruction=a.instruction))
+    print(tasks.prompt(a.task, a.format, audio_lang=a.audio_lang, text_lang=a.text_lang, question=a.question,
+                       instruction=a.instruction, query=a.query))
 
 
 def _train(a) -> None:
@@ -30,7 +30,7 @@ def _infer(a) -> None:
     from qa_lab.infer import format_words, transcribe
     cfg, model = load(a.checkpoint)
     outs = transcribe(model, cfg, a.audio, task=a.task, audio_lang=a.audio_lang, text_lang=a.text_lang,
-                      question=a.question)
+                      question=a.question, query=a.query)
     for path, text in zip(a.audio, outs):
         if len(a.audio) > 1:
             print(f"== {path}")
@@ -69,12 +69,13 @@ def parser() -> argparse.ArgumentParser:
     tg = sub.add_parser("tags", help="inspect task tags")
     tg_sub = tg.add_subparsers(dest="action", required=True)
     ts = tg_sub.add_parser("show", help="print the text that follows </audio> for a task")
-    ts.add_argument("task", help=f"one of {', '.join(tags.TASKS)}")
-    ts.add_argument("--audio-lang", default="en")
+    ts.add_argument("task", help=f"one of {', '.join(tasks.REGISTRY)}")
+    ts.add_argument("--audio-lang", default=None, help="audio language tag (default: the task's, else en)")
     ts.add_argument("--text-lang", default=None)
     ts.add_argument("--format", default="hierarchical", choices=tags.FORMATS)
     ts.add_argument("--question", default=None, help="the question, for aqa")
     ts.add_argument("--instruction", default=None, help="override the output-instruction tag")
+    ts.add_argument("--query", default=None, help="the word to ground, for grounding")
     ts.set_defaults(func=_tags_show)
 
     dt = sub.add_parser("data", help="inspect manifests")
@@ -92,10 +93,11 @@ def parser() -> argparse.ArgumentParser:
     inf = sub.add_parser("infer", help="decode audio files with a checkpoint or an export folder")
     inf.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
     inf.add_argument("audio", nargs="+")
-    inf.add_argument("--task", default="asr", choices=tags.TASKS)
-    inf.add_argument("--audio-lang", default="en")
+    inf.add_argument("--task", default="asr", choices=tasks.REGISTRY)
+    inf.add_argument("--audio-lang", default=None)
     inf.add_argument("--text-lang", default=None)
-    inf.add_argument("--question", default=None)
+    inf.add_argument("--question", default=None, help="the question, for aqa")
+    inf.add_argument("--query", default=None, help="the word to ground, for grounding")
     inf.set_defaults(func=_infer)
 
     ex = sub.add_parser("export", help="write PEFT adapter, projector, tag embeddings, tokenizer, config")

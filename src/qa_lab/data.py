@@ -15,7 +15,8 @@ from qa_lab import tags
 from qa_lab.audio import AudioError, check_duration, load_audio, log_mel, log_mel_pad30
 from qa_lab.config import Config
 from qa_lab.encoder import pooled_lengths
-from qa_lab.manifest import prompt_text, read_manifest, target_text, where
+from qa_lab.manifest import read_manifest, where
+from qa_lab.tasks import prompt_for, target
 from qa_lab.model import IGNORE
 
 
@@ -45,9 +46,9 @@ class AudioTextDataset(Dataset):
         except AudioError as e:
             raise AudioError(f"{where(ex)}: {e}") from None
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
-        target = enc(target_text(ex)) if self.with_target else []
+        target_ids = enc(target(ex)) if self.with_target else []
         return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // 160, mel.shape[1]),
-                "prompt_ids": enc(prompt_text(ex, self.tag_format)), "target_ids": target,
+                "prompt_ids": enc(prompt_for(ex, self.tag_format)), "target_ids": target_ids,
                 "task": ex["task"], "index": i}
 
 

@@ -12,16 +12,18 @@ from qa_lab.config import Config
 from qa_lab.data import AudioTextDataset, Collator, eval_batches
 from qa_lab.model import AudioLLM
 
-# Per-task cap on new tokens: SRWT doubles the length with a time token per word.
-MAX_NEW_TOKENS = {"srwt": 256, "aqa": 64, "asc": 16, "vsc": 16, "ser": 16, "note_analysis": 32}
+# Per-task cap on new tokens (default 128): SRWT doubles the length with a time token per word.
+MAX_NEW_TOKENS = {"srwt": 256, "sed": 96, "aqa": 64, "note_analysis": 32, "grounding": 32,
+                  **{t: 16 for t in ("asc", "vsc", "ser", "lid", "speaker_id", "gender", "speaking_rate", "event",
+                                     "count", "instrument", "tempo")}}
 
 
 def decode(model: AudioLLM, ids: list[int], task: str) -> str:
-    """Token ids -> text; srwt keeps its time tokens."""
-    text = model.tokenizer.decode(ids, skip_special_tokens=False)
-    if task != "srwt":
-        text = model.tokenizer.decode(ids, skip_special_tokens=True)
-    return text.strip()
+    """Token ids -> text. Tag and time tokens stay (timed answers need them; elsewhere they mark a
+    malformed answer); only EOS and padding are dropped."""
+    tok = model.tokenizer
+    drop = {tok.eos_token_id, tok.pad_token_id}
+    return tok.decode([i for i in ids if i not in drop], skip_special_tokens=False).strip()
 
 
 def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float = 120.0,
@@ -47,10 +49,11 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
 
 
 def transcribe(model: AudioLLM, cfg: Config, audio: list[str | Path], task: str = "asr",
-               audio_lang: str = "en", text_lang: str | None = None, question: str | None = None) -> list[str]:
+               audio_lang: str | None = None, text_lang: str | None = None, question: str | None = None,
+               query: str | None = None) -> list[str]:
     """Decode each audio file with `task`'s prompt."""
-    exs = [{"audio": str(a), "task": task, "audio_lang": audio_lang, "text_lang": text_lang or audio_lang,
-            "question": question} for a in audio]
+    exs = [{"audio": str(a), "task": task, "audio_lang": audio_lang, "text_lang": text_lang,
+            "question": question, "query": query} for a in audio]
     return run(model, cfg, exs)
 
 

@@ -10,43 +10,23 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from qa_lab import tags
+from qa_lab import tasks as registry
 from qa_lab.audio import MAX_SECONDS, AudioError, load_audio
 from qa_lab.audio import duration as audio_duration
 
 log = logging.getLogger(__name__)
-
-# The fields each task needs besides `audio` and `task`.
-REQUIRED = {
-    "asr": ("text",), "srwt": ("words",), "s2tt": ("text", "text_lang"), "aac": ("text",),
-    "asc": ("label",), "vsc": ("label",), "ser": ("label",), "note_analysis": ("label",),
-    "aqa": ("question", "answer"),
-}
-# Sound-only tasks: the audio language tag defaults to <|unknown|>.
-SOUND_TASKS = ("aac", "asc", "note_analysis")
 
 
 class ManifestError(ValueError):
     """Bad manifest lines; the message lists each as path:line: problem."""
 
 
-def target_text(ex: dict) -> str:
-    """The output text the model learns for a manifest example."""
-    task = ex["task"]
-    if task == "srwt":
-        return tags.format_srwt(ex["words"])
-    if task in ("asr", "s2tt", "aac"):
-        return ex["text"]
-    if task == "aqa":
-        return ex["answer"]
-    return ex["label"]
-
-
-def prompt_text(ex: dict, fmt: str = "hierarchical") -> str:
-    """The tags that follow </audio> for this example, in format `fmt`."""
-    audio_lang = ex.get("audio_lang") or ("unknown" if ex["task"] in SOUND_TASKS else "en")
-    return tags.prompt(ex["task"], fmt, audio_lang=audio_lang, text_lang=ex.get("text_lang"),
-                       question=ex.get("question"), instruction=ex.get("instruction"))
+# fields holding times that must fall inside the clip: field -> latest time in it
+_TIMED = {
+    "words": lambda ws: max(float(w["end"]) for w in ws),
+    "spans": lambda sp: max(float(s[1]) for s in sp),
+    "events": lambda evs: max(float(e["end"]) for e in evs),
+}
 
 
 def _problem(ex: object, root: Path) -> str | None:
@@ -54,11 +34,13 @@ def _problem(ex: object, root: Path) -> str | None:
     if not isinstance(ex, dict):
         return "expected a JSON object"
     task = ex.get("task")
-    if task not in REQUIRED:
-        return f"unknown task {task!r} (known: {', '.join(REQUIRED)})"
+    try:
+        spec = registry.get(task)
+    except ValueError as e:
+        return str(e)
     if "audio" not in ex:
         return "missing field 'audio'"
-    missing = [f for f in REQUIRED[task] if ex.get(f) in (None, "", [])]
+    missing = [f for f in spec.fields if ex.get(f) in (None, "", [])]
     if missing:
         return f"task {task!r} needs field(s) {', '.join(repr(m) for m in missing)}"
     path = Path(ex["audio"]) if Path(ex["audio"]).is_absolute() else root / ex["audio"]
@@ -77,15 +59,14 @@ def _problem(ex: object, root: Path) -> str | None:
     if float(duration) > MAX_SECONDS + 1e-6:
         return (f"clip is {float(duration):.2f} s long: {path}; the encoder takes at most {MAX_SECONDS:.0f} s "
                 "(split it with offset/duration)")
-    if task == "srwt":
-        try:
-            tags.format_srwt(ex["words"])
-        except (ValueError, KeyError, TypeError) as e:
-            return f"bad 'words': {e}"
-        last = ex["words"][-1]
-        if float(last["end"]) > float(duration) + 0.01:
-            return (f"bad 'words': word {last['word']!r} ends at {last['end']} s, "
-                    f"after the clip's end ({float(duration):.2f} s)")
+    try:
+        registry.target(ex)
+        registry.prompt_for(ex)
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        return f"bad {', '.join(repr(f) for f in spec.fields)} for task {task!r}: {e}"
+    for name, latest in _TIMED.items():
+        if name in spec.fields and latest(ex[name]) > float(duration) + 0.01:
+            return (f"bad {name!r}: ends at {latest(ex[name])} s, after the clip's end ({float(duration):.2f} s)")
     ex["_audio_path"] = str(path)
     ex["_duration"] = float(duration)
     return None
@@ -102,7 +83,7 @@ def _lines(path: Path, tasks: list[str] | None):
             except json.JSONDecodeError as e:
                 yield lineno, None, f"not valid JSON ({e.msg})"
                 continue
-            if tasks is not None and isinstance(ex, dict) and ex.get("task") in REQUIRED and ex["task"] not in tasks:
+            if tasks is not None and isinstance(ex, dict) and ex.get("task") in registry.REGISTRY and ex["task"] not in tasks:
                 continue
             problem = _problem(ex, path.parent)
             if problem is None:

@@ -1,4 +1,6 @@
-"""Task-tag grammar (hierarchical, flat, natural prompts), time tokens and the SRWT word-timestamp format."""
+"""Tag tokens, time tokens and the timed output formats (SRWT words, grounding spans, events, notes).
+
+Which tags each task uses, and the prompt built from them, live in the task registry (tasks.py)."""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ _INSTRUCTION_COMPANIONS: tuple[str, ...] = (
 )
 
 FORMATS = ("hierarchical", "flat", "natural")
-TASKS: tuple[str, ...] = ("asr", "srwt", "s2tt", "aac", "asc", "vsc", "ser", "note_analysis", "aqa")
+STARTOFWORD, ENDOFWORD, DELIM = "<|startofword|>", "<|endofword|>", "<|delim|>"
+PITCH, VELOCITY, INSTRUMENT, SONIC = "<|pitch|>", "<|velocity|>", "<|instrument|>", "<|sonic|>"
 
 
 @dataclass(frozen=True)
@@ -57,31 +60,6 @@ class TaskTags:
     instruction: str | None
 
 
-HIERARCHY: dict[str, TaskTags] = {
-    "asr": TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, NOTIMESTAMPS, "<|wo_itn|>"),
-    "srwt": TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, TIMESTAMPS, None),
-    "s2tt": TaskTags(STARTOFTRANSCRIPT, TRANSLATE, NOTIMESTAMPS, "<|itn|>"),
-    "aac": TaskTags(STARTOFANALYSIS, CAPTION, NOTIMESTAMPS, "<|caption_clotho|>"),
-    "asc": TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|scene|>"),
-    "vsc": TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|vocal_classification|>"),
-    "ser": TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|emotion_recognition|>"),
-    "note_analysis": TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|note_analysis|>"),
-    "aqa": TaskTags(STARTOFANALYSIS, QUESTION, None, None),  # <|question|>{q}<|answer|>
-}
-
-_FLAT_TOKENS = {task: f"<|task_{task}|>" for task in TASKS}
-
-_NATURAL = {
-    "asr": "Transcribe the speech.",
-    "srwt": "Transcribe the speech with word-level timestamps.",
-    "s2tt": "Translate the speech into {text_lang_name}.",
-    "aac": "Describe the audio in one sentence.",
-    "asc": "Classify the acoustic scene.",
-    "vsc": "Which vocal sound is this?",
-    "ser": "Which emotion does the speaker express?",
-    "note_analysis": "Describe the note: pitch, velocity and instrument.",
-}
-
 SPECIAL_TOKENS: tuple[str, ...] = (
     AUDIO_START, AUDIO_END,
     STARTOFTRANSCRIPT, STARTOFANALYSIS,
@@ -89,7 +67,6 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     TRANSCRIBE, TRANSLATE, CAPTION, KEYWORD, QUESTION, ANSWER,
     TIMESTAMPS, NOTIMESTAMPS, SIL,
     *OUTPUT_INSTRUCTIONS, *_INSTRUCTION_COMPANIONS,
-    *_FLAT_TOKENS.values(),
     *TIME_TOKENS,
 )
 
@@ -133,57 +110,6 @@ def parse_time_token(tok: str) -> float:
     return round(_TIME_INDEX[tok] / 100, 2)
 
 
-def prompt(task: str, fmt: str = "hierarchical", audio_lang: str = "en", text_lang: str | None = None,
-           question: str | None = None, instruction: str | None = None) -> str:
-    """The text between '</audio>' and the output for one task in one tag format.
-
-    text_lang defaults to audio_lang, or to 'en' when audio_lang is 'unknown' (sound, music).
-    `question` is required for aqa and refused elsewhere. `instruction` overrides the task's output
-    instruction (e.g. '<|caption_audiocaps|>'); only the hierarchical format has that slot, the flat
-    and natural formats ignore it.
-    """
-    if task not in TASKS:
-        raise _unknown("task", task, TASKS)
-    if fmt not in FORMATS:
-        raise _unknown("tag format", fmt, FORMATS)
-    audio_tok = lang_token(audio_lang)
-    if text_lang is None:
-        text_lang = "en" if audio_lang == "unknown" else audio_lang
-    text_tok = lang_token(text_lang)
-    tags = HIERARCHY[task]
-    if task == "aqa":
-        if question is None or not question.strip():
-            raise ValueError("task 'aqa' needs a non-empty question=")
-        if _SPECIAL_RE.search(question):
-            raise ValueError(f"aqa question {question!r} contains a special token")
-    elif question is not None:
-        raise ValueError(f"task {task!r} takes no question (only 'aqa' does); got {question!r}")
-    if instruction is not None:
-        if tags.instruction is None:
-            raise ValueError(f"task {task!r} has no output-instruction slot; got instruction={instruction!r}")
-        if instruction not in OUTPUT_INSTRUCTIONS:
-            raise _unknown("output instruction", instruction, OUTPUT_INSTRUCTIONS)
-
-    if fmt == "hierarchical":
-        if task == "aqa":
-            return f"{tags.transcription}{audio_tok}{QUESTION}{question}{ANSWER}"
-        return "".join((tags.transcription, audio_tok, tags.task, text_tok, tags.timestamps,
-                        instruction or tags.instruction or ""))
-    if fmt == "flat":
-        if task == "aqa":
-            return f"{_FLAT_TOKENS[task]}{question}{ANSWER}"
-        return _FLAT_TOKENS[task] + (text_tok if task == "s2tt" else "")
-    # natural
-    if task == "aqa":
-        return question.strip()
-    if task == "s2tt":
-        if text_lang not in _LANGUAGE_NAMES:
-            raise ValueError(f"natural-format s2tt needs a named text_lang ({', '.join(_LANGUAGE_NAMES)}); "
-                             f"got {text_lang!r}")
-        return _NATURAL[task].format(text_lang_name=_LANGUAGE_NAMES[text_lang])
-    return _NATURAL[task]
-
-
 @dataclass(frozen=True)
 class Word:
     """One word and its span in seconds."""
@@ -193,8 +119,11 @@ class Word:
     end: float
 
 
-class SrwtFormatError(ValueError):
-    """Text that is not a valid '<|t0|>w0<|t1|>w1…<|tN|>' SRWT sequence."""
+class FormatError(ValueError):
+    """Output text that does not parse as the expected structure (SRWT words, spans, events, a note)."""
+
+
+SrwtFormatError = FormatError
 
 
 def _as_word(i: int, w: Word | Mapping) -> Word:
@@ -267,3 +196,105 @@ def parse_srwt(text: str) -> list[Word]:
             raise SrwtFormatError(f"word {i} {word!r}: times decrease from {start:.2f} to {end:.2f}")
         words.append(Word(word, start, end))
     return words
+
+
+# --- grounding spans, sound events and notes -------------------------------------------------------
+
+def _span(i: int, start: float, end: float, what: str) -> tuple[int, int]:
+    try:
+        s, e = _TIME_INDEX[time_token(start)], _TIME_INDEX[time_token(end)]
+    except ValueError as err:
+        raise ValueError(f"{what} {i} (start={start!r}, end={end!r}): {err}") from None
+    if e < s:
+        raise ValueError(f"{what} {i}: end {end!r} is before start {start!r}")
+    return s, e
+
+
+def format_spans(spans: Iterable[Sequence[float]]) -> str:
+    """[(1.2, 1.55), (3.1, 3.4)] -> '<|1.20|><|1.55|><|delim|><|3.10|><|3.40|>' (grounding answers)."""
+    out = []
+    for i, sp in enumerate(spans):
+        s, e = _span(i, sp[0], sp[1], "span")
+        out.append(TIME_TOKENS[s] + TIME_TOKENS[e])
+    if not out:
+        raise ValueError("no spans to format")
+    return DELIM.join(out)
+
+
+def parse_spans(text: str) -> list[tuple[float, float]]:
+    """Inverse of format_spans; FormatError unless every piece is exactly two time tokens in order."""
+    spans = []
+    for piece in text.split(DELIM):
+        toks = [t for t in _SPECIAL_RE.findall(piece) if t in _TIME_INDEX]
+        if len(toks) != 2 or _SPECIAL_RE.sub("", piece).strip():
+            raise FormatError(f"span {piece!r} is not two time tokens")
+        s, e = parse_time_token(toks[0]), parse_time_token(toks[1])
+        if e < s:
+            raise FormatError(f"span {piece!r} ends before it starts")
+        spans.append((s, e))
+    return spans
+
+
+def format_events(events: Iterable[Mapping]) -> str:
+    """[{"label": "beep", "start": 0.5, "end": 0.8}, …] -> '<|0.50|>beep<|0.80|>…', sorted by (start, end, label).
+
+    Events may overlap; each is its own start token, label, end token."""
+    evs = []
+    for i, ev in enumerate(events):
+        try:
+            label, start, end = str(ev["label"]).strip(), ev["start"], ev["end"]
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"event {i}: expected a mapping with label/start/end, got {ev!r}") from e
+        if not label or "<|" in label:
+            raise ValueError(f"event {i}: bad label {ev['label']!r}")
+        evs.append((*_span(i, start, end, "event"), label))
+    return "".join(TIME_TOKENS[s] + label + TIME_TOKENS[e] for s, e, label in sorted(evs))
+
+
+_EVENT_RE = re.compile(r"(<\|\d+\.\d\d\|>)([^<]+?)(<\|\d+\.\d\d\|>)")
+
+
+def parse_events(text: str) -> list[dict]:
+    """Inverse of format_events (other special tokens dropped); FormatError on leftovers or no event."""
+    text = _SPECIAL_RE.sub(lambda m: m.group(0) if m.group(0) in _TIME_INDEX else "", text).strip()
+    events, pos = [], 0
+    for m in _EVENT_RE.finditer(text):
+        if text[pos:m.start()].strip():
+            raise FormatError(f"unexpected text {text[pos:m.start()]!r} between events")
+        s, e = parse_time_token(m.group(1)), parse_time_token(m.group(3))
+        if e < s:
+            raise FormatError(f"event {m.group(0)!r} ends before it starts")
+        events.append({"label": m.group(2).strip(), "start": s, "end": e})
+        pos = m.end()
+    if not events or text[pos:].strip():
+        raise FormatError(f"not a list of '<|start|>label<|end|>' events: {text!r}")
+    return events
+
+
+def format_note(ex: Mapping) -> str:
+    """{"pitch": 60, "velocity": 100, "instrument": "organ", "sonic": [...]} ->
+    '<|pitch|><|midi_pitch_60|><|velocity|><|midi_velocity_100|><|instrument|>organ' (+ '<|sonic|>a, b')."""
+    p, v, inst = ex["pitch"], ex["velocity"], str(ex["instrument"]).strip()
+    for name, x in (("pitch", p), ("velocity", v)):
+        if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= 127:
+            raise ValueError(f"note {name} must be an integer 0-127, got {x!r}")
+    if not inst or "<|" in inst:
+        raise ValueError(f"bad instrument {ex['instrument']!r}")
+    sonic = ", ".join(ex.get("sonic") or ())
+    return (f"{PITCH}<|midi_pitch_{p}|>{VELOCITY}<|midi_velocity_{v}|>{INSTRUMENT}{inst}"
+            + (f"{SONIC}{sonic}" if sonic else ""))
+
+
+_NOTE_RE = re.compile(r"<\|pitch\|><\|midi_pitch_(\d+)\|><\|velocity\|><\|midi_velocity_(\d+)\|>"
+                      r"<\|instrument\|>([^<]*)(?:<\|sonic\|>([^<]*))?")
+
+
+def parse_note(text: str) -> dict:
+    """Inverse of format_note; FormatError when the fields are missing or out of order."""
+    m = _NOTE_RE.search(text)
+    if not m:
+        raise FormatError(f"not a note analysis: {text!r}")
+    out = {"pitch": int(m.group(1)), "velocity": int(m.group(2)), "instrument": m.group(3).strip()}
+    if m.group(4):
+        out["sonic"] = [s.strip() for s in m.group(4).split(",") if s.strip()]
+    return out

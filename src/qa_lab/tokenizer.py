@@ -6,7 +6,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from qa_lab import tags
+from qa_lab.tasks import special_tokens
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -23,7 +23,7 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB) -> PreT
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS, PAD], show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer=trainer)
-    tok.add_special_tokens(list(tags.SPECIAL_TOKENS))
+    tok.add_special_tokens(list(special_tokens()))
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD,
                                    extra_special_tokens=None)
 
@@ -37,7 +37,7 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
 def add_tag_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Add the tag tokens the tokenizer lacks as special tokens; return the ids of all tag tokens."""
     vocab = tokenizer.get_vocab()
-    missing = [t for t in tags.SPECIAL_TOKENS if t not in vocab]
+    missing = [t for t in special_tokens() if t not in vocab]
     if missing:
         try:
             tokenizer.add_special_tokens({"additional_special_tokens": missing},
@@ -52,10 +52,11 @@ def add_tag_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
 
 
 def tag_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Ids of every tag token, in tags.SPECIAL_TOKENS order; error if the tokenizer lacks one."""
-    ids = tokenizer.convert_tokens_to_ids(list(tags.SPECIAL_TOKENS))
+    """Ids of every tag token, in special_tokens() order; error if the tokenizer lacks one."""
+    toks = list(special_tokens())
+    ids = tokenizer.convert_tokens_to_ids(toks)
     unk = tokenizer.unk_token_id
-    bad = [t for t, i in zip(tags.SPECIAL_TOKENS, ids) if i is None or (unk is not None and i == unk)]
+    bad = [t for t, i in zip(toks, ids) if i is None or (unk is not None and i == unk)]
     if bad:
         raise ValueError(f"tokenizer lacks {len(bad)} tag tokens, e.g. {bad[:3]}; call add_tag_tokens first")
     return ids

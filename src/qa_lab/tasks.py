@@ -1,0 +1,246 @@
+"""The task registry: every task's name, family, tags in each format, manifest fields, target text and metric.
+
+Adding a task for your own data is one `register(Task(...))` call before training (see the README):
+
+    from qa_lab.tasks import Task, register
+    from qa_lab.tags import STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, TaskTags
+    register(Task("bird_species", family="sound", metric="accuracy", fields=("label",),
+                  tags=TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|bird_species|>"),
+                  natural="Which bird is singing?", audio_lang="unknown"))
+
+A new output-instruction token (here `<|bird_species|>`) and the task's flat token (`<|task_bird_species|>`)
+join the tokenizer's special tokens automatically (`special_tokens()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from qa_lab import tags
+from qa_lab.tags import (
+    ANSWER, CAPTION, KEYWORD, NOTIMESTAMPS, QUESTION, STARTOFANALYSIS, STARTOFTRANSCRIPT, TIMESTAMPS, TRANSCRIBE,
+    TRANSLATE, TaskTags,
+)
+
+FAMILIES = ("speech", "sound", "music", "mixed")
+# Metrics the evaluation harness knows; a task names one of them.
+METRICS = ("wer", "aas", "bleu", "cider", "accuracy", "count", "iou", "event_f1", "note_fields")
+
+
+def _label(ex: dict) -> str:
+    return str(ex["label"])
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: how its prompt reads in each tag format, which manifest fields it needs, what it outputs."""
+
+    name: str
+    family: str  # speech | sound | music | mixed
+    tags: TaskTags  # the hierarchical slots; tags.task == <|question|> means the question form (aqa)
+    natural: str  # natural-language instruction; may use {text_lang_name} and {query}
+    fields: tuple[str, ...] = ("label",)  # manifest fields the task needs besides audio and task
+    metric: str = "accuracy"  # one of METRICS
+    target: Callable[[dict], str] = _label  # manifest example -> output text
+    query: str | None = None  # manifest field spliced into the prompt: "question" (aqa), "query" (grounding)
+    audio_lang: str | None = None  # fixed audio-language tag ("unknown" for sound, music, language ID)
+    flat: str | None = None  # flat-format token; default <|task_NAME|> (an alias shares another task's token)
+    official: bool = False  # hierarchical tags exactly as the released Qwen-Audio evaluation uses them
+    description: str = ""
+    extra: dict = field(default_factory=dict, compare=False)  # free-form facts, e.g. {"labels": (...)}
+
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"task name {self.name!r} must be a Python-identifier-like word (letters, digits, _)")
+        if self.family not in FAMILIES:
+            raise tags._unknown(f"family of task {self.name!r}", self.family, FAMILIES)
+        if self.metric not in METRICS:
+            raise tags._unknown(f"metric of task {self.name!r}", self.metric, METRICS)
+        if self.query not in (None, "question", "query"):
+            raise ValueError(f"task {self.name!r}: query must be None, 'question' or 'query', got {self.query!r}")
+        if (self.tags.task == QUESTION) != (self.query == "question"):
+            raise ValueError(f"task {self.name!r}: the <|question|> task tag and query='question' go together")
+
+    @property
+    def flat_token(self) -> str:
+        return self.flat or f"<|task_{self.name}|>"
+
+
+REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task, replace: bool = False) -> Task:
+    """Add `task` to the registry; re-registering a different task under a taken name needs replace=True."""
+    old = REGISTRY.get(task.name)
+    if old is not None and old != task and not replace:
+        raise ValueError(f"task {task.name!r} is already registered ({old.description or old.family}); "
+                         "pass replace=True to redefine it")
+    REGISTRY[task.name] = task
+    return task
+
+
+def get(name: str) -> Task:
+    """The registered task `name`; ValueError naming the valid ones and the closest match."""
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise tags._unknown("task", name, tuple(REGISTRY)) from None
+
+
+def names(family: str | None = None) -> tuple[str, ...]:
+    return tuple(n for n, t in REGISTRY.items() if family is None or t.family == family)
+
+
+def special_tokens() -> tuple[str, ...]:
+    """Every tag token: the official ones, then each registered task's new instruction and flat tokens,
+    then the 3001 time tokens (so time tokens always sit last)."""
+    base = tags.SPECIAL_TOKENS[:-len(tags.TIME_TOKENS)]
+    seen = set(base)
+    extra = []
+    for t in REGISTRY.values():
+        for tok in (t.tags.instruction, t.flat_token):
+            if tok and tok not in seen:
+                seen.add(tok)
+                extra.append(tok)
+    return (*base, *extra, *tags.TIME_TOKENS)
+
+
+def prompt(task: str, fmt: str = "hierarchical", audio_lang: str | None = None, text_lang: str | None = None,
+           question: str | None = None, instruction: str | None = None, query: str | None = None) -> str:
+    """The text between '</audio>' and the output for one task in one tag format.
+
+    audio_lang defaults to the task's fixed tag (e.g. 'unknown' for sound) or 'en'; text_lang to audio_lang,
+    or 'en' when that is 'unknown'. `question` (aqa) or `query` (grounding) is required by tasks that take
+    one and refused elsewhere. `instruction` overrides the output instruction (e.g. '<|caption_audiocaps|>');
+    only the hierarchical format has that slot.
+    """
+    t = get(task)
+    if fmt not in tags.FORMATS:
+        raise tags._unknown("tag format", fmt, tags.FORMATS)
+    audio_lang = audio_lang or t.audio_lang or "en"
+    audio_tok = tags.lang_token(audio_lang)
+    if text_lang is None:
+        text_lang = "en" if audio_lang == "unknown" else audio_lang
+    text_tok = tags.lang_token(text_lang)
+    given = {"question": question, "query": query}
+    for name, value in given.items():
+        if value is not None and t.query != name:
+            raise ValueError(f"task {task!r} takes no {name} (only {_takers(name)} do); got {value!r}")
+    q = given.get(t.query) if t.query else None
+    if t.query:
+        if q is None or not q.strip():
+            raise ValueError(f"task {task!r} needs a non-empty {t.query}=")
+        if tags._SPECIAL_RE.search(q):
+            raise ValueError(f"{task} {t.query} {q!r} contains a special token")
+    if instruction is not None:
+        if t.tags.instruction is None:
+            raise ValueError(f"task {task!r} has no output-instruction slot; got instruction={instruction!r}")
+        if instruction not in tags.OUTPUT_INSTRUCTIONS:
+            raise tags._unknown("output instruction", instruction, tags.OUTPUT_INSTRUCTIONS)
+    word = f"{tags.STARTOFWORD}{q}{tags.ENDOFWORD}" if t.query == "query" else ""
+
+    if fmt == "hierarchical":
+        if t.query == "question":
+            return f"{t.tags.transcription}{audio_tok}{QUESTION}{q}{ANSWER}"
+        return "".join((t.tags.transcription, audio_tok, t.tags.task, text_tok, t.tags.timestamps or "",
+                        instruction or t.tags.instruction or "", word))
+    if fmt == "flat":
+        if t.query == "question":
+            return f"{t.flat_token}{q}{ANSWER}"
+        return t.flat_token + (text_tok if t.tags.task == TRANSLATE else "") + word
+    # natural
+    if t.query == "question":
+        return q.strip()
+    if "{text_lang_name}" in t.natural and text_lang not in tags._LANGUAGE_NAMES:
+        raise ValueError(f"natural-format {task} needs a named text_lang ({', '.join(tags._LANGUAGE_NAMES)}); "
+                         f"got {text_lang!r}")
+    return t.natural.format(text_lang_name=tags._LANGUAGE_NAMES.get(text_lang, ""), query=q)
+
+
+def _takers(name: str) -> str:
+    return ", ".join(repr(n) for n, t in REGISTRY.items() if t.query == name) or "no tasks"
+
+
+def target(ex: dict) -> str:
+    """The output text the model learns for a manifest example."""
+    return get(ex["task"]).target(ex)
+
+
+def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
+    """The tags that follow </audio> for a manifest example, in format `fmt`."""
+    t = get(ex["task"])
+    audio_lang = t.audio_lang or ex.get("audio_lang") or "en"
+    kw = {t.query: ex.get(t.query)} if t.query else {}
+    return prompt(ex["task"], fmt, audio_lang=audio_lang, text_lang=ex.get("text_lang"),
+                  instruction=ex.get("instruction"), **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in tasks. `official=True`: the hierarchical prompt equals the MISSION / released-evaluation prefix.
+
+def _keyword(instruction: str, timestamps: str = NOTIMESTAMPS) -> TaskTags:
+    return TaskTags(STARTOFANALYSIS, KEYWORD, timestamps, instruction)
+
+
+_text = lambda ex: ex["text"]  # noqa: E731
+
+for _t in (
+    # speech
+    Task("asr", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, NOTIMESTAMPS, "<|wo_itn|>"),
+         "Transcribe the speech.", ("text",), "wer", _text, official=True,
+         description="speech recognition (WER; CER for zh)"),
+    Task("srwt", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, TIMESTAMPS, None),
+         "Transcribe the speech with word-level timestamps.", ("words",), "aas",
+         lambda ex: tags.format_srwt(ex["words"]), official=True,
+         description="speech recognition with word-level timestamps (AAS)"),
+    Task("s2tt", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSLATE, NOTIMESTAMPS, "<|itn|>"),
+         "Translate the speech into {text_lang_name}.", ("text", "text_lang"), "bleu", _text, official=True,
+         description="speech-to-text translation (BLEU)"),
+    Task("asr_noise", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, NOTIMESTAMPS, "<|wo_itn|>"),
+         "Transcribe the speech.", ("text",), "wer", _text, flat="<|task_asr|>", official=True,
+         description="ASR on speech mixed with background noise (same prompt as asr)"),
+    Task("lid", "speech", _keyword("<|language_id|>"), "Which language is spoken?", audio_lang="unknown",
+         description="spoken language identification"),
+    Task("speaker_id", "speech", _keyword("<|speaker_id|>"), "Who is speaking?",
+         description="closed-set speaker (voice) identification"),
+    Task("gender", "speech", _keyword("<|speaker_meta|>"), "Is the speaker male or female?",
+         description="speaker gender (male / female)"),
+    Task("speaking_rate", "speech", _keyword("<|speaking_rate|>"), "Is the speech slow, normal or fast?",
+         description="speaking-rate class (slow / normal / fast)"),
+    Task("ser", "speech", _keyword("<|emotion_recognition|>"), "Which emotion does the speaker express?",
+         official=True, description="speech emotion recognition (in the world: a prosody proxy)"),
+    Task("kws", "speech", _keyword("<|keyword_spotting|>"), "Which keywords are said?",
+         description="keyword spotting: the keywords said, in order, or 'none'"),
+    Task("grounding", "speech", _keyword("<|audio_grounding|>", TIMESTAMPS), 'When is the word "{query}" said?',
+         ("query", "spans"), "iou", lambda ex: tags.format_spans(ex["spans"]), query="query",
+         description="word grounding: the time span(s) of a given word"),
+    # sound
+    Task("aac", "sound", TaskTags(STARTOFANALYSIS, CAPTION, NOTIMESTAMPS, "<|caption_clotho|>"),
+         "Describe the audio in one sentence.", ("text",), "cider", _text, audio_lang="unknown", official=True,
+         description="audio captioning (CIDEr-D, SPIDEr)"),
+    Task("asc", "sound", _keyword("<|scene|>"), "Classify the acoustic scene.", audio_lang="unknown",
+         official=True, description="acoustic scene classification"),
+    Task("vsc", "sound", _keyword("<|vocal_classification|>"), "Which vocal sound is this?", official=True,
+         description="vocal sound classification (laughter, cough …)"),
+    Task("event", "sound", _keyword("<|event|>"), "Which sound event is this?", audio_lang="unknown",
+         description="sound event classification (one event per clip)"),
+    Task("sed", "sound", _keyword("<|event|>", TIMESTAMPS), "List the sound events with their start and end times.",
+         ("events",), "event_f1", lambda ex: tags.format_events(ex["events"]), audio_lang="unknown",
+         description="sound event detection with onset/offset times"),
+    Task("count", "sound", _keyword("<|count|>"), "How many sound events are there?", metric="count",
+         audio_lang="unknown", description="count the sound events in the clip"),
+    # music
+    Task("note_analysis", "music", _keyword("<|note_analysis|>"), "Describe the note: pitch, velocity and instrument.",
+         ("pitch", "velocity", "instrument"), "note_fields", lambda ex: tags.format_note(ex), audio_lang="unknown",
+         official=True, description="pitch, velocity and instrument of one note"),
+    Task("instrument", "music", _keyword("<|instrument_class|>"), "Which instrument is playing?",
+         audio_lang="unknown", description="instrument classification"),
+    Task("tempo", "music", _keyword("<|tempo|>"), "Is the tempo slow, moderate or fast?", audio_lang="unknown",
+         description="tempo class of a phrase (slow / moderate / fast)"),
+    # mixed
+    Task("aqa", "mixed", TaskTags(STARTOFANALYSIS, QUESTION, None, None), "{query}", ("question", "answer"),
+         "accuracy", lambda ex: ex["answer"], query="question", official=True,
+         description="audio question answering (yes/no, choice, open, temporal)"),
+):
+    register(_t)
