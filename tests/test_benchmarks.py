@@ -1,5 +1,6 @@
 """The benchmark scripts run (their figures are read by people, not asserted here)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,3 +16,14 @@ def test_train_step_benchmark_runs_and_prints_its_last_line(tmp_path):
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("speedup_vs_30s_padding: ") and float(last.split(": ")[1]) > 0
     assert (tmp_path / "b.json").stat().st_size > 0
+
+
+def test_world_build_benchmark_runs_and_prints_its_last_line(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "world_build.py"), "--workers", "2",
+                          "--set", "world.n_train=2", "--set", "world.n_val=1", "--set", "world.n_test=1",
+                          "--set", "world.tasks=[asr,event,note_analysis]", "--json", str(tmp_path / "w.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("clips_per_second: ") and float(last.split(": ")[1]) > 0
+    assert json.loads((tmp_path / "w.json").read_text())["identical"] is True

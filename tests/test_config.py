@@ -17,10 +17,10 @@ def test_base_defaults_and_stable_keys():
 
 
 def test_overrides_merge_deeply_and_keep_nested_defaults():
-    cfg = load_config("base", ["trainer.max_steps=7", "data.speech.n_train=3", "lora.target_modules=[q_proj]"])
+    cfg = load_config("base", ["trainer.max_steps=7", "world.n_train=3", "lora.target_modules=[q_proj]"])
     assert cfg.trainer.max_steps == 7
-    assert cfg.data.speech.n_train == 3
-    assert cfg.data.speech.n_val == 16  # sibling default survives the nested override
+    assert cfg.world.n_train == 3
+    assert cfg.world.size == "tiny" and cfg.world.languages == ["en", "de", "fr", "es", "zh"]  # siblings survive
     assert cfg.lora.target_modules == ["q_proj"]
     assert cfg.trainer.lr == 1e-3
 

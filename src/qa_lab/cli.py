@@ -1,4 +1,4 @@
-"""The `qa-lab` command: config, tags, data, train, infer, export."""
+"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, export."""
 
 from __future__ import annotations
 
@@ -55,6 +55,67 @@ def _data_check(a) -> None:
         sys.exit(1)
 
 
+def _tasks_list(a) -> None:
+    print(f"{'task':14s} {'family':7s} {'metric':11s} {'fields':26s} hierarchical prompt")
+    for t in tasks.REGISTRY.values():
+        kw = {t.query: "…"} if t.query else {}
+        print(f"{t.name:14s} {t.family:7s} {t.metric:11s} {','.join(t.fields):26s} {tasks.prompt(t.name, **kw)}")
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    bad = [x for x in items if "=" not in x]
+    if bad:
+        raise ValueError(f"{what} {bad[0]!r}: expected key=value")
+    return dict(x.split("=", 1) for x in items)
+
+
+def _data_prepare(a) -> None:
+    from qa_lab.corpora import prepare
+    report = prepare(a.name, a.root, a.out, split=a.split, **_pairs(a.option, "--option"))
+    _report_prepared(a.out, report)
+
+
+def _data_import_hf(a) -> None:
+    from qa_lab.corpora import from_hf_dataset
+    report = from_hf_dataset(a.path, a.out, a.task, audio_column=a.audio_column, columns=_pairs(a.column, "--column"),
+                             split=a.split, audio_dir=a.audio_dir, **_pairs(a.field, "--field"))
+    _report_prepared(a.out, report)
+
+
+def _report_prepared(out: str, report: dict) -> None:
+    tasks = ", ".join(f"{t} x{n}" for t, n in sorted(report["tasks"].items()))
+    print(f"wrote {out}: {report['lines']} lines ({tasks})")
+    for reason in report["skipped"][:20]:
+        print(f"  skipped: {reason}")
+    if len(report["skipped"]) > 20:
+        print(f"  ... and {len(report['skipped']) - 20} more skipped")
+
+
+def _world_config(a):
+    from qa_lab.config import load_config
+    args = list(a.args)
+    experiment = args.pop(0) if args and "=" not in args[0] else "base"
+    return load_config(experiment, args)
+
+
+def _world_build(a) -> None:
+    from qa_lab import world
+    cfg = _world_config(a)
+    root = world.build(cfg.world, cfg.seed)
+    print(world.format_summary(world.summary(root)))
+    print(f"world: {root}")
+
+
+def _world_show(a) -> None:
+    from qa_lab import world
+    cfg = _world_config(a)
+    root = world.world_dir(cfg.world, cfg.seed)
+    if not (root / "COMPLETE").is_file():
+        raise FileNotFoundError(f"{root}: this world is not built yet; run `qa-lab world build {' '.join(a.args)}`")
+    print(world.format_summary(world.summary(root)))
+    print(f"world: {root}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qa-lab", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -78,11 +139,44 @@ def parser() -> argparse.ArgumentParser:
     ts.add_argument("--query", default=None, help="the word to ground, for grounding")
     ts.set_defaults(func=_tags_show)
 
-    dt = sub.add_parser("data", help="inspect manifests")
+    tl = sub.add_parser("tasks", help="list the registered tasks: family, metric, manifest fields, prompt")
+    tl.set_defaults(func=_tasks_list)
+
+    dt = sub.add_parser("data", help="check, prepare and import manifests")
     dt_sub = dt.add_subparsers(dest="action", required=True)
     dc = dt_sub.add_parser("check", help="validate every line of a manifest (decodes all audio)")
     dc.add_argument("manifest")
     dc.set_defaults(func=_data_check)
+    from qa_lab.corpora import ADAPTERS
+    dp = dt_sub.add_parser("prepare", help="turn a corpus in its original layout into a manifest")
+    dp.add_argument("name", help=f"one of {', '.join(ADAPTERS)}")
+    dp.add_argument("root", help="the corpus folder as distributed")
+    dp.add_argument("out", help="the manifest to write (.jsonl)")
+    dp.add_argument("--split", default=None, help="one split (default: every split found)")
+    dp.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="adapter option, e.g. pair=fr_en (covost2), audio_dir=... (audiocaps)")
+    dp.set_defaults(func=_data_prepare)
+    dh = dt_sub.add_parser("import-hf", help="import a Hugging Face dataset saved with save_to_disk")
+    dh.add_argument("path")
+    dh.add_argument("out")
+    dh.add_argument("--task", required=True)
+    dh.add_argument("--audio-column", default="audio")
+    dh.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
+                    help="manifest field from a dataset column, e.g. text=sentence")
+    dh.add_argument("--field", action="append", default=[], metavar="FIELD=VALUE",
+                    help="a fixed field on every line, e.g. audio_lang=en")
+    dh.add_argument("--split", default=None)
+    dh.add_argument("--audio-dir", default=None)
+    dh.set_defaults(func=_data_import_hf)
+
+    wd = sub.add_parser("world", help="the built-in audio world")
+    wd_sub = wd.add_subparsers(dest="action", required=True)
+    for name, func, text in (("build", _world_build, "generate (or find cached) audio and train/val/test manifests"),
+                             ("show", _world_show, "print tasks, clip counts and hours of a built world")):
+        w = wd_sub.add_parser(name, help=text)
+        w.add_argument("args", nargs="*", metavar="[EXPERIMENT] KEY=VALUE",
+                       help="an experiment (default base) and overrides, e.g. world.size=small seed=1")
+        w.set_defaults(func=func)
 
     tr = sub.add_parser("train", help="train an experiment")
     tr.add_argument("experiment")

@@ -89,22 +89,47 @@ class TagsConfig:
         _check(self.format, TAG_FORMATS, "tags.format")
 
 
+WORLD_SIZES = ("tiny", "small", "full")
+WORLD_LANGUAGES = ("en", "de", "fr", "es", "zh")
+
+
 @dataclass
-class SpeechConfig:
-    n_train: int = 200
-    """Built-in spoken corpus: training utterances."""
-    n_val: int = 16
-    """Built-in spoken corpus: held-out utterances (new sentences)."""
-    out: str = "data/builtin-speech"
-    """Cache folder for the generated corpus (one subfolder per config)."""
+class WorldConfig:
+    size: str = "tiny"
+    """Built-in audio world: tiny (seconds to build) | small (minutes) | full (100k+ clips, parallel build)."""
+    out: str = "data/world"
+    """Cache folder; each build lands in a subfolder named by size and a hash of its settings."""
+    languages: list[str] = field(default_factory=lambda: list(WORLD_LANGUAGES))
+    """Spoken languages (en, de, fr, es, zh; zh is espeak-ng's Mandarin)."""
+    tasks: list[str] | None = None
+    """World tasks to build; null = every world task (training builds only what data.tasks needs)."""
+    n_train: int | None = None
+    """Override the size's clips per generator in train (null = the size's own count)."""
+    n_val: int | None = None
+    """Override the size's clips per generator in validation."""
+    n_test: int | None = None
+    """Override the size's clips per generator in test (unseen voices, sentences and event combinations)."""
+    workers: int = 0
+    """Build processes; 0 = auto (one per CPU core up to 8, or in-process for small builds), 1 = in-process."""
+
+    def __post_init__(self) -> None:
+        _check(self.size, WORLD_SIZES, "world.size")
+        for lang in self.languages:
+            _check(lang, WORLD_LANGUAGES, "world.languages")
+        if not self.languages:
+            raise ConfigError("world.languages: name at least one language")
+        for key in ("n_train", "n_val", "n_test"):
+            n = getattr(self, key)
+            if n is not None and n < 1:
+                raise ConfigError(f"world.{key}={n}: expected >= 1 or null")
 
 
 @dataclass
 class DataConfig:
     train_manifest: str | None = None
-    """JSONL manifest for training; null builds the built-in spoken corpus (data.speech)."""
+    """JSONL manifest for training; null builds the built-in audio world (the `world` section)."""
     val_manifest: str | None = None
-    """JSONL manifest for validation; null uses the built-in corpus's held-out split."""
+    """JSONL manifest for validation; null uses the world's validation split."""
     tasks: list[str] = field(default_factory=lambda: ["asr", "srwt"])
     """Tasks kept from the manifests; lines of other tasks are skipped."""
     task_weights: dict[str, float] = field(default_factory=dict)
@@ -119,15 +144,13 @@ class DataConfig:
     """DataLoader worker processes."""
     skip_invalid: bool = False
     """Skip manifest lines that fail validation (each is logged) instead of refusing the manifest."""
-    speech: SpeechConfig = field(default_factory=SpeechConfig)
-    """Built-in spoken corpus (espeak-ng with exact word times)."""
 
     def __post_init__(self) -> None:
         if self.batch_seconds <= 0:
             raise ConfigError(f"data.batch_seconds={self.batch_seconds}: expected > 0")
         if bool(self.train_manifest) != bool(self.val_manifest):
             raise ConfigError("data.train_manifest and data.val_manifest: set both (your own data) or neither "
-                              "(the built-in spoken corpus)")
+                              "(the built-in audio world)")
         for task, w in self.task_weights.items():
             if w < 0:
                 raise ConfigError(f"data.task_weights.{task}={w}: expected >= 0")
@@ -199,6 +222,8 @@ class Config:
     """Manifests, batching, task mixing."""
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     """Optimisation and Lightning Trainer settings."""
+    world: WorldConfig = field(default_factory=WorldConfig)
+    """The built-in audio world used when data.train_manifest is null."""
 
     def __post_init__(self) -> None:
         _check(self.stage, STAGES, "stage")
@@ -209,7 +234,8 @@ SMOKE = {
     "model": {"preset": "tiny", "audio_encoder": None, "language_model": None},
     "trainer": {"max_steps": 3, "val_every_n_steps": 2, "log_every_n_steps": 1, "warmup_steps": 1,
                 "checkpoint_every_n_steps": 2},
-    "data": {"speech": {"n_train": 8, "n_val": 2}, "batch_seconds": 12.0},
+    "data": {"batch_seconds": 12.0},
+    "world": {"n_train": 8, "n_val": 2, "n_test": 2},
 }
 
 

@@ -177,7 +177,7 @@ def eval_batches(durations: np.ndarray, batch_seconds: float, max_batch_size: in
 
 
 class AudioDataModule(L.LightningDataModule):
-    """Wires manifests (or the built-in spoken corpus) to datasets, samplers and collation."""
+    """Wires manifests (or the built-in audio world) to datasets, samplers and collation."""
 
     def __init__(self, cfg: Config, tokenizer):
         super().__init__()
@@ -189,12 +189,13 @@ class AudioDataModule(L.LightningDataModule):
         d = self.cfg.data
         if d.train_manifest:
             return Path(d.train_manifest), Path(d.val_manifest)
-        from qa_lab.speech import build_corpus
-        root = build_corpus(d.speech.out, n_train=d.speech.n_train, n_val=d.speech.n_val, seed=self.cfg.seed)
+        from qa_lab import world
+        w = self.cfg.world
+        root = world.build(w, self.cfg.seed, tasks=w.tasks if w.tasks is not None else list(d.tasks))
         return root / "train.jsonl", root / "val.jsonl"
 
     def prepare_data(self) -> None:
-        self.manifests()  # builds the built-in corpus once, on rank 0
+        self.manifests()  # builds the world once, on rank 0
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

@@ -29,8 +29,8 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB) -> PreT
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """The tiny preset's tokenizer, trained on the built-in corpus text (deterministic)."""
-    from qa_lab.speech import corpus_text
+    """The tiny preset's tokenizer, trained on the built-in world's text (deterministic)."""
+    from qa_lab.world import corpus_text
     return train_tiny_tokenizer(corpus_text())
 
 
