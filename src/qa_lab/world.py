@@ -438,7 +438,7 @@ def build(cfg: WorldConfig, seed: int = 0, tasks: list[str] | None = None, progr
             for split in SPLITS for g in sp["generators"] for a in range(0, n[split], chunk)]
     total = sum(n[s] for s in SPLITS) * len(sp["generators"])
     # auto: a pool pays ~1 s to start its processes, worth it from a few hundred clips
-    workers = cfg.workers or (1 if total < 300 else min(os.cpu_count() or 1, 8))
+    workers = cfg.workers or (1 if total < 200 else min(os.cpu_count() or 1, 8))
     results = []
     try:
         with tqdm(total=total, desc=f"world {cfg.size}", unit="clip", disable=None if progress else True) as bar:
