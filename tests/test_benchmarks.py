@@ -27,3 +27,13 @@ def test_world_build_benchmark_runs_and_prints_its_last_line(tmp_path):
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("clips_per_second: ") and float(last.split(": ")[1]) > 0
     assert json.loads((tmp_path / "w.json").read_text())["identical"] is True
+
+
+def test_decode_benchmark_runs_and_prints_its_last_line(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "decode.py"), "--clips", "4", "--batch-size", "2",
+                          "--new-tokens", "3", "--repeats", "1", "--json", str(tmp_path / "d.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("realtime_factor: ") and float(last.split(": ")[1]) > 0
+    assert json.loads((tmp_path / "d.json").read_text())["clips"] == 4

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from qa_lab.config import EXPERIMENTS_DIR, ConfigError, load_config, to_yaml, from_yaml
+from qa_lab.config import EXPERIMENTS_DIR, ConfigError, experiment_names, from_yaml, load_config, to_yaml
 
 
 def test_base_defaults_and_stable_keys():
@@ -71,12 +71,22 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_every_experiment_has_hypothesis_comment_and_merges():
-    files = sorted(EXPERIMENTS_DIR.glob("*.yaml"))
-    assert any(f.stem == "demo" for f in files)
-    for f in files:
+    from qa_lab.ablation import load_ablation
+    names = experiment_names()
+    assert {"demo", "ablations/srwt", "ablations/srwt_on", "scale/tiny-cpu", "finetune/new_task"} <= set(names)
+    for name in names:
+        f = EXPERIMENTS_DIR / f"{name}.yaml"
         first = f.read_text().splitlines()[0]
         assert first.startswith("#") and "qa-lab" in first, f"{f}: first line must state hypothesis and command"
-        load_config(f.stem)
+        if "arms:" in f.read_text():
+            ab = load_ablation(name)
+            for arm in ab.arms:  # every arm merges with the scale, and the two never set the same key
+                from qa_lab.ablation import arm_config
+                arm_config(ab, arm, ab.seeds[0])
+        elif name.startswith("scale/"):
+            load_config("base", layers=[name])
+        else:
+            load_config(name)
 
 
 def test_unknown_experiment_suggests():

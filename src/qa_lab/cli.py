@@ -1,4 +1,4 @@
-"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, export."""
+"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, eval, export."""
 
 from __future__ import annotations
 
@@ -35,6 +35,39 @@ def _infer(a) -> None:
         if len(a.audio) > 1:
             print(f"== {path}")
         print(format_words(text) if a.task == "srwt" else text)
+
+
+def _eval(a) -> None:
+    from pathlib import Path
+
+    from qa_lab.eval import eval_examples, evaluate, markdown_table
+    from qa_lab.export import load
+    cfg, model = load(a.checkpoint)
+    examples, name = eval_examples(cfg, manifest=a.manifest, world_split=a.world, tasks=a.tasks, limit=a.limit)
+    src = Path(a.checkpoint)
+    home = src.parent.parent if src.parent.name == "checkpoints" else (src if src.is_dir() else src.parent)
+    out = Path(a.out) if a.out else home / "eval" / name
+    meta = {"checkpoint": str(src), "source": name, "num_beams": a.num_beams, "tag_format": cfg.tags.format,
+            "n_resamples": a.bootstrap}
+    metrics = evaluate(model, cfg, examples, out, num_beams=a.num_beams, n_resamples=a.bootstrap, meta=meta,
+                       max_new_tokens=a.max_new_tokens)
+    print(markdown_table(metrics))
+    print(f"\n[qa-lab] {len(examples)} examples; predictions, metrics.json and metrics.md in {out}")
+
+
+def _ablate(a) -> None:
+    from qa_lab.ablation import load_ablation, run_ablation
+    if a.scale:
+        load_ablation(a.ablation)  # check the file before anything runs
+    run_ablation(a.ablation, seeds=a.seeds, overrides=a.overrides, scale=a.scale)
+
+
+def _pretrain_parts(a) -> None:
+    from qa_lab.config import load_config
+    from qa_lab.train import ensure_parts
+    cfg = load_config("base", ["parts.enabled=true", *a.overrides], layers=[a.scale])
+    path = ensure_parts(cfg)
+    print(f"[qa-lab] parts: {path}")
 
 
 def _export(a) -> None:
@@ -193,6 +226,32 @@ def parser() -> argparse.ArgumentParser:
     inf.add_argument("--question", default=None, help="the question, for aqa")
     inf.add_argument("--query", default=None, help="the word to ground, for grounding")
     inf.set_defaults(func=_infer)
+
+    ev = sub.add_parser("eval", help="decode a manifest or a world split and score every task (paper metrics + 95 % CI)")
+    ev.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
+    src = ev.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", help="a JSONL manifest")
+    src.add_argument("--world", choices=("train", "val", "test"), help="a split of the checkpoint's world")
+    ev.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all the model trained on)")
+    ev.add_argument("--limit", type=int, default=None, help="at most this many examples per task")
+    ev.add_argument("--num-beams", type=int, default=1, help="beam search width (1 = greedy)")
+    ev.add_argument("--max-new-tokens", type=int, default=None, help="cap on new tokens for every task "
+                    "(default: per task, e.g. 256 for srwt)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
+    ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>)")
+    ev.set_defaults(func=_eval)
+
+    ab = sub.add_parser("ablate", help="train and evaluate every arm x seed of an ablation; table with CIs")
+    ab.add_argument("ablation", help="an ablation file, e.g. ablations/srwt")
+    ab.add_argument("overrides", nargs="*", help="key=value overrides applied to every run")
+    ab.add_argument("--seeds", type=int, default=None, help="how many seeds (default: the file's list)")
+    ab.add_argument("--scale", default=None, help="replace the file's scale, e.g. scale/mini-gpu")
+    ab.set_defaults(func=_ablate)
+
+    pp = sub.add_parser("pretrain-parts", help="make (or find cached) the pretrained encoder and LLM of a scale")
+    pp.add_argument("scale", help="a scale yaml, e.g. scale/tiny-cpu")
+    pp.add_argument("overrides", nargs="*", help="key=value overrides (e.g. parts.encoder_steps=500)")
+    pp.set_defaults(func=_pretrain_parts)
 
     ex = sub.add_parser("export", help="write PEFT adapter, projector, tag embeddings, tokenizer, config")
     ex.add_argument("checkpoint")

@@ -157,6 +157,23 @@ class DataConfig:
 
 
 @dataclass
+class PartsConfig:
+    enabled: bool = False
+    """Start from kit-made pretrained parts (tiny presets have no published checkpoints): a Whisper encoder
+    pretrained on the world's ASR through a CTC head, and an LLM pretrained on the world's text (qa-lab pretrain-parts)."""
+    encoder_steps: int = 300
+    """CTC pretraining steps of the encoder."""
+    llm_steps: int = 300
+    """Language-model pretraining steps of the LLM."""
+    world_size: str = "tiny"
+    """The world the parts pretrain on (tiny | small | full)."""
+    world_overrides: dict = field(default_factory=dict)
+    """Other world settings for that world, e.g. {n_train: 200}."""
+    out: str = "data/parts"
+    """Cache folder; one subfolder per parts spec (preset, steps, world)."""
+
+
+@dataclass
 class TrainerConfig:
     max_steps: int = 300
     """Optimizer steps to train."""
@@ -182,6 +199,12 @@ class TrainerConfig:
     """Clip the gradient norm (0 disables)."""
     val_every_n_steps: int = 100
     """Validate every this many training batches."""
+    grad_conflict_every_n_steps: int = 0
+    """Every this many steps log the cosine between per-task gradients (qa_lab.analysis; grad_conflict.jsonl in
+    the run folder) on a fixed batch holding two examples of every task; 0 = off."""
+    val_decode_per_task: int = 0
+    """At each validation also decode this many validation examples per task and log the task metrics
+    (val/{task}/{metric}, e.g. val/srwt/aas); 0 = losses only."""
     log_every_n_steps: int = 10
     """Log metrics every this many steps."""
     checkpoint_every_n_steps: int = 100
@@ -224,6 +247,8 @@ class Config:
     """Optimisation and Lightning Trainer settings."""
     world: WorldConfig = field(default_factory=WorldConfig)
     """The built-in audio world used when data.train_manifest is null."""
+    parts: PartsConfig = field(default_factory=PartsConfig)
+    """Kit-made pretrained encoder and LLM for presets without checkpoints."""
 
     def __post_init__(self) -> None:
         _check(self.stage, STAGES, "stage")
@@ -236,6 +261,7 @@ SMOKE = {
                 "checkpoint_every_n_steps": 2},
     "data": {"batch_seconds": 12.0},
     "world": {"n_train": 8, "n_val": 2, "n_test": 2},
+    "parts": {"encoder_steps": 2, "llm_steps": 2, "world_overrides": {"n_train": 4, "n_val": 2, "n_test": 1}},
 }
 
 
@@ -277,17 +303,23 @@ def _merge(base: DictConfig, raw: Any, where: str) -> DictConfig:
 
 
 def experiment_path(name: str | Path) -> Path:
-    """An experiment name ('demo') or a path to a yaml file -> the yaml's path."""
+    """An experiment name ('demo', 'ablations/srwt_on') or a path to a yaml file -> the yaml's path."""
     p = Path(name)
     if p.suffix in (".yaml", ".yml") and p.is_file():
         return p
-    q = EXPERIMENTS_DIR / f"{p.name}.yaml"
+    q = EXPERIMENTS_DIR / f"{str(name).removesuffix('.yaml')}.yaml"
     if q.is_file():
         return q
-    known = sorted(x.stem for x in EXPERIMENTS_DIR.glob("*.yaml"))
+    known = experiment_names()
     close = difflib.get_close_matches(str(name), known, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     raise ConfigError(f"experiment '{name}' not found (no {q}); known: {', '.join(known)}{hint}")
+
+
+def experiment_names() -> list[str]:
+    """Every yaml under experiments/, as names load_config takes ('demo', 'ablations/srwt_on')."""
+    return sorted(str(x.relative_to(EXPERIMENTS_DIR).with_suffix("")) for x in EXPERIMENTS_DIR.rglob("*.yaml")
+                  if "results" not in x.relative_to(EXPERIMENTS_DIR).parts)
 
 
 def _load_yaml(path: Path) -> dict:
@@ -326,15 +358,22 @@ def _override(cfg: DictConfig, item: str) -> DictConfig:
     return _merge(cfg, OmegaConf.from_dotlist([item]), f"override '{key}'")
 
 
-def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Merge schema <- base.yaml <- parents <- experiment <- `key=value` overrides; validate; return Config."""
+def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[str, ...] = (),
+                layers: list[str | Path] | tuple = ()) -> Config:
+    """Merge schema <- base.yaml <- parents <- experiment <- `layers` (e.g. a scale yaml) <- `key=value` overrides;
+    validate; return Config."""
     path = experiment_path(experiment)
     cfg = OmegaConf.structured(Config)
     chain = _chain(path)
-    if chain[0][0].resolve() != (EXPERIMENTS_DIR / "base.yaml").resolve() and path.parent == EXPERIMENTS_DIR:
+    inside = EXPERIMENTS_DIR.resolve() in path.resolve().parents
+    if chain[0][0].resolve() != (EXPERIMENTS_DIR / "base.yaml").resolve() and inside:
         raise ConfigError(f"{path}: its parent chain must end at base.yaml (set `parent: base`)")
     for p, raw in chain:
         cfg = _merge(cfg, raw, str(p))
+    for layer in layers:
+        lp = experiment_path(layer)
+        raw = {k: v for k, v in _load_yaml(lp).items() if k != "parent"}
+        cfg = _merge(cfg, raw, str(lp))
     cfg.name = path.stem
     cfg.parent = chain[-2][0].stem if len(chain) > 1 else None
     for item in overrides:

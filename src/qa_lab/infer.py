@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from qa_lab import tags
@@ -27,24 +28,35 @@ def decode(model: AudioLLM, ids: list[int], task: str) -> str:
 
 
 def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float = 120.0,
-        max_new_tokens: int | None = None) -> list[str]:
-    """Decode manifest-style examples (keys: audio, task, and audio_lang/question as the task needs)."""
+        max_new_tokens: int | None = None, num_beams: int = 1, max_batch_size: int = 64,
+        progress: bool = False) -> list[str]:
+    """Decode manifest-style examples (keys: audio, task, and audio_lang/question as the task needs).
+
+    Batches hold one task each (its own cap on new tokens, MAX_NEW_TOKENS) and clips of similar duration;
+    greedy unless num_beams > 1 (beam search). Outputs come back in input order.
+    """
+    from tqdm import tqdm
     for i, ex in enumerate(examples):
         ex.setdefault("_audio_path", str(ex["audio"]))
         ex.setdefault("_line", i + 1)
         if "_duration" not in ex:
-            ex["_duration"] = duration(ex["audio"])
+            ex["_duration"] = duration(ex["_audio_path"])
     ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=False)
     collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False)
     device = next(model.parameters()).device
+    durations = ds.durations()
+    batches = []
+    for task in dict.fromkeys(ex["task"] for ex in examples):
+        idx = np.array([i for i, ex in enumerate(examples) if ex["task"] == task])
+        batches += [idx[b].tolist() for b in eval_batches(durations[idx], batch_seconds, max_batch_size)]
     outputs: list[str] = [""] * len(examples)
-    for batch_idx in eval_batches(ds.durations(), batch_seconds, 64):
+    for batch_idx in tqdm(batches, desc="decoding", unit="batch", disable=not progress or None):
         batch = collate([ds[i] for i in batch_idx])
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         task = examples[batch_idx[0]]["task"]
         cap = max_new_tokens or MAX_NEW_TOKENS.get(task, 128)
-        for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap)):
-            outputs[i] = decode(model, ids, examples[i]["task"])
+        for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams)):
+            outputs[i] = decode(model, ids, task)
     return outputs
 
 

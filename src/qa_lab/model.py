@@ -78,14 +78,16 @@ class AudioLLM(nn.Module):
         return {"loss": loss, "loss_sum": loss_sum, "n_tokens": n_tokens}
 
     @torch.no_grad()
-    def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1) -> list[list[int]]:
-        """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example."""
+    def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, **generate_kwargs) -> list[list[int]]:
+        """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example.
+
+        Greedy (num_beams=1) or beam search; other keyword arguments go to transformers' generate()."""
         embeds = self.embed(batch)
         tok = self.tokenizer
         mask = batch["attention_mask"]
         out = self.language_model.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
-            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **generate_kwargs)
         result = []
         for row in out.tolist():
             if tok.eos_token_id in row:

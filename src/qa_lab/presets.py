@@ -30,6 +30,16 @@ PRESETS: dict[str, Preset] = {
                         num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=False,
                         rope_theta=10000.0),
     ),
+    # One-GPU ablation scale (~60 M parameters): Whisper d512x6 encoder + Qwen2 d512x8 LLM, from kit-made parts.
+    "mini": Preset(
+        audio_encoder=None,
+        language_model=None,
+        encoder_config=dict(num_mel_bins=80, d_model=512, encoder_layers=6, encoder_attention_heads=8,
+                            encoder_ffn_dim=2048, max_source_positions=1500),
+        llm_config=dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=8, num_attention_heads=8,
+                        num_key_value_heads=4, max_position_embeddings=4096, tie_word_embeddings=False,
+                        rope_theta=10000.0),
+    ),
     # As in the paper: Whisper-large-v2 encoder + Qwen-7B (remote code; opt in with model.trust_remote_code).
     "qwen-audio-7b": Preset(audio_encoder="openai/whisper-large-v2", language_model="Qwen/Qwen-7B",
                             trust_remote_code=True),

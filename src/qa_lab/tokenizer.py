@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -63,7 +64,17 @@ def tag_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
 
 
 def load_tokenizer(name_or_path: str | Path, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
-    """An LLM's tokenizer (hub id or folder) with the tag tokens added."""
+    """An LLM's tokenizer (hub id or folder) with the tag tokens added.
+
+    A folder holding a plain tokenizers-library tokenizer (what train_tiny_tokenizer saves, e.g. beside the
+    kit-made parts) loads as exactly that: AutoTokenizer would pick the model's tokenizer class from
+    config.json (Qwen2Tokenizer, which splits digits) and tokenise some strings differently."""
+    config = Path(name_or_path) / "tokenizer_config.json"
+    if config.is_file() and json.loads(config.read_text()).get("tokenizer_class") in ("TokenizersBackend",
+                                                                                        "PreTrainedTokenizerFast"):
+        tok = PreTrainedTokenizerFast.from_pretrained(str(name_or_path))
+        add_tag_tokens(tok)
+        return tok
     tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
     add_tag_tokens(tok)
     return tok

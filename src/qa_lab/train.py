@@ -39,25 +39,64 @@ def build(cfg: Config, tokenizer=None) -> AudioLLM:
     return apply_stage(model, cfg.stage, cfg.lora)
 
 
+def ensure_parts(cfg: Config) -> Path:
+    """Make (or find cached) the kit-made pretrained encoder and LLM for cfg's preset (cfg.parts)."""
+    from qa_lab.parts import PartsSpec, pretrain_parts
+    p = cfg.parts
+    spec = PartsSpec(preset=cfg.model.preset, encoder_steps=p.encoder_steps, llm_steps=p.llm_steps,
+                     world_size=p.world_size, world_overrides=dict(p.world_overrides))
+    return pretrain_parts(spec, p.out)
+
+
+def with_parts(cfg: Config) -> tuple[Config, dict | None]:
+    """cfg starting from its pretrained parts when cfg.parts.enabled (and no checkpoint is named) -> (cfg, record)."""
+    if not cfg.parts.enabled or cfg.model.audio_encoder or cfg.model.language_model:
+        return cfg, None
+    import copy
+
+    from qa_lab.parts import parts_hash
+    path = ensure_parts(cfg).resolve()
+    cfg = copy.deepcopy(cfg)
+    cfg.model.audio_encoder, cfg.model.language_model = str(path / "encoder"), str(path / "llm")
+    return cfg, {"parts": str(path), "sha256": parts_hash(path)}
+
+
 def resolve_precision(precision: str) -> str:
     if precision != "auto":
         return precision
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
 
 
-def make_run_dir(cfg: Config, source_yaml: Path | None) -> Path:
-    """runs/<name>/<timestamp>/ holding the resolved config and the original experiment yaml."""
-    run = Path(cfg.runs_dir) / cfg.name / time.strftime("%Y%m%d-%H%M%S")
-    while run.exists():  # two runs in the same second
-        run = run.with_name(run.name + "-1")
-    run.mkdir(parents=True)
+def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = None) -> Path:
+    """runs/<name>/<timestamp>/ (or `run_dir`) holding the resolved config and the original experiment yaml."""
+    if run_dir is not None:
+        run = Path(run_dir)
+        run.mkdir(parents=True, exist_ok=True)
+    else:
+        run = Path(cfg.runs_dir) / cfg.name / time.strftime("%Y%m%d-%H%M%S")
+        while run.exists():  # two runs in the same second
+            run = run.with_name(run.name + "-1")
+        run.mkdir(parents=True)
     (run / "config.yaml").write_text(to_yaml(cfg))
     if source_yaml is not None and source_yaml.is_file():
         shutil.copy(source_yaml, run / "experiment.yaml")
     return run
 
 
-def trainer_for(cfg: Config, run_dir: Path, **overrides) -> L.Trainer:
+def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
+    """A fixed training batch with `per_task` examples of every task (for gradient-conflict probes)."""
+    from qa_lab.data import Collator
+    data.setup()
+    seen: dict[str, int] = {}
+    idx = []
+    for i, ex in enumerate(data.train_set.examples):
+        if seen.get(ex["task"], 0) < per_task:
+            seen[ex["task"]] = seen.get(ex["task"], 0) + 1
+            idx.append(i)
+    return Collator(data.tokenizer, data.cfg.model.pool_stride, train=True)([data.train_set[i] for i in idx])
+
+
+def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None, **overrides) -> L.Trainer:
     t = cfg.trainer
     strategy = t.strategy
     if strategy == "fsdp":
@@ -67,12 +106,16 @@ def trainer_for(cfg: Config, run_dir: Path, **overrides) -> L.Trainer:
         strategy = "deepspeed_stage_2"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
+    callbacks = [ckpt, *(extra_callbacks or [])]
+    if t.val_decode_per_task:
+        from qa_lab.eval import GenerationEval
+        callbacks.append(GenerationEval(cfg, t.val_decode_per_task))
     kwargs = dict(
         default_root_dir=run_dir, max_steps=t.max_steps, precision=resolve_precision(t.precision),
         strategy=strategy, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.gradient_clip_val or None,
         val_check_interval=t.val_every_n_steps, check_val_every_n_epoch=None,
-        log_every_n_steps=t.log_every_n_steps, use_distributed_sampler=False, callbacks=[ckpt],
+        log_every_n_steps=t.log_every_n_steps, use_distributed_sampler=False, callbacks=callbacks,
         logger=[CSVLogger(run_dir, name="", version="logs"), TensorBoardLogger(run_dir, name="", version="tb")],
         num_sanity_val_steps=0, enable_model_summary=False,
     )
@@ -81,15 +124,21 @@ def trainer_for(cfg: Config, run_dir: Path, **overrides) -> L.Trainer:
 
 
 def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | None = None,
-          report_examples: int = 8, **trainer_overrides) -> tuple[Path, AudioLLMModule]:
-    """Train `cfg`; returns the run folder and the trained module."""
+          report_examples: int = 8, run_dir: str | Path | None = None,
+          **trainer_overrides) -> tuple[Path, AudioLLMModule]:
+    """Train `cfg` (into `run_dir`, default a new runs/<name>/<time>/); returns the run folder and the module."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if source_yaml is None:
         try:
             source_yaml = experiment_path(cfg.name)
         except ValueError:
             source_yaml = None
-    run_dir = make_run_dir(cfg, source_yaml)
+    cfg, parts = with_parts(cfg)  # the saved config names the parts, so checkpoints rebuild on them
+    run_dir = make_run_dir(cfg, source_yaml, run_dir)
+    if parts:
+        import json
+        (run_dir / "parts.json").write_text(json.dumps(parts, indent=1) + "\n")
+        print(f"[qa-lab] starting from pretrained parts {parts['parts']} (sha256 {parts['sha256'][:12]})")
     model = build(cfg)
     if cfg.init_from:
         from qa_lab.export import init_from
@@ -102,7 +151,11 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     model.tokenizer.save_pretrained(run_dir / "tokenizer")
     module = AudioLLMModule(model, cfg.trainer, to_yaml(cfg))
     data = AudioDataModule(cfg, model.tokenizer)
-    trainer = trainer_for(cfg, run_dir, **trainer_overrides)
+    extra = []
+    if cfg.trainer.grad_conflict_every_n_steps:
+        from qa_lab.analysis import GradientConflict
+        extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
+    trainer = trainer_for(cfg, run_dir, extra, **trainer_overrides)
     before = None if resume else _val_loss(trainer, module, data)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # the final state, whatever the save interval

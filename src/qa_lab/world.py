@@ -40,7 +40,7 @@ from qa_lab import sounds, speech
 from qa_lab.audio import SAMPLE_RATE
 from qa_lab.config import WorldConfig
 
-WORLD_VERSION = 1  # bump when generation changes: part of the cache key
+WORLD_VERSION = 2  # bump when generation changes: part of the cache key
 SPLITS = ("train", "val", "test")
 # clips per generator and split, per size
 SIZES = {"tiny": (24, 4, 4), "small": (400, 40, 40), "full": (12000, 600, 600)}
@@ -261,28 +261,32 @@ def _captions(rng, bg: str, events: list[dict], speech_start: float | None) -> t
     return c, a, [x for x in clotho + audiocaps if x not in (c, a)]
 
 
-def _questions(rng, events: list[dict], speech_span: tuple[float, float] | None) -> list[tuple[str, str]]:
-    """Yes/no, choice, open and temporal questions about a scene, with their answers."""
+TEMPORAL_QUESTIONS = ("order", "after", "overlap")
+
+
+def _questions(rng, events: list[dict], speech_span: tuple[float, float] | None) -> list[tuple[str, str, str]]:
+    """Yes/no, choice, open and temporal questions about a scene -> (question, answer, kind); kinds: presence,
+    count, order, after, overlap (the last three are temporal)."""
     labels = [e["label"] for e in events]
     qs = []
     absent = [x for x in sounds.EVENTS if x not in labels]
     probe = _pick(rng, labels) if (rng.random() < 0.5 or not absent) else _pick(rng, absent)
-    qs.append((f"is there a {probe} in the recording", "yes" if probe in labels else "no"))
+    qs.append((f"is there a {probe} in the recording", "yes" if probe in labels else "no", "presence"))
     counted = _pick(rng, labels)
-    qs.append((f"how many times do you hear a {counted}", str(labels.count(counted))))
+    qs.append((f"how many times do you hear a {counted}", str(labels.count(counted)), "count"))
     distinct = list(dict.fromkeys(labels))
     if len(distinct) >= 2:
         a, b = (str(x) for x in rng.choice(distinct, size=2, replace=False))
         first = a if labels.index(a) < labels.index(b) else b
-        qs.append((f"which comes first the {a} or the {b}", first))
+        qs.append((f"which comes first the {a} or the {b}", first, "order"))
         j = int(rng.integers(len(events) - 1))
         if events[j + 1]["label"] != events[j]["label"] and labels.count(events[j]["label"]) == 1:
-            qs.append((f"what sound comes right after the {events[j]['label']}", events[j + 1]["label"]))
+            qs.append((f"what sound comes right after the {events[j]['label']}", events[j + 1]["label"], "after"))
     if speech_span is not None:
         e = _pick(rng, events)
         if labels.count(e["label"]) == 1:
             talking = speech_span[0] <= e["start"] <= speech_span[1]
-            qs.append((f"is anyone speaking when the {e['label']} starts", "yes" if talking else "no"))
+            qs.append((f"is anyone speaking when the {e['label']} starts", "yes" if talking else "no", "overlap"))
     k = min(len(qs), 2)
     return [qs[int(j)] for j in sorted(rng.choice(len(qs), size=k, replace=False))]
 
@@ -327,7 +331,8 @@ def _gen_scene(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
     lines = [("asc", {"label": scene}), ("sed", {}),
              ("aac", {"text": clotho, "instruction": "<|caption_clotho|>", "references": [clotho] + others}),
              ("aac", {"text": audiocaps, "instruction": "<|caption_audiocaps|>", "references": [audiocaps] + others})]
-    lines += [("aqa", {"question": q, "answer": a, "audio_lang": "en"}) for q, a in _questions(rng, events, speech_span)]
+    lines += [("aqa", {"question": q, "answer": a, "audio_lang": "en", "qtype": k, "temporal": k in TEMPORAL_QUESTIONS})
+              for q, a, k in _questions(rng, events, speech_span)]
     return audio, facts, lines
 
 

@@ -1,0 +1,253 @@
+"""Ablations: every arm x seed trained and evaluated on the same test sets, then one table with CIs.
+
+An ablation file (experiments/ablations/*.yaml with an `arms:` key) names its arms (experiment yamls that
+differ in one thing), the scale merged over every arm, the seeds, the evaluation sets and the metrics:
+
+    # Hypothesis: ... Run: qa-lab ablate ablations/srwt
+    name: srwt
+    arms: {srwt_on: ablations/srwt_on, srwt_off: ablations/srwt_off}
+    baseline: srwt_off            # differences are reported as arm - baseline
+    scale: scale/tiny-cpu         # model size, steps, world size: the same for every arm
+    seeds: [0, 1, 2]
+    eval: [{world: test}]
+    metrics: [grounding/iou, aqa/accuracy[temporal], asr/wer[en]]
+
+Runs land in runs/<name>/<scale>/<arm>/seed<k>/ (a fixed folder per run, so the runner can resume): a finished run
+(DONE) is never redone; a run whose training was interrupted resumes from its last checkpoint; a trained
+run whose evaluation was interrupted is evaluated again.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from qa_lab.config import ConfigError, Config, experiment_path, load_config
+
+DONE, TRAINED = "DONE", "TRAINED"
+
+
+@dataclass
+class Ablation:
+    """A parsed ablation file."""
+
+    name: str
+    path: Path
+    arms: dict[str, str]
+    seeds: list[int]
+    eval: list[dict]
+    metrics: list[str]
+    scale: str | None = None
+    baseline: str | None = None
+    hypothesis: str = ""
+    overrides: list[str] = field(default_factory=list)
+
+
+def load_ablation(path: str | Path) -> Ablation:
+    """Read and check an ablation file; errors name the file and key."""
+    p = experiment_path(path)
+    try:
+        raw = OmegaConf.to_container(OmegaConf.load(p))
+    except Exception as e:  # yaml syntax errors come in many types
+        raise ConfigError(f"{p}: cannot parse yaml ({str(e).splitlines()[0]}); quote metrics like \"asr/wer[en]\" "
+                          "inside [ ] lists") from None
+    if not isinstance(raw, dict) or "arms" not in raw:
+        raise ConfigError(f"{p}: not an ablation file (it needs an `arms:` mapping of arm name -> experiment)")
+    known = {"name", "arms", "seeds", "eval", "metrics", "scale", "baseline", "overrides"}
+    bad = sorted(set(raw) - known)
+    if bad:
+        raise ConfigError(f"{p}: unknown key(s) {bad}; an ablation file has {sorted(known)}")
+    arms = raw["arms"]
+    if isinstance(arms, dict) and any(not isinstance(k, str) for k in arms):
+        raise ConfigError(f"{p}: arm names must be strings; yaml reads on/off/yes/no as booleans, quote them "
+                          f"(got {list(arms)})")
+    if not isinstance(arms, dict) or len(arms) < 2:
+        raise ConfigError(f"{p}: arms: name at least two arms (name: experiment)")
+    for arm, exp in arms.items():
+        experiment_path(exp)  # raises naming the missing experiment
+    first = p.read_text().splitlines()[0] if p.read_text() else ""
+    baseline = raw.get("baseline") or list(arms)[-1]
+    if baseline not in arms:
+        raise ConfigError(f"{p}: baseline {baseline!r} is not one of the arms {list(arms)}")
+    evals = raw.get("eval") or [{"world": "test"}]
+    for e in evals:
+        if not isinstance(e, dict) or not ({"world", "manifest"} & set(e)):
+            raise ConfigError(f"{p}: eval entries are {{world: SPLIT}} or {{manifest: PATH}} (optional: limit, tasks, "
+                              f"max_new_tokens); got {e!r}")
+    metrics = raw.get("metrics") or []
+    for m in metrics:
+        if "/" not in m:
+            raise ConfigError(f"{p}: metrics are task/metric (e.g. grounding/iou); got {m!r}")
+    return Ablation(name=raw.get("name") or p.stem, path=p, arms=dict(arms), seeds=list(raw.get("seeds") or [0]),
+                    eval=evals, metrics=metrics, scale=raw.get("scale"), baseline=baseline,
+                    hypothesis=first.removeprefix("#").strip(), overrides=list(raw.get("overrides") or []))
+
+
+def _keys(d: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for k, v in d.items():
+        if k == "parent":
+            continue
+        out |= _keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}"}
+    return out
+
+
+def arm_config(ab: Ablation, arm: str, seed: int, overrides: list[str] | tuple = ()) -> Config:
+    """The config of one run: the arm's experiment <- the scale <- the ablation's overrides, seed, `overrides`."""
+    exp = ab.arms[arm]
+    if ab.scale:
+        arm_keys = _keys(OmegaConf.to_container(OmegaConf.load(experiment_path(exp))))
+        scale_keys = _keys(OmegaConf.to_container(OmegaConf.load(experiment_path(ab.scale))))
+        clash = sorted(arm_keys & scale_keys)
+        if clash:
+            raise ConfigError(f"{experiment_path(exp)} and {experiment_path(ab.scale)} both set {clash}: an arm changes "
+                              "what is ablated, the scale sets size and budget; they must not overlap")
+    return load_config(exp, [*ab.overrides, f"seed={seed}", *overrides], layers=[ab.scale] if ab.scale else [])
+
+
+def root_dir(ab: Ablation, runs_dir: str | Path) -> Path:
+    """runs/<ablation>/<scale>/: one folder per scale, so a GPU rerun never mixes with the CPU runs."""
+    return Path(runs_dir) / ab.name / (Path(ab.scale).name if ab.scale else "default")
+
+
+def run_dir(ab: Ablation, runs_dir: str | Path, arm: str, seed: int) -> Path:
+    return root_dir(ab, runs_dir) / arm / f"seed{seed}"
+
+
+def _eval_name(e: dict) -> str:
+    return f"world-{e['world']}" if "world" in e else Path(e["manifest"]).stem
+
+
+def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=()) -> Path:
+    """Train (or resume) and evaluate one arm x seed; a run marked DONE is returned untouched."""
+    from qa_lab.eval import eval_examples, evaluate
+    from qa_lab.export import load
+    from qa_lab.train import train
+
+    d = run_dir(ab, runs_dir, arm, seed)
+    if (d / DONE).is_file():
+        print(f"[qa-lab ablate] {arm} seed {seed}: done, skipped ({d})")
+        return d
+    cfg = arm_config(ab, arm, seed, overrides)
+    last = d / "checkpoints" / "last.ckpt"
+    if not (d / TRAINED).is_file():
+        resume = last if last.is_file() else None
+        print(f"[qa-lab ablate] {arm} seed {seed}: {'resuming from ' + str(resume) if resume else 'training'}")
+        train(cfg, resume=resume, source_yaml=experiment_path(ab.arms[arm]), report_examples=0, run_dir=d)
+        (d / TRAINED).write_text("")
+    _, model = load(last)
+    for e in ab.eval:
+        examples, _ = eval_examples(cfg, manifest=e.get("manifest"), world_split=e.get("world"),
+                                    tasks=e.get("tasks"), limit=e.get("limit"))
+        print(f"[qa-lab ablate] {arm} seed {seed}: evaluating {len(examples)} examples of {_eval_name(e)}")
+        evaluate(model, cfg, examples, d / "eval" / _eval_name(e), n_resamples=0, progress=False,
+                 meta={"arm": arm, "seed": seed, "ablation": ab.name}, max_new_tokens=e.get("max_new_tokens"))
+    (d / DONE).write_text("")
+    return d
+
+
+def run_ablation(path: str | Path, seeds: int | None = None, overrides: list[str] | tuple = (),
+                 runs_dir: str | Path | None = None, scale: str | None = None) -> Path:
+    """Every arm x seed (the first `seeds` of the file's seeds, extended upwards when more are asked), then the
+    summary. `scale` replaces the file's scale (e.g. scale/mini-gpu)."""
+    ab = load_ablation(path)
+    if scale:
+        experiment_path(scale)
+        ab.scale = scale
+    if seeds is not None:
+        ab.seeds = (ab.seeds + [s for s in range(max(ab.seeds) + 1, max(ab.seeds) + 1 + seeds)])[:seeds]
+    runs_dir = Path(runs_dir or arm_config(ab, next(iter(ab.arms)), ab.seeds[0], overrides).runs_dir)
+    for seed in ab.seeds:
+        for arm in ab.arms:
+            run_one(ab, arm, seed, runs_dir, overrides)
+    return summarize(ab, runs_dir)
+
+
+def collect(ab: Ablation, runs_dir: str | Path) -> list[dict]:
+    """One row per finished run x eval set x task x metric: {arm, seed, eval, task, metric, value}."""
+    from qa_lab.eval import load_metrics
+    rows = []
+    for arm in ab.arms:
+        for seed in ab.seeds:
+            d = run_dir(ab, runs_dir, arm, seed)
+            if not (d / DONE).is_file():
+                continue
+            for e in ab.eval:
+                metrics = load_metrics(d / "eval" / _eval_name(e))
+                for task, res in metrics.items():
+                    for key, m in res.items():
+                        v = m.get("value") if isinstance(m, dict) else None
+                        if v is not None and math.isfinite(float(v)):  # n/a figures (e.g. no matched words) left out
+                            rows.append({"arm": arm, "seed": seed, "eval": _eval_name(e), "task": task,
+                                         "metric": key, "value": float(m["value"])})
+    return rows
+
+
+def _higher_is_better(metric: str) -> bool:
+    from qa_lab.eval.harness import NAMES
+    return NAMES.get(metric.split("[")[0], (metric, True))[1]
+
+
+def summary_table(ab: Ablation, rows: list[dict]) -> str:
+    """Markdown: per eval set and metric, mean [95 % CI] per arm over seeds, and each arm minus the baseline
+    paired by seed, with a plain-words verdict that says when a difference is not significant."""
+    from qa_lab import stats
+    arms = list(ab.arms)
+    others = [a for a in arms if a != ab.baseline]
+    head = ["eval", "metric", *arms, *[f"{a} − {ab.baseline}" for a in others], "verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    wanted = ab.metrics or sorted({f"{r['task']}/{r['metric']}" for r in rows})
+    fmt = lambda x: "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"  # noqa: E731
+    for e in ab.eval:
+        ev = _eval_name(e)
+        for tm in wanted:
+            task, metric = tm.split("/", 1)
+            by_arm = {a: {r["seed"]: r["value"] for r in rows if r["arm"] == a and r["eval"] == ev
+                          and r["task"] == task and r["metric"] == metric} for a in arms}
+            cells = []
+            for a in arms:
+                v = list(by_arm[a].values())
+                if not v:
+                    cells.append("—")
+                    continue
+                m, lo, hi = stats.mean_ci(v)
+                cells.append(fmt(m) + ("" if math.isnan(lo) else f" [{fmt(lo)}, {fmt(hi)}]") + f" (n={len(v)})")
+            verdicts = []
+            for a in others:
+                seeds = sorted(set(by_arm[a]) & set(by_arm[ab.baseline]))
+                if not seeds:
+                    cells.append("—")
+                    continue
+                d = stats.paired_difference([by_arm[a][s] for s in seeds], [by_arm[ab.baseline][s] for s in seeds])
+                ci = "" if math.isnan(d["lo"]) else f" [{fmt(d['lo'])}, {fmt(d['hi'])}]"
+                cells.append(f"{fmt(d['diff'])}{ci}")
+                verdicts.append(stats.verdict(d, _higher_is_better(metric), names=(a, ab.baseline)))
+            lines.append(f"| {ev} | {tm} | " + " | ".join(cells) + f" | {'; '.join(verdicts) or '—'} |")
+    return "\n".join(lines)
+
+
+def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
+    """results.csv, results.md and a plot of the headline metrics under runs/<ablation>/."""
+    from qa_lab.plots import plot_ablation
+    root = root_dir(ab, runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = collect(ab, runs_dir)
+    with (root / "results.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["arm", "seed", "eval", "task", "metric", "value"])
+        w.writeheader()
+        w.writerows(rows)
+    table = summary_table(ab, rows)
+    (root / "results.md").write_text(f"# Ablation {ab.name}\n\n{ab.hypothesis}\n\nArms: "
+                                     + ", ".join(f"`{a}` ({e})" for a, e in ab.arms.items())
+                                     + f"; scale `{ab.scale}`; seeds {ab.seeds}; mean [95 % CI] over seeds "
+                                     "(Student t); differences paired by seed.\n\n" + table + "\n")
+    if rows and ab.metrics:
+        fig = plot_ablation(rows, ab.metrics, list(ab.arms))
+        fig.savefig(root / "results.png", dpi=120)
+    print(table)
+    print(f"\n[qa-lab ablate] {root / 'results.csv'}, {root / 'results.md'}, {root / 'results.png'}")
+    return root

@@ -1,0 +1,418 @@
+"""Task-interference probes: per-task gradient conflict during training, transfer matrices, tag confusion.
+
+    grads = task_gradients(model, batch)               # {task: flat gradient} over the trainable parameters
+    tasks, cos = gradient_cosines(grads)               # (K, K) cosine matrix; < 0 means the tasks pull apart
+    GradientConflict(every_n_steps=100)                # a Lightning callback: the same on a fixed probe batch,
+    read_grad_conflict(run_dir)                        #   logged and written to grad_conflict.jsonl
+    transfer_matrix(single, multi, higher_is_better)   # relative gain of multi-task arms over single-task runs
+    tag_confusion(prompted, outputs, candidates)       # which task's answer form each prompt's outputs took
+
+Plots of all three live in qa_lab.plots (plot_grad_conflict, plot_transfer_matrix, plot_tag_confusion).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qa_lab import tags
+from qa_lab import tasks as registry
+
+GRAD_CONFLICT_FILE = "grad_conflict.jsonl"
+
+
+# --- gradient conflict -------------------------------------------------------------------------------------------
+
+def task_gradients(model: torch.nn.Module, batch: dict, params=None) -> dict[str, torch.Tensor]:
+    """One flattened float32 gradient (P,) per task in `batch`, over `params` (default: every parameter of
+    `model` that requires grad, in model.parameters() order).
+
+    `model(batch)` must return per-example "loss_sum" (B,) and "n_tokens" (B,) as AudioLLM does; each task's loss
+    is its token-mean, sum(loss_sum[task]) / sum(n_tokens[task]), i.e. the task's share of the training loss
+    up to a constant. Uses torch.autograd.grad, so `.grad` fields (e.g. mid gradient accumulation) and weights are
+    left untouched; runs in the model's current train/eval mode. Parameters a task's loss does not reach get
+    zeros. Memory: K copies of the trainable parameters, fine for LoRA, projector or a `params` subset."""
+    if params is None:
+        params = [p for p in model.parameters() if p.requires_grad]
+    params = list(params)
+    if not params:
+        raise ValueError("task_gradients: no parameters require grad (frozen model? pass params=)")
+    tasks = batch["tasks"]
+    with torch.enable_grad():
+        out = model(batch)
+        loss_sum, n_tokens = out["loss_sum"], out["n_tokens"]  # (B,), (B,)
+        if len(tasks) != loss_sum.shape[0]:
+            raise ValueError(f"task_gradients: batch['tasks'] has {len(tasks)} entries but the model returned "
+                             f"{loss_sum.shape[0]} per-example losses")
+        names = sorted(set(tasks))
+        grads = {}
+        for k, task in enumerate(names):
+            mask = torch.tensor([t == task for t in tasks], device=loss_sum.device)
+            loss = loss_sum[mask].sum() / n_tokens[mask].sum().clamp(min=1)
+            gs = torch.autograd.grad(loss, params, retain_graph=k < len(names) - 1, allow_unused=True)
+            grads[task] = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float()
+                                     for g, p in zip(gs, params)])
+    return grads
+
+
+def gradient_cosines(grads: dict[str, torch.Tensor]) -> tuple[list[str], np.ndarray]:
+    """Tasks (sorted) and their (K, K) cosine matrix cos_ab = g_a . g_b / (|g_a| |g_b|), computed in float64;
+    nan in the rows and columns of a task whose gradient is zero."""
+    names = sorted(grads)
+    if not names:
+        return [], np.zeros((0, 0))
+    g = torch.stack([grads[t].detach().double() for t in names])  # (K, P)
+    norms = torch.linalg.vector_norm(g, dim=1)  # (K,)
+    gram = g @ g.T  # (K, K)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = (gram / (norms[:, None] * norms[None, :])).cpu().numpy()
+    cos[norms.cpu().numpy() == 0, :] = np.nan
+    cos[:, norms.cpu().numpy() == 0] = np.nan
+    return names, np.clip(cos, -1.0, 1.0)
+
+
+class GradientConflict:
+    """Lightning callback: every `every_n_steps` optimizer steps (step 0 included), on one fixed probe batch,
+    compute task_gradients on pl_module.model, log `probe/grad_cos/{a}/{b}` for each task pair a < b and append
+    {"step", "tasks", "cosine", "norm"} to `<out_dir or trainer.log_dir>/grad_conflict.jsonl`.
+
+    The probe batch is `batch` when given (moved to the module's device) or else the first training batch seen;
+    that one mixes all tasks only if the sampler mixes them, so pass a batch with a few examples of every task
+    when it matters (records list the tasks they cover). The probe runs before the optimizer step of that batch,
+    in eval mode (no dropout, so successive probes measure the same function of the weights) under the trainer's
+    precision context, on global rank 0 only; it never touches `.grad` or the weights. FSDP (sharded parameters)
+    is not supported."""
+
+    def __new__(cls, *args, **kwargs):  # a Callback subclass made lazily, so importing analysis needs no Lightning
+        import lightning as L
+
+        class _GradientConflict(L.Callback):
+            def __init__(self, every_n_steps: int = 100, batch: dict | None = None, out_dir: str | Path | None = None):
+                if every_n_steps < 1:
+                    raise ValueError(f"GradientConflict: every_n_steps must be >= 1, got {every_n_steps!r}")
+                self.every_n_steps, self.batch, self.out_dir = every_n_steps, batch, out_dir
+                self._moved = False
+                self._last_step = None
+                self.path: Path | None = None  # the jsonl file, known once training starts
+
+            def setup(self, trainer, pl_module, stage: str) -> None:
+                if "fsdp" in type(trainer.strategy).__name__.lower():
+                    raise ValueError("GradientConflict does not support FSDP (parameters are sharded); "
+                                     "use ddp or a single device for gradient-conflict probes")
+                # trainer.log_dir broadcasts across ranks, so read it here, where every rank runs
+                self.path = Path(self.out_dir or trainer.log_dir or trainer.default_root_dir) / GRAD_CONFLICT_FILE
+
+            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+                step = trainer.global_step
+                if step % self.every_n_steps or step == self._last_step:  # once per optimizer step
+                    return
+                self._last_step = step
+                if self.batch is None:
+                    self.batch, self._moved = batch, True
+                if not trainer.is_global_zero:
+                    return
+                if not self._moved:
+                    from lightning.fabric.utilities.apply_func import move_data_to_device
+                    self.batch, self._moved = move_data_to_device(self.batch, pl_module.device), True
+                model = pl_module.model
+                was_training = model.training
+                model.eval()
+                try:
+                    with trainer.precision_plugin.forward_context():
+                        grads = task_gradients(model, self.batch)
+                finally:
+                    model.train(was_training)
+                names, cos = gradient_cosines(grads)
+                norms = [float(torch.linalg.vector_norm(grads[t])) for t in names]
+                del grads
+                for i, a in enumerate(names):
+                    for j in range(i + 1, len(names)):
+                        pl_module.log(f"probe/grad_cos/{a}/{names[j]}", float(cos[i, j]), on_step=True,
+                                      on_epoch=False, batch_size=1, rank_zero_only=True)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                record = {"step": step, "tasks": names, "cosine": [[_json_float(x) for x in row] for row in cos],
+                          "norm": norms}
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+
+        return _GradientConflict(*args, **kwargs)
+
+
+def _json_float(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+def read_grad_conflict(path: str | Path) -> list[dict]:
+    """grad_conflict.jsonl (or a folder holding it, directly or under logs/) -> records sorted by step, with
+    "cosine" as a (K, K) float array (nan where the file has null)."""
+    p = Path(path)
+    if p.is_dir():
+        found = [q for q in (p / GRAD_CONFLICT_FILE, p / "logs" / GRAD_CONFLICT_FILE) if q.is_file()]
+        if not found:
+            raise FileNotFoundError(f"{p}: no {GRAD_CONFLICT_FILE} (nor logs/{GRAD_CONFLICT_FILE}); "
+                                    "train with the GradientConflict callback first")
+        p = found[0]
+    records = []
+    for k, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+            r["cosine"] = np.array([[np.nan if x is None else x for x in row] for row in r["cosine"]], dtype=float)
+            if r["cosine"].shape != (len(r["tasks"]),) * 2:
+                raise ValueError(f"cosine shape {r['cosine'].shape} does not match {len(r['tasks'])} tasks")
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{p}:{k}: not a grad-conflict record ({e})") from None
+        records.append(r)
+    return sorted(records, key=lambda r: r["step"])
+
+
+# --- transfer ----------------------------------------------------------------------------------------------------
+
+def flatten_metrics(metrics: dict) -> dict[str, float]:
+    """qa_lab.eval.load_metrics output {task: {key: {"value": v}}} -> {"task/key": v} (e.g. "asr/wer[en]"),
+    the key scheme transfer_matrix expects."""
+    return {f"{task}/{key}": float(m["value"]) for task, res in metrics.items() for key, m in res.items()
+            if isinstance(m, dict) and isinstance(m.get("value"), (int, float))}
+
+
+def transfer_matrix(single: dict[str, dict[str, float]], multi: dict[str, dict[str, float]],
+                    higher_is_better: dict[str, bool]) -> tuple[list[str], list[str], np.ndarray]:
+    """Relative gain of each training mixture over the single-task baseline on each task's headline metric.
+
+    single[task] = {metric key: value} of the run trained on `task` alone; multi[arm] = {metric key: value} of a
+    training mixture ("asr+srwt", "all" … a single-task arm may be a row too). Columns are the metric keys of
+    `higher_is_better`, one per evaluated task, named so each occurs in exactly one single-task run (e.g.
+    "asr/wer[en]", "srwt/aas" via flatten_metrics). With s the baseline and m the arm's value, the cell is
+
+        (m - s) / |s| if higher is better, else (s - m) / |s|      (positive = the mixture helps)
+
+    Returns (rows = arms, cols = metric keys, (R, C) matrix); nan where an arm lacks the metric or s == 0."""
+    cols = list(higher_is_better)
+    rows = list(multi)
+    base = {}
+    for c in cols:
+        owners = [t for t, m in single.items() if c in m]
+        if len(owners) != 1:
+            where = f"in the single-task runs {owners}" if owners else "in no single-task run"
+            raise ValueError(f"transfer_matrix: metric {c!r} is {where}; each column needs exactly one baseline "
+                             f"(single-task runs: {sorted(single)})")
+        base[c] = float(single[owners[0]][c])
+    out = np.full((len(rows), len(cols)), np.nan)
+    for i, arm in enumerate(rows):
+        for j, c in enumerate(cols):
+            s, m = base[c], multi[arm].get(c)
+            if m is None or s == 0 or not math.isfinite(s):
+                continue
+            out[i, j] = ((m - s) if higher_is_better[c] else (s - m)) / abs(s)
+    return rows, cols, out
+
+
+# --- tag confusion -----------------------------------------------------------------------------------------------
+
+# Answer forms from most to least specific; a task's form is that of its metric (tasks.py).
+FORM_RANK = {"note_fields": 0, "iou": 1, "event_f1": 2, "aas": 2, "count": 3}  # every other metric: plain text (4)
+_INTEGER = re.compile(r"\d+\.?")
+
+
+def _rank(task: str) -> int:
+    return FORM_RANK.get(registry.get(task).metric, 4)
+
+
+def answer_form(text: str, candidates: list[str]) -> str | None:
+    """Which candidate task's answer form a decoded output takes, or None.
+
+    Candidates are tried by form, most specific first, and in the given order within a form:
+      0 note_analysis (note_fields): a note, '<|pitch|><|midi_pitch_60|>…<|instrument|>organ'
+      1 grounding (iou): time spans, '<|1.20|><|1.55|><|delim|>…'
+      2 sed (event_f1) and srwt (aas): '<|0.50|>beep<|0.80|>…' events / '<|0.00|>mister<|0.41|>quilter<|0.87|>'
+        words; at least one item. A single '<|t0|>x<|t1|>' is both, so the caller's order decides
+        (tag_confusion puts the prompted task first)
+      3 count: a whole number in digits ('3', '3.'); number words are left to plain text
+      4 plain text (asr, s2tt, aac, labels, aqa …): non-empty and no special token. Plain-text tasks cannot be told
+        apart by form, so the first plain candidate wins.
+    A candidate matches when qa_lab.eval.parse_output accepts the text (plus the non-empty / digits checks above).
+    """
+    from qa_lab.eval.harness import parse_output
+
+    order = sorted(dict.fromkeys(candidates), key=_rank)  # stable: the caller's order within a form
+    for task in order:
+        try:
+            parsed = parse_output(task, text)
+        except tags.FormatError:
+            continue
+        rank = _rank(task)
+        if rank in (1, 2) and not parsed:
+            continue
+        if rank == 3 and not _INTEGER.fullmatch(parsed):
+            continue
+        if rank == 4 and not parsed:
+            continue
+        return task
+    return None
+
+
+def tag_confusion(prompted_tasks: list[str], outputs: list[str],
+                  candidates: list[str]) -> tuple[list[str], list[str], np.ndarray]:
+    """How often a prompt for task r gets an answer in task c's form (answer_form), row-normalised.
+
+    rows = prompted tasks (candidates order, then any others in order of appearance), cols = candidates + ["other"]
+    ("other": no candidate's form, e.g. an empty output or stray tags). Each output is classified with the
+    prompted task moved first among the candidates, so an ambiguous output (a plain text, a single timed item)
+    counts as the form that was asked for. The diagonal is the rate of answering in the prompted form."""
+    if len(prompted_tasks) != len(outputs):
+        raise ValueError(f"tag_confusion: {len(prompted_tasks)} prompted tasks but {len(outputs)} outputs")
+    cands = list(dict.fromkeys(candidates))
+    rows = [t for t in cands if t in set(prompted_tasks)]
+    rows += [t for t in dict.fromkeys(prompted_tasks) if t not in rows]
+    cols = cands + ["other"]
+    counts = np.zeros((len(rows), len(cols)))
+    for task, text in zip(prompted_tasks, outputs):
+        order = [task] + [c for c in cands if c != task] if task in cands else cands
+        form = answer_form(text, order)
+        counts[rows.index(task), cols.index(form) if form is not None else len(cands)] += 1
+    return rows, cols, counts / np.maximum(counts.sum(1, keepdims=True), 1)
+
+
+# --- one set of clips under many task prompts (tag confusion) ------------------------------------------------------
+
+def confusion_outputs(model, cfg, examples: list[dict], tasks: list[str], max_new_tokens: int | None = None,
+                      batch_seconds: float = 120.0) -> tuple[list[str], list[str]]:
+    """Decode every clip of `examples` under every task's prompt -> (prompted tasks, outputs), tag_confusion's input.
+
+    Manifest lines of one clip (same `clip` id, else same audio, offset and duration) are merged into one clip,
+    prompted once per task in `tasks` in cfg.tags.format. A task whose prompt takes a question or query (aqa,
+    grounding) is prompted only on clips that have one among their lines; s2tt keeps a clip's target language
+    when one of its lines names it. Audio paths are `_audio_path` (read_manifest's resolved path) or `audio`.
+    Decoding is qa_lab.infer.run (greedy, per-task caps unless max_new_tokens)."""
+    from qa_lab.infer import run
+
+    clips: dict = {}
+    for ex in examples:
+        key = ex.get("clip") or (str(ex["audio"]), ex.get("offset"), ex.get("duration"))
+        c = clips.setdefault(key, {k: ex.get(k) for k in ("offset", "duration", "audio_lang", "clip")})
+        c.setdefault("audio", str(ex.get("_audio_path") or ex["audio"]))  # read_manifest resolved the path
+        for f in ("question", "query"):
+            if ex.get(f):
+                c.setdefault(f, ex[f])
+        if ex["task"] == "s2tt" and ex.get("text_lang"):
+            c.setdefault("s2tt_text_lang", ex["text_lang"])
+    prompts = []
+    for c in clips.values():
+        for task in tasks:
+            t = registry.get(task)
+            if t.query and not c.get(t.query):
+                continue
+            p = {k: c[k] for k in ("audio", "offset", "duration", "audio_lang", "clip") if c[k] is not None}
+            p["task"] = task
+            if t.query:
+                p[t.query] = c[t.query]
+            if task == "s2tt" and c.get("s2tt_text_lang"):
+                p["text_lang"] = c["s2tt_text_lang"]
+            prompts.append(p)
+    outputs = run(model, cfg, prompts, batch_seconds=batch_seconds, max_new_tokens=max_new_tokens)
+    return [p["task"] for p in prompts], outputs
+
+
+# --- headline metrics (transfer matrices) ----------------------------------------------------------------------------
+
+# The key each task metric is read from in flattened eval metrics ("task/key"); per-language keys match "key[".
+HEADLINE = {"wer": ("wer", "cer"), "aas": ("aas",), "bleu": ("bleu",), "cider": ("cider_d",), "accuracy": ("accuracy",),
+            "count": ("accuracy",), "iou": ("iou",), "event_f1": ("event_f1",), "note_fields": ("pitch",)}
+
+
+def headline_metrics(flat: dict[str, float], tasks: list[str] | None = None) -> dict[str, bool]:
+    """Each task's headline metric among flattened metrics (flatten_metrics keys, e.g. "asr/wer[en]") ->
+    {key: higher is better}, in `tasks` order (default: the tasks present, in order of appearance).
+
+    The headline is the task's registry metric: WER (CER for Chinese; English when present, else the first
+    language), AAS, BLEU, CIDEr-D, accuracy (overall, not accuracy[temporal]), IoU, event-F1, pitch accuracy.
+    A task with no such key is left out."""
+    from qa_lab.eval.harness import NAMES
+
+    by_task: dict[str, list[str]] = {}
+    for key in flat:
+        task, metric = key.split("/", 1)
+        by_task.setdefault(task, []).append(metric)
+    out = {}
+    for task in tasks if tasks is not None else list(by_task):
+        metric = registry.get(task).metric
+        per_language = metric in ("wer", "bleu")  # wer[en], cer[zh], bleu[de]; elsewhere [..] is a subset
+        keys = [m for m in by_task.get(task, [])
+                if m.split("[")[0] in HEADLINE[metric] and (per_language or "[" not in m)]
+        if not keys:
+            continue
+        key = next((m for m in keys if m.endswith("[en]")), keys[0])
+        out[f"{task}/{key}"] = NAMES.get(key.split("[")[0], (key, True))[1]
+    return out
+
+
+# --- inside one example: audio frames and attention (06_explore_model) ---------------------------------------------
+
+def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None) -> dict:
+    """A teacher-forced batch of manifest-style examples, as training collates it (right-padded, labels on the
+    output only), on the model's device. The output of example i is its target text, or `outputs[i]` (e.g. the
+    model's own decode) when given."""
+    from qa_lab.data import AudioTextDataset, Collator
+
+    if outputs is not None and len(outputs) != len(examples):
+        raise ValueError(f"batch_for: {len(examples)} examples but {len(outputs)} outputs")
+    exs = [{**ex, "_audio_path": str(ex.get("_audio_path") or ex["audio"]), "_line": i + 1}
+           for i, ex in enumerate(examples)]
+    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=outputs is None)
+    items = [ds[i] for i in range(len(ds))]
+    if outputs is not None:
+        for it, text in zip(items, outputs):
+            it["target_ids"] = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+    batch = Collator(model.tokenizer, cfg.model.pool_stride, train=True)(items)
+    device = next(model.parameters()).device
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+@torch.no_grad()
+def audio_frames(model, batch: dict) -> list[np.ndarray]:
+    """The audio frames the LLM reads (encoder output, pooled and projected): one (T_audio_i, d_llm) array per
+    example, at 1 / (0.02 * pool_stride) frames per second (25/s by default)."""
+    feats, lengths = model.encode_audio(batch["mel"], batch["mel_lengths"])  # (B, T_a, d_llm), (B,)
+    return [f[:n].float().cpu().numpy() for f, n in zip(feats, lengths.tolist())]
+
+
+def output_tokens(model, batch: dict) -> list[str]:
+    """The output tokens of a one-example batch (the rows of attention_to_audio), EOS included."""
+    labels = batch["labels"][0]
+    return model.tokenizer.convert_ids_to_tokens(labels[labels != -100].tolist())
+
+
+@torch.no_grad()
+def attention_to_audio(model, batch: dict, layers: list[int] | None = None) -> np.ndarray:
+    """Attention from each output token to the audio frames of a one-example teacher-forced batch (batch_for):
+    (T_out, T_audio), averaged over heads and `layers` (default: all).
+
+    Row k is the attention of the position that predicts output token k (the one before it), so row 0 is the
+    last prompt tag deciding the first output token; rows hold probability mass, summing to at most 1 over the
+    audio. The LLM runs with eager attention for this call (sdpa returns no weights), then switches back."""
+    if batch["input_ids"].shape[0] != 1:
+        raise ValueError(f"attention_to_audio: expected a one-example batch, got {batch['input_ids'].shape[0]}")
+    llm = model.language_model
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    before = base.config._attn_implementation
+    was_training = model.training
+    model.eval()
+    base.set_attn_implementation("eager")
+    try:
+        out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"], output_attentions=True,
+                  use_cache=False)
+    finally:
+        base.set_attn_implementation(before)
+        model.train(was_training)
+    attn = out.attentions  # n_layers x (1, H, L, L)
+    picked = [attn[i] for i in (layers if layers is not None else range(len(attn)))]
+    mean = torch.stack([a[0].float() for a in picked]).mean((0, 1))  # (L, L)
+    out_pos = (batch["labels"][0] != -100).nonzero()[:, 0] - 1  # positions predicting each output token
+    audio_pos = batch["audio_mask"][0].nonzero()[:, 0]
+    return mean[out_pos][:, audio_pos].cpu().numpy()

@@ -1,0 +1,215 @@
+"""Statistics for ablation tables: t-intervals over seeds, paired differences, a paired bootstrap, plain-word verdicts.
+
+Two ways to compare arms A and B (all functions are pure; no scipy):
+
+* several seeds per arm: `paired_difference(a, b)` pairs the seeds by position (seed k of A with seed k of B, same
+  data order and init) and runs a paired t-test on the per-seed differences;
+* one seed per arm: `bootstrap_paired(a_items, b_items, fn)` resamples the evaluation *examples*, scoring both arms
+  on the same resampled indices.
+
+Either result goes to `verdict(result, higher_is_better, names)` for a sentence for the notebook or the README.
+Student-t probabilities are computed here (`t_cdf`, `t_ppf`) because torch 2.13's StudentT has no icdf.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+# --- Student t for integer degrees of freedom ------------------------------------------------------------------
+
+def t_cdf(t: float, df: int) -> float:
+    """P(T <= t) for Student's t with integer df >= 1, exact (Abramowitz & Stegun 26.7.3 / 26.7.4).
+
+    With theta = atan(t / sqrt(df)) and c = cos^2(theta), A = P(|T| <= |t|) is
+        df = 1:     2 theta / pi
+        df odd:     (2/pi) [theta + sin(theta) cos(theta) (1 + 2/3 c + 2*4/(3*5) c^2 + ... up to c^((df-3)/2))]
+        df even:    sin(theta) (1 + 1/2 c + 1*3/(2*4) c^2 + ... up to c^((df-2)/2))
+    and P(T <= t) = (1 + sign(t) A) / 2. Seeds give integer df = n - 1, so no incomplete beta is needed.
+    """
+    if isinstance(df, bool) or int(df) != df or df < 1:
+        raise ValueError(f"t_cdf: df must be a positive integer, got {df!r}")
+    df = int(df)
+    if math.isnan(t):
+        return math.nan
+    if math.isinf(t):
+        return 1.0 if t > 0 else 0.0
+    theta = math.atan2(abs(t), math.sqrt(df))
+    c = math.cos(theta) ** 2
+    if df % 2:
+        total, term = 1.0, 1.0
+        for k in range(1, (df - 3) // 2 + 1):
+            term *= c * (2 * k) / (2 * k + 1)
+            total += term
+        a = 2 / math.pi * (theta + (math.sin(theta) * math.cos(theta) * total if df > 1 else 0.0))
+    else:
+        total, term = 1.0, 1.0
+        for k in range(1, (df - 2) // 2 + 1):
+            term *= c * (2 * k - 1) / (2 * k)
+            total += term
+        a = math.sin(theta) * total
+    a = min(max(a, 0.0), 1.0)
+    return 0.5 + math.copysign(a, t) / 2
+
+
+def t_ppf(q: float, df: int) -> float:
+    """The q-quantile of Student's t with integer df (inverse of t_cdf, by bisection to ~1e-12 relative).
+
+    t_ppf(0.975, 2) = 4.3027, t_ppf(0.975, 10) = 2.2281."""
+    if not 0 < q < 1:
+        raise ValueError(f"t_ppf: q must be in (0, 1), got {q!r}")
+    if q == 0.5:
+        return 0.0
+    target = max(q, 1 - q)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < target:
+        lo, hi = hi, hi * 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if t_cdf(mid, df) < target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    x = (lo + hi) / 2
+    return x if q > 0.5 else -x
+
+
+# --- intervals and tests -----------------------------------------------------------------------------------------
+
+def _finite_array(values, what: str) -> np.ndarray:
+    x = np.asarray(list(values), dtype=float)
+    if x.ndim != 1 or not x.size:
+        raise ValueError(f"{what}: expected a non-empty list of numbers, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{what}: non-finite values {x.tolist()} (a run that failed to report?)")
+    return x
+
+
+def _check_alpha(alpha: float, what: str) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"{what}: alpha must be in (0, 1), got {alpha!r}")
+
+
+def mean_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float, float]:
+    """(mean, lo, hi): the Student-t (1 - alpha) interval of the mean over seeds.
+
+        mean +- t(1 - alpha/2, n - 1) * s / sqrt(n),   s = sample standard deviation (ddof=1)
+
+    With one value there is no interval: (v, nan, nan)."""
+    _check_alpha(alpha, "mean_ci")
+    x = _finite_array(values, "mean_ci")
+    m = float(x.mean())
+    if x.size < 2:
+        return m, math.nan, math.nan
+    half = t_ppf(1 - alpha / 2, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return m, m - half, m + half
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], alpha: float = 0.05) -> dict:
+    """Arms a and b measured on the same seeds, paired by position: a paired t-test on d_k = a_k - b_k.
+
+        diff = mean(d);  lo, hi = diff -+ t(1 - alpha/2, n - 1) * s_d / sqrt(n)
+        t = diff / (s_d / sqrt(n));  p = P(|T_{n-1}| >= |t|)   (two-sided)
+
+    Returns {"diff", "lo", "hi", "n", "p", "significant", "alpha", "unit": "seeds"}; significant means the interval
+    excludes 0. Edge cases: n = 1 -> lo = hi = p = nan, not significant; every d_k equal (s_d = 0) -> the interval
+    collapses to diff, p = 0 when diff != 0 (significant) and nan when diff == 0 (not significant)."""
+    _check_alpha(alpha, "paired_difference")
+    x, y = _finite_array(a, "paired_difference(a)"), _finite_array(b, "paired_difference(b)")
+    if x.size != y.size:
+        raise ValueError(f"paired_difference: {x.size} values for a but {y.size} for b; pair them seed by seed")
+    d = x - y
+    n, diff = int(d.size), float(d.mean())
+    out = {"diff": diff, "lo": math.nan, "hi": math.nan, "n": n, "p": math.nan, "significant": False,
+           "alpha": alpha, "unit": "seeds"}
+    if n < 2:
+        return out
+    sd = float(d.std(ddof=1))
+    if sd == 0.0:
+        out.update(lo=diff, hi=diff, p=0.0 if diff != 0 else math.nan, significant=diff != 0)
+        return out
+    se = sd / math.sqrt(n)
+    half = t_ppf(1 - alpha / 2, n - 1) * se
+    t = diff / se
+    out.update(lo=diff - half, hi=diff + half, p=2 * (1 - t_cdf(abs(t), n - 1)))
+    out["significant"] = bool(out["lo"] > 0 or out["hi"] < 0)
+    return out
+
+
+def bootstrap_paired(a_items: Sequence, b_items: Sequence, fn: Callable[[list], float], n_resamples: int = 1000,
+                     seed: int = 0, alpha: float = 0.05) -> dict:
+    """Per-example paired bootstrap of fn(A) - fn(B), for comparing one run of each arm on the same examples.
+
+    a_items[i] and b_items[i] are the two arms' records for evaluation example i (e.g. predictions.jsonl rows, or
+    (reference, hypothesis) pairs); fn(list of items) -> the corpus-level figure (accuracy, WER …). Each resample
+    draws example indices with replacement and scores BOTH arms on the same indices, so example difficulty cancels:
+        diff = fn(a) - fn(b);  lo, hi = percentiles alpha/2, 1 - alpha/2 of fn(a[idx]) - fn(b[idx]).
+    Resamples where either side is nan are dropped (as qa_lab.eval.metrics.bootstrap_ci does). Deterministic in
+    `seed`. Returns {"diff", "lo", "hi", "n", "significant", "alpha", "unit": "examples"}; with one example,
+    lo = hi = nan."""
+    _check_alpha(alpha, "bootstrap_paired")
+    if n_resamples < 1:
+        raise ValueError(f"bootstrap_paired: n_resamples must be >= 1, got {n_resamples!r}")
+    a, b = list(a_items), list(b_items)
+    if len(a) != len(b):
+        raise ValueError(f"bootstrap_paired: {len(a)} items for a but {len(b)} for b; both arms must be scored on "
+                         "the same examples in the same order")
+    if not a:
+        raise ValueError("bootstrap_paired: no items")
+    n = len(a)
+    out = {"diff": float(fn(a)) - float(fn(b)), "lo": math.nan, "hi": math.nan, "n": n, "significant": False,
+           "alpha": alpha, "unit": "examples"}
+    if n < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))  # (n_resamples, n)
+    stats = np.array([float(fn([a[i] for i in row])) - float(fn([b[i] for i in row])) for row in idx])
+    stats = stats[~np.isnan(stats)]
+    if stats.size:
+        lo, hi = np.percentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        out.update(lo=float(lo), hi=float(hi), significant=bool(lo > 0 or hi < 0))
+    return out
+
+
+# --- words -------------------------------------------------------------------------------------------------------
+
+def _decimals(result: dict) -> int:
+    """Enough decimals for two significant digits of the interval width (or three of the difference)."""
+    width = result["hi"] - result["lo"]
+    if math.isfinite(width) and width > 0:
+        return min(max(0, 1 - math.floor(math.log10(width))), 8)
+    d = abs(result["diff"])
+    return min(max(0, 2 - math.floor(math.log10(d))), 8) if d > 0 and math.isfinite(d) else 3
+
+
+def verdict(result: dict, higher_is_better: bool, names: tuple[str, str] = ("A", "B")) -> str:
+    """A sentence for a paired_difference / bootstrap_paired result, where `diff` is A - B:
+
+        "A is better than B by 0.031 (95 % CI 0.012 to 0.050, n=3 seeds)"
+        "no significant difference between A and B (95 % CI -0.020 to 0.040, n=3 seeds)"
+        "A minus B = 0.031 (one seed: no CI)"
+
+    "better by" is the size of the improvement in the metric's units (A - B when higher is better, B - A when
+    lower is better, e.g. WER) and the interval is that of the same quantity. Decimals follow the interval width."""
+    a, b = names
+    unit = result.get("unit", "seeds")
+    n = result["n"]
+    k = _decimals(result)
+    f = lambda x: f"{x:.{k}f}"  # noqa: E731
+    if not (math.isfinite(result["lo"]) and math.isfinite(result["hi"])):
+        why = (f"one {unit.removesuffix('s')}" if n < 2 else f"n={n} {unit}") + ": no CI"
+        return f"{a} minus {b} = {f(result['diff'])} ({why})"
+    level = f"{100 * (1 - result.get('alpha', 0.05)):g} %"
+    if not result["significant"]:
+        return (f"no significant difference between {a} and {b} ({level} CI {f(result['lo'])} to {f(result['hi'])}, "
+                f"n={n} {unit})")
+    better, worse = (a, b) if (result["diff"] > 0) == higher_is_better else (b, a)
+    # the improvement is |A - B|; its interval is that of A - B, mirrored when A - B < 0
+    by, lo, hi = (result["diff"], result["lo"], result["hi"]) if result["diff"] > 0 else \
+        (-result["diff"], -result["hi"], -result["lo"])
+    return f"{better} is better than {worse} by {f(by)} ({level} CI {f(lo)} to {f(hi)}, n={n} {unit})"

@@ -1,0 +1,106 @@
+"""The ablation runner: resume and skip, and its table on synthetic numbers with known answers."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from qa_lab import ablation
+from qa_lab.ablation import DONE, TRAINED, arm_config, load_ablation, run_ablation, run_dir, summarize
+from qa_lab.config import ConfigError
+
+
+def _write_ablation(tmp_path, runs, world, parts, seeds="[0]") -> str:
+    for arm, tasks in (("with", "[asr, srwt]"), ("without", "[asr]")):
+        (tmp_path / f"{arm}.yaml").write_text(
+            f"# Hypothesis: test arm. Run: qa-lab ablate x\nparent: base\nworld:\n  languages: [en]\n"
+            f"  tasks: [asr, srwt]\ndata:\n  tasks: {tasks}\n")
+    path = tmp_path / "toy.yaml"
+    path.write_text(f"""# Hypothesis: toy ablation. Run: qa-lab ablate {path}
+name: toy
+arms: {{with: {tmp_path / 'with.yaml'}, without: {tmp_path / 'without.yaml'}}}
+baseline: without
+seeds: {seeds}
+eval: [{{world: test, limit: 1, max_new_tokens: 4}}]
+metrics: ["asr/wer[en]", srwt/aas]
+overrides: [smoke=true, world.out={world}, runs_dir={runs}, parts.out={parts}, world.n_test=1]
+""")
+    return str(path)
+
+
+def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypatch):
+    path = _write_ablation(tmp_path, tmp_path / "runs", tmp_path / "world", tmp_path / "parts")
+    ab = load_ablation(path)
+    # a run killed after 2 of its 3 steps: a checkpoint, no TRAINED marker
+    from qa_lab.train import train
+    d = run_dir(ab, tmp_path / "runs", "with", 0)
+    train(arm_config(ab, "with", 0, ["trainer.max_steps=2"]), report_examples=0, run_dir=d)
+    assert (d / "checkpoints" / "last.ckpt").is_file() and not (d / TRAINED).exists()
+    root = run_ablation(path)
+    for arm in ("with", "without"):
+        r = run_dir(ab, tmp_path / "runs", arm, 0)
+        assert (r / DONE).is_file() and (r / "eval" / "world-test" / "metrics.json").is_file()
+    step = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    assert step == 3  # resumed at 2 and finished the remaining step, not restarted
+    rows = list(csv.DictReader((root / "results.csv").open()))
+    assert {r["arm"] for r in rows} == {"with", "without"}
+    assert "| world-test | asr/wer[en] |" in (root / "results.md").read_text()
+    assert (root / "results.png").stat().st_size > 0
+
+    def refuse(*a, **k):
+        raise AssertionError("a finished run was trained again")
+    monkeypatch.setattr("qa_lab.train.train", refuse)
+    run_ablation(path)  # every run DONE: nothing retrains
+
+
+def _fake_runs(tmp_path, values: dict[str, list[float]]) -> ablation.Ablation:
+    ab = ablation.Ablation(name="fake", path=tmp_path / "fake.yaml", arms={"a": "x", "b": "y"},
+                           seeds=[0, 1, 2], eval=[{"world": "test"}], metrics=["asr/wer[en]", "asc/accuracy"],
+                           baseline="b")
+    for arm, vals in values.items():
+        for seed, (wer, acc) in enumerate(vals):
+            d = run_dir(ab, tmp_path, arm, seed)
+            (d / "eval" / "world-test").mkdir(parents=True)
+            metrics = {"asr": {"n": 10, "format_errors": 0, "wer[en]": {"value": wer}},
+                       "asc": {"n": 10, "format_errors": 0, "accuracy": {"value": acc}}}
+            (d / "eval" / "world-test" / "metrics.json").write_text(json.dumps({"meta": {}, "metrics": metrics}))
+            (d / DONE).write_text("")
+    return ab
+
+
+def test_table_reports_means_cis_and_paired_differences(tmp_path):
+    # arm a: WER lower by exactly 0.1 on every seed (significant); accuracy differences straddle 0 (not significant)
+    ab = _fake_runs(tmp_path, {"a": [(0.2, 0.5), (0.3, 0.7), (0.4, 0.6)], "b": [(0.3, 0.6), (0.4, 0.6), (0.5, 0.6)]})
+    root = summarize(ab, tmp_path)
+    table = (root / "results.md").read_text()
+    wer_row = next(line for line in table.splitlines() if "asr/wer[en]" in line)
+    acc_row = next(line for line in table.splitlines() if "asc/accuracy" in line)
+    assert "0.300 [0.052, 0.548] (n=3)" in wer_row  # mean 0.3, t(0.975, 2) * 0.1 / sqrt(3) = 0.248
+    assert "-0.100" in wer_row and "a is better than b" in wer_row
+    assert "no significant difference" in acc_row
+    rows = list(csv.DictReader((root / "results.csv").open()))
+    assert len(rows) == 2 * 3 * 2
+
+
+def test_arm_and_scale_must_not_set_the_same_key(tmp_path):
+    (tmp_path / "arm.yaml").write_text("# Hypothesis: x. Run: qa-lab x\nparent: base\ntrainer:\n  max_steps: 5\n")
+    (tmp_path / "scale.yaml").write_text("# Scale. Run: qa-lab x\ntrainer:\n  max_steps: 7\n")
+    (tmp_path / "ab.yaml").write_text(f"# Hypothesis: x. Run: qa-lab x\narms: {{a: {tmp_path / 'arm.yaml'}, "
+                                      f"b: {tmp_path / 'arm.yaml'}}}\nscale: {tmp_path / 'scale.yaml'}\n")
+    ab = load_ablation(tmp_path / "ab.yaml")
+    with pytest.raises(ConfigError, match=r"both set \['trainer.max_steps'\]"):
+        arm_config(ab, "a", 0)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("name: x\n", "needs an `arms:`"),
+    ("arms: {a: demo}\n", "at least two arms"),
+    ("arms: {a: demo, b: demoo}\n", "did you mean 'demo'"),
+    ("arms: {a: demo, b: demo}\nbaseline: c\n", "baseline 'c'"),
+    ("arms: {a: demo, b: demo}\nmetric: [x]\n", "unknown key"),
+])
+def test_bad_ablation_files_name_the_problem(tmp_path, text, match):
+    (tmp_path / "ab.yaml").write_text("# Hypothesis: x. Run: qa-lab x\n" + text)
+    with pytest.raises(ConfigError, match=match):
+        load_ablation(tmp_path / "ab.yaml")

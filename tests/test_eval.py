@@ -1,0 +1,119 @@
+"""The evaluation harness: perfect outputs score perfectly, wrong ones do not, format errors are counted,
+and a briefly trained model is evaluated on a world split with a row for every task."""
+
+import json
+import random
+
+import pytest
+
+from qa_lab import tasks, world
+from qa_lab.cli import main
+from qa_lab.config import WorldConfig
+from qa_lab.eval import load_metrics, markdown_table, parse_output, score, write
+from qa_lab.manifest import read_manifest
+from qa_lab.plots import read_metrics
+
+# the figure that says "perfect" for each metric key
+PERFECT = {"wer": 0.0, "cer": 0.0, "aas": 0.0, "srwt_wer": 0.0, "bleu": 100.0, "accuracy": 1.0, "macro_f1": 1.0,
+           "mae": 0.0, "iou": 1.0, "onset_error": 0.0, "offset_error": 0.0, "event_f1": 1.0, "pitch": 1.0,
+           "velocity": 1.0, "instrument": 1.0, "format_error_rate": 0.0}
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    cfg = WorldConfig(out=str(tmp_path_factory.mktemp("world")), n_train=2, n_val=1, n_test=8, workers=1)
+    root = world.build(cfg, seed=0, progress=False)
+    return read_manifest(root / "test.jsonl")
+
+
+def test_perfect_outputs_score_perfectly(examples):
+    metrics, rows = score(examples, [tasks.target(ex) for ex in examples], n_resamples=50)
+    assert set(metrics) == set(world.TASKS)
+    for task, res in metrics.items():
+        assert res["format_errors"] == 0, task
+        for key, m in res.items():
+            if not isinstance(m, dict):
+                continue
+            base = key.split("[")[0]
+            if base in PERFECT:
+                assert m["value"] == pytest.approx(PERFECT[base], abs=1e-6), (task, key)
+                if "ci" in m:
+                    assert m["ci"][0] <= m["value"] + 1e-9 <= m["ci"][1] + 2e-9
+    assert metrics["aac"]["cider_d"]["value"] > 1.0
+    assert all(not r["format_error"] for r in rows)
+
+
+def test_shuffled_outputs_score_worse(examples):
+    rng = random.Random(0)
+    by_task = {}
+    for i, ex in enumerate(examples):
+        by_task.setdefault(ex["task"], []).append(i)
+    outputs = [tasks.target(ex) for ex in examples]
+    for idx in by_task.values():  # shuffle answers among clips of the same task
+        targets = [outputs[i] for i in idx]
+        rng.shuffle(targets)
+        targets = targets[1:] + targets[:1]  # a rotation on top, so no answer stays in place by chance
+        for i, t in zip(idx, targets):
+            outputs[i] = t
+    good, _ = score(examples, [tasks.target(ex) for ex in examples], n_resamples=0)
+    bad, _ = score(examples, outputs, n_resamples=0)
+    worse = 0
+    for key in ("wer[en]", "aas", "accuracy", "iou", "event_f1", "pitch", "cider_d"):
+        for task in bad:
+            if key in bad[task] and bad[task][key]["value"] != good[task][key]["value"]:
+                worse += 1
+    assert worse >= 8
+    assert bad["grounding"]["iou"]["value"] < 0.5
+    assert bad["sed"]["event_f1"]["value"] < 1.0
+
+
+def test_unparseable_outputs_are_counted_as_format_errors(examples):
+    outputs = [tasks.target(ex) for ex in examples]
+    broken = {"srwt": "hello world", "sed": "a beep", "grounding": "<|1.00|>", "note_analysis": "organ",
+              "count": "several", "asc": "park<|0.50|>"}
+    n_broken = {}
+    for i, ex in enumerate(examples):
+        if ex["task"] in broken:
+            outputs[i] = broken[ex["task"]]
+            n_broken[ex["task"]] = n_broken.get(ex["task"], 0) + 1
+    metrics, rows = score(examples, outputs, n_resamples=0)
+    for task, n in n_broken.items():
+        assert metrics[task]["format_errors"] == n, task
+        assert metrics[task]["format_error_rate"]["value"] == pytest.approx(n / metrics[task]["n"])
+    assert sum(r["format_error"] for r in rows) >= sum(n for t, n in n_broken.items() if t != "count")
+    with pytest.raises(Exception, match="special token"):
+        parse_output("asc", "park<|0.50|>")
+
+
+def test_tables_and_files(examples, tmp_path):
+    metrics, rows = score(examples, [tasks.target(ex) for ex in examples], n_resamples=20)
+    table = markdown_table(metrics)
+    for task in metrics:
+        assert f"| {task} |" in table
+    assert "AAS (s) ↓" in table and "WER (en) % ↓" in table
+    out = write(tmp_path / "eval" / "x", metrics, rows, {"source": "test"})
+    assert load_metrics(out) == json.loads(json.dumps(metrics))
+    assert load_metrics(tmp_path) == load_metrics(out)  # a run folder's newest eval
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == len(examples)
+    assert (out / "metrics.md").read_text().startswith("| task | metric |")
+
+
+def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_path, capsys):
+    mix = "[asr,srwt,grounding,aqa]"
+    over = ["smoke=true", f"world.out={tmp_path / 'world'}", f"runs_dir={tmp_path / 'runs'}", f"data.tasks={mix}",
+            f"world.tasks={mix}", "trainer.val_decode_per_task=1", "world.n_test=4"]
+    main(["train", "base", *over])
+    run_dir = next((tmp_path / "runs" / "base").iterdir())
+    logged = read_metrics(run_dir)
+    assert "val/srwt/format_error_rate" in logged and "val/aqa/accuracy" in logged  # task metrics while training
+    capsys.readouterr()
+    main(["eval", str(run_dir / "checkpoints" / "last.ckpt"), "--world", "test", "--tasks", *world.TASKS,
+          "--limit", "2", "--max-new-tokens", "12", "--bootstrap", "20"])
+    out = capsys.readouterr().out
+    metrics = load_metrics(run_dir)
+    assert set(metrics) == set(world.TASKS)
+    for task in world.TASKS:
+        assert f"| {task} |" in out
+    preds = [json.loads(x) for x in (run_dir / "eval" / "world-test" / "predictions.jsonl").read_text().splitlines()]
+    assert {p["task"] for p in preds} == set(world.TASKS)
+    assert all(isinstance(p["output"], str) and p["reference"] for p in preds)
