@@ -1,25 +1,60 @@
-"""Every notebook executes in smoke mode (papermill injects the parameters)."""
+"""Every notebook executes in smoke mode (papermill injects the parameters), sharing one world and parts cache."""
 
 from pathlib import Path
 
+import nbformat
 import pytest
+from omegaconf import OmegaConf
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# Notebooks that run an ablation file get a smoke copy of it whose evaluation decodes a few short answers per task.
+ABLATIONS = {"02_srwt_ablation.ipynb": "ablations/srwt", "03_tag_formats.ipynb": "ablations/tags"}
 
 
-def test_notebooks_are_committed_without_outputs():
-    import nbformat
+def test_notebooks_are_numbered_parameterised_and_committed_without_outputs():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{k:02d}" for k in range(1, len(NOTEBOOKS) + 1)]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
-        assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), f"{path}: no parameters cell"
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1, f"{path}: expected one parameters cell, found {len(params)}"
+        assert "smoke = False" in params[0].source, f"{path}: the parameters default to the real run (smoke = False)"
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), f"{path}: no title"
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, f"{path}: outputs committed"
+                assert not any(line.startswith("class ") for line in cell.source.splitlines()), \
+                    f"{path}: defines a class (logic belongs in qa_lab)"
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory) -> Path:
+    """One world cache and one parts cache for every notebook: each world and the smoke parts are built once."""
+    return tmp_path_factory.mktemp("notebooks")
+
+
+def _smoke_ablation(name: str, out: Path) -> str:
+    """A copy of an ablation file (same arms and metrics) whose eval decodes 2 test lines per task, 8 tokens each."""
+    src = ROOT / "experiments" / f"{name}.yaml"
+    raw = OmegaConf.to_container(OmegaConf.load(src))
+    raw["eval"] = [{"world": "test", "limit": 2, "max_new_tokens": 8}]
+    path = out / f"{Path(name).name}.yaml"
+    path.write_text(src.read_text().splitlines()[0] + "\n" + OmegaConf.to_yaml(raw))
+    return str(path)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_in_smoke_mode(path, smoke_overrides, tmp_path):
+def test_notebook_runs_in_smoke_mode(path, shared, tmp_path, monkeypatch):
     import papermill
-    overrides = [o for o in smoke_overrides if o != "smoke=true"]
-    papermill.execute_notebook(str(path), str(tmp_path / path.name), kernel_name="python3", progress_bar=False,
-                               parameters={"smoke": True, "overrides": overrides}, cwd=str(tmp_path))
+    # The kernel inherits this: one thread per tiny op; on a small shared CPU more threads thrash (10x slower).
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    parameters = {"smoke": True, "overrides": [f"world.out={shared / 'world'}", f"parts.out={shared / 'parts'}",
+                                               f"runs_dir={tmp_path / 'runs'}"]}
+    if path.name in ABLATIONS:
+        parameters["ablation"] = _smoke_ablation(ABLATIONS[path.name], tmp_path)
+    out = tmp_path / path.name
+    papermill.execute_notebook(str(path), str(out), kernel_name="python3", progress_bar=False,
+                               parameters=parameters, cwd=str(tmp_path))
+    images = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert images, f"{path.name}: no figure was displayed"

@@ -120,16 +120,32 @@ def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
 def test_sft_starts_from_pretrain_weights(smoke_overrides):
     pre_dir, pre = train(load_config("base", smoke_overrides + ["stage=pretrain"]), report_examples=0)
     ckpt = pre_dir / "checkpoints" / "last.ckpt"
-    cfg = load_config("base", smoke_overrides + ["stage=sft", f"init_from={ckpt}", "trainer.max_steps=1"])
     from qa_lab.export import init_from
     from qa_lab.train import build
-    sft = build(cfg)
-    fresh_w = sft.audio_tower.layers[0].fc1.weight.clone()
-    loaded = init_from(sft, ckpt)
+    fresh_w = build(load_config("base", smoke_overrides + ["stage=sft"])).audio_tower.layers[0].fc1.weight
+    sft = build(load_config("base", smoke_overrides + ["stage=sft", f"init_from={ckpt}"]))
     trained_w = pre.model.audio_tower.layers[0].fc1.weight
     assert torch.equal(sft.audio_tower.layers[0].fc1.weight, trained_w)
     assert not torch.equal(fresh_w, trained_w)  # pretraining moved it, so the copy is observable
+    loaded = init_from(sft, ckpt)
     assert any("trainable_tokens" in k for k in loaded) and any(k.startswith("projector") for k in loaded)
     with pytest.raises(ValueError, match="none of its"):
         torch.save({"state_dict": {"model.nothing": torch.zeros(1)}}, pre_dir / "bad.ckpt")
         init_from(sft, pre_dir / "bad.ckpt")
+
+
+def test_lora_finetune_from_a_full_checkpoint_keeps_and_reloads_every_weight(smoke_overrides, corpus):
+    # full stage: plain names; finetune: the same weights under peft's wrapping, plus LoRA
+    full_dir, full = train(load_config("base", smoke_overrides + ["stage=full"]), report_examples=0)
+    ckpt = full_dir / "checkpoints" / "last.ckpt"
+    ft_dir, ft = train(load_config("base", smoke_overrides + ["stage=finetune", f"init_from={ckpt}"]),
+                       report_examples=0)
+    llm_w = lambda m: dict(m.language_model.named_parameters())  # noqa: E731
+    q_full = full.model.language_model.model.layers[0].self_attn.q_proj.weight
+    q_ft = next(v for k, v in llm_w(ft.model).items() if "layers.0.self_attn.q_proj.base_layer.weight" in k)
+    assert torch.equal(q_full, q_ft)  # the trained LLM weight, not the preset's
+    _, reloaded = load_checkpoint(ft_dir / "checkpoints" / "last.ckpt")  # frozen weights come from init_from again
+    ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), reloaded.tokenizer)
+    batch = Collator(reloaded.tokenizer)([ds[0], ds[1]])
+    with torch.no_grad():
+        assert torch.allclose(ft.model.eval()(batch)["loss"], reloaded(batch)["loss"], atol=1e-5)

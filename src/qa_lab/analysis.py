@@ -7,7 +7,11 @@
     transfer_matrix(single, multi, higher_is_better)   # relative gain of multi-task arms over single-task runs
     tag_confusion(prompted, outputs, candidates)       # which task's answer form each prompt's outputs took
 
-Plots of all three live in qa_lab.plots (plot_grad_conflict, plot_transfer_matrix, plot_tag_confusion).
+    confusion_outputs(model, cfg, examples, tasks)     # decode clips under every task's prompt (for tag_confusion)
+    attention_to_audio(model, batch)                   # (T_out, T_audio) attention from output tokens to audio frames
+
+Plots live in qa_lab.plots (plot_grad_conflict, plot_transfer_matrix, plot_tag_confusion, plot_task_losses,
+plot_attention_to_audio, plot_audio_frames, plot_word_times).
 """
 
 from __future__ import annotations

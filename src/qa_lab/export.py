@@ -68,18 +68,26 @@ def trained_weights(path: str | Path) -> dict[str, torch.Tensor]:
     return _read_checkpoint(path)[1]
 
 
-def init_from(model: AudioLLM, path: str | Path) -> list[str]:
-    """Copy the weights another run trained into `model` (matching names and shapes); returns their names.
+def _canonical(name: str) -> str:
+    """A parameter name without peft's wrapping (LoRA base layers, trainable-token adapters, PeftModel nesting)."""
+    return (name.replace(".base_model.model.", ".").replace(".base_layer.", ".")
+            .replace(".token_adapter.", "."))
 
-    Stage changes keep names stable (the audio tower, projector and tag-token rows), so sft can
-    start from a pretrain checkpoint. Errors if nothing matches.
+
+def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[str]:
+    """Copy the weights another run trained into `model` (same weight under peft or not, same shape); returns
+    the names loaded in `model`.
+
+    Names are compared without peft's wrapping, so a full-stage checkpoint (plain names) initialises a LoRA
+    model's base weights and a pretrain checkpoint initialises sft. train.build calls this before the stage
+    wraps the model (base weights and embedding rows, which trainable-token copies then start from) and after
+    (LoRA and trainable-token weights of a peft source). LoRA weights of a source are not merged into base
+    weights. Errors if nothing matches and `require`.
     """
-    # peft nests trainable tag-token rows one level deeper under LoRA ("token_adapter") than alone
-    norm = lambda k: k.replace(".token_adapter.", ".")  # noqa: E731
-    own = {norm(k): (k, v.shape) for k, v in model.state_dict().items()}
-    fits = {own[norm(k)][0]: v for k, v in trained_weights(path).items()
-            if norm(k) in own and own[norm(k)][1] == v.shape}
-    if not fits:
+    own = {_canonical(k): (k, v.shape) for k, v in model.state_dict().items()}
+    fits = {own[_canonical(k)][0]: v for k, v in trained_weights(path).items()
+            if _canonical(k) in own and own[_canonical(k)][1] == v.shape}
+    if not fits and require:
         raise ValueError(f"init_from={path}: none of its weights match this model")
     model.load_state_dict(fits, strict=False)
     return sorted(fits)

@@ -36,7 +36,16 @@ def build(cfg: Config, tokenizer=None) -> AudioLLM:
     tokenizer = tokenizer or build_tokenizer(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, tokenizer)
-    return apply_stage(model, cfg.stage, cfg.lora)
+    if cfg.init_from:  # before and after the stage wraps the model: see export.init_from
+        from qa_lab.export import init_from
+        loaded = init_from(model, cfg.init_from, require=False)
+        model = apply_stage(model, cfg.stage, cfg.lora)
+        loaded += init_from(model, cfg.init_from, require=not loaded)
+        log.info("init_from %s: %d weight tensors loaded", cfg.init_from, len(loaded))
+    else:
+        model = apply_stage(model, cfg.stage, cfg.lora)
+    # from_pretrained hands back modules in eval mode; a model built for training starts in train mode
+    return model.train()
 
 
 def ensure_parts(cfg: Config) -> Path:
@@ -141,9 +150,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
         print(f"[qa-lab] starting from pretrained parts {parts['parts']} (sha256 {parts['sha256'][:12]})")
     model = build(cfg)
     if cfg.init_from:
-        from qa_lab.export import init_from
-        loaded = init_from(model, cfg.init_from)
-        print(f"[qa-lab] init_from {cfg.init_from}: {len(loaded)} weight tensors loaded")
+        print(f"[qa-lab] starting from the weights of {cfg.init_from}")
     trainable, total = count_parameters(model)
     print(f"[qa-lab] run folder: {run_dir}")
     print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} "
