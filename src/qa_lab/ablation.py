@@ -140,6 +140,9 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
         train(cfg, resume=resume, source_yaml=experiment_path(ab.arms[arm]), report_examples=0, run_dir=d)
         (d / TRAINED).write_text("")
     _, model = load(last)
+    import torch
+    if torch.cuda.is_available():  # checkpoints load on the CPU; decode where training ran
+        model = model.to("cuda")
     for e in ab.eval:
         examples, _ = eval_examples(cfg, manifest=e.get("manifest"), world_split=e.get("world"),
                                     tasks=e.get("tasks"), limit=e.get("limit"))
