@@ -97,3 +97,12 @@ def test_unknown_experiment_suggests():
 def test_own_data_needs_both_manifests():
     with pytest.raises(ConfigError, match="data.train_manifest and data.val_manifest"):
         load_config("base", ["data.train_manifest=train.jsonl"])
+
+
+@pytest.mark.parametrize("argv", [[], ["eval"], ["ablate"], ["world", "build"], ["data", "prepare"],
+                                  ["pretrain-parts"], ["tasks"]])
+def test_every_command_prints_its_help(argv, capsys):
+    from qa_lab.cli import main
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0 and "usage: qa-lab" in capsys.readouterr().out

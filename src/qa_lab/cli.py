@@ -227,7 +227,7 @@ def parser() -> argparse.ArgumentParser:
     inf.add_argument("--query", default=None, help="the word to ground, for grounding")
     inf.set_defaults(func=_infer)
 
-    ev = sub.add_parser("eval", help="decode a manifest or a world split and score every task (paper metrics + 95 % CI)")
+    ev = sub.add_parser("eval", help="decode a manifest or a world split and score every task (paper metrics + 95 %% CIs)")
     ev.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
     src = ev.add_mutually_exclusive_group(required=True)
     src.add_argument("--manifest", help="a JSONL manifest")
