@@ -117,3 +117,16 @@ def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_pat
     preds = [json.loads(x) for x in (run_dir / "eval" / "world-test" / "predictions.jsonl").read_text().splitlines()]
     assert {p["task"] for p in preds} == set(world.TASKS)
     assert all(isinstance(p["output"], str) and p["reference"] for p in preds)
+
+
+def test_beam_search_decodes_and_scores(examples, corpus):
+    from qa_lab.config import load_config
+    from qa_lab.eval import evaluate
+    from qa_lab.train import build
+    cfg = load_config("base", ["smoke=true", "stage=full"])
+    model = build(cfg).eval()
+    asr = [ex for ex in read_manifest(corpus / "val.jsonl") if ex["task"] == "asr"][:2]
+    greedy = evaluate(model, cfg, asr, n_resamples=0, progress=False, max_new_tokens=4)
+    beam = evaluate(model, cfg, asr, n_resamples=0, progress=False, max_new_tokens=4, num_beams=3)
+    assert greedy["asr"]["n"] == beam["asr"]["n"] == 2
+    assert beam["asr"]["wer[en]"]["value"] is not None
