@@ -143,3 +143,20 @@ def test_summary_counts_lines_and_hours(built):
     assert rows["aqa"]["family"] == "mixed"
     assert "total" in world.format_summary(list(rows.values()))
     json.dumps(list(rows.values()))
+
+
+def test_an_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    cfg = _cfg(tmp_path, languages=["en"])
+
+    def crash(*a, **k):
+        raise RuntimeError("killed")
+    monkeypatch.setattr(world, "_make", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        world.build(cfg, seed=0, tasks=["asr"], progress=False)
+    assert not world.world_dir(cfg, 0, ["asr"]).exists() and not list(tmp_path.iterdir())
+    monkeypatch.undo()
+    root = world.build(cfg, seed=0, tasks=["asr"], progress=False)  # a stale incomplete folder is replaced too
+    (root / "COMPLETE").unlink()
+    (root / "train.jsonl").write_text("")
+    assert world.build(cfg, seed=0, tasks=["asr"], progress=False) == root
+    assert world.read_split(root, "train")

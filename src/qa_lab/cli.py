@@ -143,7 +143,8 @@ def _world_show(a) -> None:
     from qa_lab import world
     cfg = _world_config(a)
     root = world.world_dir(cfg.world, cfg.seed)
-    if not (root / "COMPLETE").is_file():
+    from qa_lab.cache import is_complete
+    if not is_complete(root):
         raise FileNotFoundError(f"{root}: this world is not built yet; run `qa-lab world build {' '.join(a.args)}`")
     print(world.format_summary(world.summary(root)))
     print(f"world: {root}")

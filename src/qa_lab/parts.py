@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -31,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from qa_lab import world
+from qa_lab.cache import COMPLETE, building, is_complete
 from qa_lab.config import WORLD_SIZES, WorldConfig
 from qa_lab.presets import PRESETS
 
@@ -38,7 +36,6 @@ PARTS_VERSION = 2  # bump when pretraining changes what a spec produces: part of
 PARTS_WORLD_SEED = 1_000_003  # world seed offset: experiments' worlds use seeds 0, 1, 2 ...
 ASR_TASKS = ("asr", "asr_noise")  # the encoder's CTC data: plain transcripts, clean and over backgrounds
 MAX_TEXT_TOKENS = 512
-_DONE = "COMPLETE"
 _META = "parts.json"
 _PARTS = ("encoder", "llm", "tokenizer")
 
@@ -316,7 +313,7 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
     from qa_lab.tokenizer import load_tokenizer, tiny_tokenizer
 
     final = parts_dir(spec, out)
-    if (final / _DONE).is_file():
+    if is_complete(final):
         return final
     t0 = time.time()
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -324,73 +321,65 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
     wseed = PARTS_WORLD_SEED + spec.seed
     root = world.build(spec.world_config(Path(out) / "world"), wseed, progress=progress)
     t_world = time.time()
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     threads = torch.get_num_threads()
     torch.set_num_threads(spec.threads)
     try:
-        vocab = char_vocab()
-        clips, val_clips = asr_clips(root, "train", vocab), asr_clips(root, "val", vocab)
-        torch.manual_seed(spec.seed)
-        encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
-        head = nn.Linear(encoder.config.d_model, len(vocab) + 1)
-        encoder.to(device)
-        head.to(device)
-        enc_val = [eval_ctc(encoder, head, val_clips, spec.batch_size, device)]
-        enc_losses = train_ctc(encoder, head, clips, spec.encoder_steps, spec.batch_size, spec.lr, spec.seed,
-                               device, progress)
-        enc_val.append(eval_ctc(encoder, head, val_clips, spec.batch_size, device))
-        _whisper_with(encoder.cpu(), preset.encoder_config).save_pretrained(tmp / "encoder")
-        t_enc = time.time()
+        with building(final) as tmp:
+            vocab = char_vocab()
+            clips, val_clips = asr_clips(root, "train", vocab), asr_clips(root, "val", vocab)
+            torch.manual_seed(spec.seed)
+            encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
+            head = nn.Linear(encoder.config.d_model, len(vocab) + 1)
+            encoder.to(device)
+            head.to(device)
+            enc_val = [eval_ctc(encoder, head, val_clips, spec.batch_size, device)]
+            enc_losses = train_ctc(encoder, head, clips, spec.encoder_steps, spec.batch_size, spec.lr, spec.seed,
+                                   device, progress)
+            enc_val.append(eval_ctc(encoder, head, val_clips, spec.batch_size, device))
+            _whisper_with(encoder.cpu(), preset.encoder_config).save_pretrained(tmp / "encoder")
+            t_enc = time.time()
 
-        tiny = tiny_tokenizer()
-        llm_config = Qwen2Config(vocab_size=len(tiny), bos_token_id=tiny.eos_token_id,
-                                 eos_token_id=tiny.eos_token_id, pad_token_id=tiny.pad_token_id, **preset.llm_config)
-        for part in ("llm", "tokenizer"):
-            tiny.save_pretrained(tmp / part)
-        llm_config.save_pretrained(tmp / "llm")
-        # Train on the ids the kit will feed: its own loader on this folder. transformers loads any qwen2 folder
-        # as Qwen2Tokenizer, whose pre-tokenizer splits numbers digit by digit ("en-01"), unlike tiny_tokenizer().
-        tok = load_tokenizer(tmp / "llm")
-        if tok.get_vocab() != tiny.get_vocab():
-            raise RuntimeError(f"{tmp / 'llm'}: the reloaded tokenizer's vocabulary differs from tiny_tokenizer()")
-        seqs, val_seqs = [text_rows(tok, world_texts(root, s)) for s in ("train", "val")]
-        torch.manual_seed(spec.seed)
-        llm = AutoModelForCausalLM.from_config(llm_config).to(device)
-        llm_val = [eval_lm(llm, val_seqs, tok.pad_token_id, spec.batch_size, device)]
-        llm_losses = train_lm(llm, seqs, tok.pad_token_id, spec.llm_steps, spec.batch_size, spec.lr, spec.seed,
-                              device, progress)
-        llm_val.append(eval_lm(llm, val_seqs, tok.pad_token_id, spec.batch_size, device))
-        llm.cpu().save_pretrained(tmp / "llm")
-        t_llm = time.time()
+            tiny = tiny_tokenizer()
+            llm_config = Qwen2Config(vocab_size=len(tiny), bos_token_id=tiny.eos_token_id,
+                                     eos_token_id=tiny.eos_token_id, pad_token_id=tiny.pad_token_id, **preset.llm_config)
+            for part in ("llm", "tokenizer"):
+                tiny.save_pretrained(tmp / part)
+            llm_config.save_pretrained(tmp / "llm")
+            # Train on the ids the kit will feed: its own loader on this folder. transformers loads any qwen2 folder
+            # as Qwen2Tokenizer, whose pre-tokenizer splits numbers digit by digit ("en-01"), unlike tiny_tokenizer().
+            tok = load_tokenizer(tmp / "llm")
+            if tok.get_vocab() != tiny.get_vocab():
+                raise RuntimeError(f"{tmp / 'llm'}: the reloaded tokenizer's vocabulary differs from tiny_tokenizer()")
+            seqs, val_seqs = [text_rows(tok, world_texts(root, s)) for s in ("train", "val")]
+            torch.manual_seed(spec.seed)
+            llm = AutoModelForCausalLM.from_config(llm_config).to(device)
+            llm_val = [eval_lm(llm, val_seqs, tok.pad_token_id, spec.batch_size, device)]
+            llm_losses = train_lm(llm, seqs, tok.pad_token_id, spec.llm_steps, spec.batch_size, spec.lr, spec.seed,
+                                  device, progress)
+            llm_val.append(eval_lm(llm, val_seqs, tok.pad_token_id, spec.batch_size, device))
+            llm.cpu().save_pretrained(tmp / "llm")
+            t_llm = time.time()
 
-        meta = {
-            "spec": asdict(spec), "version": PARTS_VERSION,
-            "world": {"folder": root.name, "seed": wseed, "train_clips": len(clips), "train_texts": len(seqs)},
-            "sha256": _file_hashes(tmp),
-            "encoder_ctc_loss": _summary(enc_losses), "encoder_val_ctc_loss": [round(x, 4) for x in enc_val],
-            "llm_loss": _summary(llm_losses), "llm_val_loss": [round(x, 4) for x in llm_val],
-            "seconds": {"world": round(t_world - t0, 1), "encoder": round(t_enc - t_world, 1),
-                        "llm": round(t_llm - t_enc, 1), "total": round(time.time() - t0, 1)},
-            "device": device, "torch": torch.__version__,
-        }
-        (tmp / _META).write_text(json.dumps(meta, indent=1) + "\n")
-        (tmp / _DONE).write_text("")
-        try:
-            tmp.rename(final)
-        except OSError:  # another process finished the same parts first
-            if not (final / _DONE).is_file():
-                shutil.rmtree(final, ignore_errors=True)
-                tmp.rename(final)
+            meta = {
+                "spec": asdict(spec), "version": PARTS_VERSION,
+                "world": {"folder": root.name, "seed": wseed, "train_clips": len(clips), "train_texts": len(seqs)},
+                "sha256": _file_hashes(tmp),
+                "encoder_ctc_loss": _summary(enc_losses), "encoder_val_ctc_loss": [round(x, 4) for x in enc_val],
+                "llm_loss": _summary(llm_losses), "llm_val_loss": [round(x, 4) for x in llm_val],
+                "seconds": {"world": round(t_world - t0, 1), "encoder": round(t_enc - t_world, 1),
+                            "llm": round(t_llm - t_enc, 1), "total": round(time.time() - t0, 1)},
+                "device": device, "torch": torch.__version__,
+            }
+            (tmp / _META).write_text(json.dumps(meta, indent=1) + "\n")
     finally:
         torch.set_num_threads(threads)
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
 def _meta(path: str | Path) -> dict:
     path = Path(path)
-    if not (path / _DONE).is_file() or not (path / _META).is_file():
-        raise FileNotFoundError(f"{path}: not a complete parts folder (no {_DONE} / {_META}); "
+    if not is_complete(path) or not (path / _META).is_file():
+        raise FileNotFoundError(f"{path}: not a complete parts folder (no {COMPLETE} / {_META}); "
                                 "make it with pretrain_parts")
     return json.loads((path / _META).read_text())
 

@@ -23,8 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,6 +36,7 @@ from tqdm import tqdm
 
 from qa_lab import sounds, speech
 from qa_lab.audio import SAMPLE_RATE
+from qa_lab.cache import building, is_complete
 from qa_lab.config import WorldConfig
 
 WORLD_VERSION = 2  # bump when generation changes: part of the cache key
@@ -62,7 +61,6 @@ LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanis
 EMOTIONS = {"neutral": (0, 50, 100), "joy": (18, 95, 125), "sadness": (-18, 10, 65), "anger": (6, 75, 170)}
 RATES = {"slow": (110, 130), "normal": (165, 185), "fast": (230, 260)}  # words per minute
 TEMPOS = {"slow": (60, 76), "moderate": (100, 120), "fast": (156, 180)}  # beats per minute
-_DONE = "COMPLETE"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,11 +427,17 @@ def build(cfg: WorldConfig, seed: int = 0, tasks: list[str] | None = None, progr
     """
     tasks = tasks if tasks is not None else cfg.tasks
     final = world_dir(cfg, seed, tasks)
-    if (final / _DONE).is_file():
+    if is_complete(final):
         return final
     sp = spec(cfg, seed, tasks)
+    with building(final) as tmp:
+        _render(cfg, seed, tasks, sp, tmp, progress)
+    return final
+
+
+def _render(cfg: WorldConfig, seed: int, tasks, sp: dict, tmp: Path, progress: bool) -> None:
+    """Render every clip of `sp` into `tmp` (wav/ and one manifest per split)."""
     n = sp["counts"]
-    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     for split in SPLITS:
         (tmp / "wav" / split).mkdir(parents=True)
     cfg_dict = asdict(cfg)
@@ -445,37 +449,26 @@ def build(cfg: WorldConfig, seed: int = 0, tasks: list[str] | None = None, progr
     # auto: a pool pays ~1 s to start its processes, worth it from a few hundred clips
     workers = cfg.workers or (1 if total < 200 else min(os.cpu_count() or 1, 8))
     results = []
-    try:
-        with tqdm(total=total, desc=f"world {cfg.size}", unit="clip", disable=None if progress else True) as bar:
-            if workers == 1:
-                for job in jobs:
-                    results += _make(job)
+    with tqdm(total=total, desc=f"world {cfg.size}", unit="clip", disable=None if progress else True) as bar:
+        if workers == 1:
+            for job in jobs:
+                results += _make(job)
+                bar.update(job[5] - job[4])
+        else:
+            import multiprocessing as mp
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_make, job): job for job in jobs}
+                for fut in as_completed(futures):
+                    results += fut.result()
+                    job = futures[fut]
                     bar.update(job[5] - job[4])
-            else:
-                import multiprocessing as mp
-                with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-                    futures = {pool.submit(_make, job): job for job in jobs}
-                    for fut in as_completed(futures):
-                        results += fut.result()
-                        job = futures[fut]
-                        bar.update(job[5] - job[4])
-        results.sort(key=lambda r: r[0])
-        by_split = defaultdict(list)
-        for (s, _, _), rows, _ in results:
-            by_split[SPLITS[s]] += rows
-        for split in SPLITS:
-            (tmp / f"{split}.jsonl").write_text("".join(r + "\n" for r in by_split[split]), encoding="utf-8")
-        (tmp / "spec.json").write_text(json.dumps(sp, indent=1) + "\n")
-        (tmp / _DONE).write_text("")
-        try:
-            tmp.rename(final)
-        except OSError:  # another process finished the same world first
-            if not (final / _DONE).is_file():
-                shutil.rmtree(final, ignore_errors=True)
-                tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    results.sort(key=lambda r: r[0])
+    by_split = defaultdict(list)
+    for (s, _, _), rows, _ in results:
+        by_split[SPLITS[s]] += rows
+    for split in SPLITS:
+        (tmp / f"{split}.jsonl").write_text("".join(r + "\n" for r in by_split[split]), encoding="utf-8")
+    (tmp / "spec.json").write_text(json.dumps(sp, indent=1) + "\n")
 
 
 def read_split(root: str | Path, split: str) -> list[dict]:
