@@ -112,3 +112,10 @@ def test_data_check_cli_exit_codes(clips, corpus):
                           str(_write(clips, [GOOD, {"audio": "missing.wav", "task": "asr", "text": "x"}]))],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "m.jsonl:2:" in bad.stdout
+
+
+def test_first_per_task_keeps_manifest_order():
+    from qa_lab.manifest import first_per_task
+    exs = [{"task": t} for t in ("asr", "srwt", "asr", "asr", "aqa", "srwt", "srwt")]
+    assert first_per_task(exs, 2) == [0, 1, 2, 4, 5]
+    assert first_per_task(exs, 0) == []

@@ -154,6 +154,17 @@ def check_manifest(path: str | Path) -> dict:
     return report
 
 
+def first_per_task(examples: list[dict], k: int) -> list[int]:
+    """Indices of the first `k` examples of each task, in manifest order."""
+    seen: Counter = Counter()
+    keep = []
+    for i, ex in enumerate(examples):
+        if seen[ex["task"]] < k:
+            seen[ex["task"]] += 1
+            keep.append(i)
+    return keep
+
+
 def where(ex: dict) -> str:
     """'manifest:line (audio path)' for error messages."""
     return f"{ex.get('_manifest', '?')}:{ex.get('_line', '?')} ({ex.get('_audio_path', ex.get('audio'))})"

@@ -95,13 +95,9 @@ def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = N
 def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
     """A fixed training batch with `per_task` examples of every task (for gradient-conflict probes)."""
     from qa_lab.data import Collator
+    from qa_lab.manifest import first_per_task
     data.setup()
-    seen: dict[str, int] = {}
-    idx = []
-    for i, ex in enumerate(data.train_set.examples):
-        if seen.get(ex["task"], 0) < per_task:
-            seen[ex["task"]] = seen.get(ex["task"], 0) + 1
-            idx.append(i)
+    idx = first_per_task(data.train_set.examples, per_task)
     return Collator(data.tokenizer, data.cfg.model.pool_stride, train=True)([data.train_set[i] for i in idx])
 
 

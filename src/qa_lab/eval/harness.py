@@ -15,6 +15,7 @@ from pathlib import Path
 from qa_lab import tags
 from qa_lab import tasks as registry
 from qa_lab.eval import metrics as M
+from qa_lab.manifest import first_per_task
 
 # Display names as papers print them, and whether higher is better.
 NAMES = {
@@ -269,13 +270,7 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
         root = world.build(cfg.world, cfg.seed, tasks=want)
         examples, name = read_manifest(root / f"{world_split}.jsonl", want), f"world-{world_split}"
     if limit is not None:
-        seen: dict[str, int] = defaultdict(int)
-        kept = []
-        for ex in examples:
-            if seen[ex["task"]] < limit:
-                seen[ex["task"]] += 1
-                kept.append(ex)
-        examples = kept
+        examples = [examples[i] for i in first_per_task(examples, limit)]
     return examples, name
 
 
@@ -298,12 +293,8 @@ class GenerationEval:
                 if trainer.sanity_checking or trainer.datamodule is None:
                     return
                 if self.examples is None:
-                    seen: dict[str, int] = defaultdict(int)
-                    self.examples = []
-                    for ex in trainer.datamodule.val_set.examples:
-                        if seen[ex["task"]] < self.per_task:
-                            seen[ex["task"]] += 1
-                            self.examples.append(ex)
+                    val = trainer.datamodule.val_set.examples
+                    self.examples = [val[i] for i in first_per_task(val, self.per_task)]
                 model = pl_module.model
                 was_training = model.training
                 model.eval()
