@@ -137,7 +137,8 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     if not (d / TRAINED).is_file():
         resume = last if last.is_file() else None
         print(f"[qa-lab ablate] {arm} seed {seed}: {'resuming from ' + str(resume) if resume else 'training'}")
-        train(cfg, resume=resume, source_yaml=experiment_path(ab.arms[arm]), report_examples=0, run_dir=d)
+        train(cfg, resume=resume, source_yaml=experiment_path(ab.arms[arm]), report_examples=0, run_dir=d,
+              label=f"{arm} seed {seed}", verbose=False)
         (d / TRAINED).write_text("")
     _, model = load(last)
     import torch

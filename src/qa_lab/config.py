@@ -17,6 +17,7 @@ TAG_FORMATS = ("hierarchical", "flat", "natural")
 AUDIO_PADDING = ("real", "pad30")
 PROJECTORS = ("linear", "mlp")
 STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
+PARTS = ("audio_tower", "projector", "language_model")
 
 
 class ConfigError(ValueError):
@@ -46,9 +47,13 @@ class ModelConfig:
     """Average pooling after the encoder: 2 gives one audio frame per 40 ms (25/s), as in the paper."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
+    freeze: list[str] = field(default_factory=list)
+    """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
 
     def __post_init__(self) -> None:
         from qa_lab.presets import PRESETS
+        for part in self.freeze:
+            _check(part, PARTS, "model.freeze")
         _check(self.preset, tuple(PRESETS), "model.preset")
         _check(self.audio_padding, AUDIO_PADDING, "model.audio_padding")
         _check(self.projector, PROJECTORS, "model.projector")
@@ -142,6 +147,11 @@ class DataConfig:
     """Group clips of similar duration into batches (less padding); false draws batches at random."""
     num_workers: int = 0
     """DataLoader worker processes."""
+    cache_features: bool = True
+    """When the audio tower is frozen (stage sft, or model.freeze), encode each clip once and train on cached
+    features (qa_lab.features); false runs the encoder every step."""
+    features_dir: str = "data/features"
+    """Where cached audio-tower features live (one folder per tower weights hash)."""
     skip_invalid: bool = False
     """Skip manifest lines that fail validation (each is logged) instead of refusing the manifest."""
 
@@ -162,7 +172,7 @@ class PartsConfig:
     """Start from kit-made pretrained parts (tiny presets have no published checkpoints): a Whisper encoder
     pretrained on the world's ASR through a CTC head, and an LLM pretrained on the world's text (qa-lab pretrain-parts)."""
     encoder_steps: int = 300
-    """CTC pretraining steps of the encoder."""
+    """CTC pretraining steps of the encoder; 0 makes no encoder (the run names a real one in model.audio_encoder)."""
     llm_steps: int = 300
     """Language-model pretraining steps of the LLM."""
     world_size: str = "tiny"

@@ -24,8 +24,9 @@ class AudioTextDataset(Dataset):
     """Manifest examples -> {mel (n_mels, T), prompt_ids, target_ids, task}; errors name file and line."""
 
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
-                 audio_padding: str = "real", with_target: bool = True):
+                 audio_padding: str = "real", with_target: bool = True, features=None):
         self.examples = examples
+        self.features = features  # a qa_lab.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
         self.tag_format = tag_format
         self.audio_padding = audio_padding
@@ -39,17 +40,19 @@ class AudioTextDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         ex = self.examples[i]
+        enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+        item = {"prompt_ids": enc(prompt_for(ex, self.tag_format)),
+                "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i}
+        if self.features is not None:
+            feats, n_mel = self.features[ex]
+            return {"feats": feats, "mel_length": n_mel, **item}
         try:
             audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
             check_duration(len(audio) / 16_000, ex["_audio_path"])
             mel = log_mel_pad30(audio) if self.audio_padding == "pad30" else log_mel(audio)
         except AudioError as e:
             raise AudioError(f"{where(ex)}: {e}") from None
-        enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
-        target_ids = enc(target(ex)) if self.with_target else []
-        return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // 160, mel.shape[1]),
-                "prompt_ids": enc(prompt_for(ex, self.tag_format)), "target_ids": target_ids,
-                "task": ex["task"], "index": i}
+        return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // 160, mel.shape[1]), **item}
 
 
 class Collator:
@@ -65,10 +68,16 @@ class Collator:
     def __call__(self, items: list[dict]) -> dict:
         B = len(items)
         mel_lengths = torch.tensor([it["mel_length"] for it in items])
-        T = max(it["mel"].shape[1] for it in items)
-        mel = torch.zeros(B, items[0]["mel"].shape[0], T)  # (B, n_mels, T)
-        for b, it in enumerate(items):
-            mel[b, :, :it["mel"].shape[1]] = it["mel"]
+        audio = {"mel_lengths": mel_lengths}
+        if "feats" in items[0]:  # cached tower features (B, T_a, d_audio)
+            audio["audio_feats"] = torch.zeros(B, max(it["feats"].shape[0] for it in items), items[0]["feats"].shape[1])
+            for b, it in enumerate(items):
+                audio["audio_feats"][b, :it["feats"].shape[0]] = it["feats"]
+        else:
+            T = max(it["mel"].shape[1] for it in items)
+            audio["mel"] = torch.zeros(B, items[0]["mel"].shape[0], T)  # (B, n_mels, T)
+            for b, it in enumerate(items):
+                audio["mel"][b, :, :it["mel"].shape[1]] = it["mel"]
         n_audio = pooled_lengths(mel_lengths, self.pool_stride).tolist()
         seqs, labels, slots = [], [], []
         for it, n in zip(items, n_audio):
@@ -88,7 +97,7 @@ class Collator:
             label_t[b, span] = torch.tensor(lab)
             audio_mask[b, span] = torch.tensor(sl)
             attention[b, span] = 1
-        return {"mel": mel, "mel_lengths": mel_lengths, "input_ids": input_ids, "attention_mask": attention,
+        return {**audio, "input_ids": input_ids, "attention_mask": attention,
                 "audio_mask": audio_mask, "labels": label_t, "tasks": [it["task"] for it in items],
                 "index": [it["index"] for it in items]}
 
@@ -179,9 +188,10 @@ def eval_batches(durations: np.ndarray, batch_seconds: float, max_batch_size: in
 class AudioDataModule(L.LightningDataModule):
     """Wires manifests (or the built-in audio world) to datasets, samplers and collation."""
 
-    def __init__(self, cfg: Config, tokenizer):
+    def __init__(self, cfg: Config, tokenizer, features=None):
         super().__init__()
         self.cfg, self.tokenizer = cfg, tokenizer
+        self.features = features  # examples -> FeatureStore holding them (a frozen tower's cache), or None
         self.train_set: AudioTextDataset | None = None
         self.val_set: AudioTextDataset | None = None
 
@@ -202,8 +212,10 @@ class AudioDataModule(L.LightningDataModule):
             return
         d, m = self.cfg.data, self.cfg.model
         train, val = self.manifests()
-        mk = lambda p: AudioTextDataset(read_manifest(p, d.tasks, d.skip_invalid), self.tokenizer,  # noqa: E731
-                                        self.cfg.tags.format, m.audio_padding)
+        train, val = (read_manifest(p, d.tasks, d.skip_invalid) for p in (train, val))
+        store = self.features(train + val) if self.features is not None else None
+        mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, m.audio_padding,  # noqa: E731
+                                          features=store)
         self.train_set, self.val_set = mk(train), mk(val)
 
     def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:

@@ -33,27 +33,41 @@ class AudioLLM(nn.Module):
         else:
             self.projector = nn.Sequential(nn.Linear(d_audio, d_llm), nn.GELU(), nn.Linear(d_llm, d_llm))
 
-    def encode_audio(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """mel (B, n_mels, T), mel_lengths (B,) -> audio embeddings (B, T_a, d_llm) and their lengths (B,)."""
+    def audio_features(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (B, n_mels, T), mel_lengths (B,) -> pooled encoder output (B, T_a, d_audio), before the projector,
+        and its lengths (B,). What a frozen tower's feature cache stores (qa_lab.features)."""
         if self.audio_padding == "pad30":
             h = encode_pad30(self.audio_tower, mel)  # (B, 1500, d_audio)
         else:
             h = encode_real(self.audio_tower, mel, mel_lengths)  # (B, ceil(T/2), d_audio)
         if self.pool_stride > 1:
             h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
-        lengths = pooled_lengths(mel_lengths, self.pool_stride)
+        return h, pooled_lengths(mel_lengths, self.pool_stride)
+
+    def encode_audio(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mel (B, n_mels, T), mel_lengths (B,) -> audio embeddings (B, T_a, d_llm) and their lengths (B,)."""
+        h, lengths = self.audio_features(mel, mel_lengths)
         return self.projector(h), lengths  # (B, T_a, d_llm)
 
     def embed(self, batch: dict) -> torch.Tensor:
-        """Token embeddings with the audio frames written into the `audio_mask` slots: (B, L, d_llm)."""
+        """Token embeddings with the audio frames written into the `audio_mask` slots: (B, L, d_llm).
+
+        The batch holds either mel features (`mel`) or cached audio-tower features (`audio_feats`, qa_lab.features)."""
         embeds = self.language_model.get_input_embeddings()(batch["input_ids"])
-        feats, lengths = self.encode_audio(batch["mel"], batch["mel_lengths"])
+        if "audio_feats" in batch:
+            feats = self.projector(batch["audio_feats"].to(self.projector_dtype()))
+            lengths = pooled_lengths(batch["mel_lengths"], self.pool_stride)
+        else:
+            feats, lengths = self.encode_audio(batch["mel"], batch["mel_lengths"])
         valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]
         slots = batch["audio_mask"]
         if int(slots.sum()) != int(valid.sum()):
             raise ValueError(f"batch has {int(slots.sum())} audio slots but the encoder gave "
                              f"{int(valid.sum())} frames; collate and model disagree on pool_stride")
         return embeds.masked_scatter(slots[..., None], feats[valid].to(embeds.dtype))
+
+    def projector_dtype(self) -> torch.dtype:
+        return next(self.projector.parameters()).dtype
 
     def forward(self, batch: dict) -> dict:
         """Teacher-forced loss on the output text only.
@@ -96,8 +110,14 @@ class AudioLLM(nn.Module):
         return result
 
 
+PACKAGED = "packaged:"  # model.audio_encoder=packaged:tiny.en -> a Whisper shipped in a pip package (qa_lab.convert)
+
+
 def _load_whisper_encoder(name: str) -> WhisperEncoder:
-    """The encoder half of a Whisper checkpoint (hub id or save_pretrained folder)."""
+    """The encoder half of a Whisper checkpoint (hub id, save_pretrained folder, or packaged:NAME)."""
+    if name.startswith(PACKAGED):
+        from qa_lab.convert import ensure_whisper
+        name = str(ensure_whisper(name.removeprefix(PACKAGED)))
     config = AutoConfig.from_pretrained(name)
     if getattr(config, "model_type", None) != "whisper":
         raise ValueError(f"model.audio_encoder={name!r} is a {config.model_type!r} checkpoint, expected whisper")

@@ -71,7 +71,9 @@ class PartsSpec:
         if p.audio_encoder or p.language_model:
             raise ValueError(f"parts.preset={self.preset!r} has checkpoints ({p.audio_encoder}, {p.language_model}); "
                              "pretrained parts are made for presets without (e.g. tiny)")
-        for key in ("encoder_steps", "llm_steps", "batch_size", "threads"):
+        if self.encoder_steps < 0:
+            raise ValueError(f"parts.encoder_steps={self.encoder_steps}: expected >= 0 (0 = no encoder)")
+        for key in ("llm_steps", "batch_size", "threads"):
             if getattr(self, key) < 1:
                 raise ValueError(f"parts.{key}={getattr(self, key)}: expected >= 1")
         if not self.lr > 0:
@@ -325,18 +327,20 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
     torch.set_num_threads(spec.threads)
     try:
         with building(final) as tmp:
-            vocab = char_vocab()
-            clips, val_clips = asr_clips(root, "train", vocab), asr_clips(root, "val", vocab)
-            torch.manual_seed(spec.seed)
-            encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
-            head = nn.Linear(encoder.config.d_model, len(vocab) + 1)
-            encoder.to(device)
-            head.to(device)
-            enc_val = [eval_ctc(encoder, head, val_clips, spec.batch_size, device)]
-            enc_losses = train_ctc(encoder, head, clips, spec.encoder_steps, spec.batch_size, spec.lr, spec.seed,
-                                   device, progress)
-            enc_val.append(eval_ctc(encoder, head, val_clips, spec.batch_size, device))
-            _whisper_with(encoder.cpu(), preset.encoder_config).save_pretrained(tmp / "encoder")
+            clips, enc_losses, enc_val = [], [], []
+            if spec.encoder_steps:  # 0: the runs bring a real Whisper (model.audio_encoder), no encoder is made
+                vocab = char_vocab()
+                clips, val_clips = asr_clips(root, "train", vocab), asr_clips(root, "val", vocab)
+                torch.manual_seed(spec.seed)
+                encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
+                head = nn.Linear(encoder.config.d_model, len(vocab) + 1)
+                encoder.to(device)
+                head.to(device)
+                enc_val = [eval_ctc(encoder, head, val_clips, spec.batch_size, device)]
+                enc_losses = train_ctc(encoder, head, clips, spec.encoder_steps, spec.batch_size, spec.lr, spec.seed,
+                                       device, progress)
+                enc_val.append(eval_ctc(encoder, head, val_clips, spec.batch_size, device))
+                _whisper_with(encoder.cpu(), preset.encoder_config).save_pretrained(tmp / "encoder")
             t_enc = time.time()
 
             tiny = tiny_tokenizer()
@@ -364,7 +368,8 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
                 "spec": asdict(spec), "version": PARTS_VERSION,
                 "world": {"folder": root.name, "seed": wseed, "train_clips": len(clips), "train_texts": len(seqs)},
                 "sha256": _file_hashes(tmp),
-                "encoder_ctc_loss": _summary(enc_losses), "encoder_val_ctc_loss": [round(x, 4) for x in enc_val],
+                "encoder_ctc_loss": _summary(enc_losses) if enc_losses else None,
+                "encoder_val_ctc_loss": [round(x, 4) for x in enc_val] or None,
                 "llm_loss": _summary(llm_losses), "llm_val_loss": [round(x, 4) for x in llm_val],
                 "seconds": {"world": round(t_world - t0, 1), "encoder": round(t_enc - t_world, 1),
                             "llm": round(t_llm - t_enc, 1), "total": round(time.time() - t0, 1)},

@@ -28,17 +28,30 @@ def token_row_targets(llm: nn.Module) -> list[str]:
     return names
 
 
-def apply_stage(model: AudioLLM, stage: str, lora: LoraConfig) -> AudioLLM:
+def apply_stage(model: AudioLLM, stage: str, lora: LoraConfig, freeze: list[str] | tuple = ()) -> AudioLLM:
     """Freeze and wrap `model` in place for `stage` (pretrain | sft | finetune | full); returns it.
 
     pretrain: encoder + projector train, LLM frozen.  sft: encoder frozen, LLM LoRA + projector.
     finetune: LLM LoRA (+ encoder LoRA if lora.encoder) + projector.  full: everything trains.
     In every stage but full the tag tokens' embedding rows train (peft trainable tokens).
+    `freeze` names parts kept frozen whatever the stage (e.g. full with a frozen real Whisper: audio_tower).
     """
+    _apply_stage(model, stage, lora)
+    for part in freeze:
+        getattr(model, part).requires_grad_(False)
+    return model
+
+
+def tower_frozen(model: AudioLLM) -> bool:
+    """True when no audio-tower weight trains (its features can then be computed once and cached)."""
+    return not any(p.requires_grad for p in model.audio_tower.parameters())
+
+
+def _apply_stage(model: AudioLLM, stage: str, lora: LoraConfig) -> None:
     if stage == "full":
         model.requires_grad_(True)
         model.audio_tower.embed_positions.requires_grad_(False)  # Whisper's sinusoids stay fixed
-        return model
+        return
     model.requires_grad_(False)
     ids = tag_token_ids(model.tokenizer)
     targets = token_row_targets(model.language_model)
@@ -57,7 +70,6 @@ def apply_stage(model: AudioLLM, stage: str, lora: LoraConfig) -> AudioLLM:
                                  target_modules=list(lora.encoder_target_modules))
         model.audio_tower = get_peft_model(model.audio_tower, enc_cfg)
     model.projector.requires_grad_(True)
-    return model
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from qa_lab.data import AudioDataModule
 from qa_lab.model import AudioLLM, build_model
 from qa_lab.module import AudioLLMModule
 from qa_lab.presets import PRESETS
-from qa_lab.stages import apply_stage, count_parameters
+from qa_lab.stages import apply_stage, count_parameters, tower_frozen
 from qa_lab.tokenizer import load_tokenizer, tiny_tokenizer
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,11 @@ def build(cfg: Config, tokenizer=None) -> AudioLLM:
     if cfg.init_from:  # before and after the stage wraps the model: see export.init_from
         from qa_lab.export import init_from
         loaded = init_from(model, cfg.init_from, require=False)
-        model = apply_stage(model, cfg.stage, cfg.lora)
+        model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)
         loaded += init_from(model, cfg.init_from, require=not loaded)
         log.info("init_from %s: %d weight tensors loaded", cfg.init_from, len(loaded))
     else:
-        model = apply_stage(model, cfg.stage, cfg.lora)
+        model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)
     # from_pretrained hands back modules in eval mode; a model built for training starts in train mode
     return model.train()
 
@@ -58,16 +58,36 @@ def ensure_parts(cfg: Config) -> Path:
 
 
 def with_parts(cfg: Config) -> tuple[Config, dict | None]:
-    """cfg starting from its pretrained parts when cfg.parts.enabled (and no checkpoint is named) -> (cfg, record)."""
-    if not cfg.parts.enabled or cfg.model.audio_encoder or cfg.model.language_model:
+    """cfg starting from its pretrained parts when cfg.parts.enabled -> (cfg, record). A part the config names
+    itself (model.audio_encoder, e.g. a real Whisper; model.language_model) is kept; parts fill in the others."""
+    if not cfg.parts.enabled or (cfg.model.audio_encoder and cfg.model.language_model):
         return cfg, None
     import copy
 
     from qa_lab.parts import parts_hash
     path = ensure_parts(cfg).resolve()
     cfg = copy.deepcopy(cfg)
-    cfg.model.audio_encoder, cfg.model.language_model = str(path / "encoder"), str(path / "llm")
+    if not cfg.model.audio_encoder:
+        if not (path / "encoder").is_dir():
+            raise ValueError(f"{path}: these parts have no encoder (parts.encoder_steps=0); name one in "
+                             "model.audio_encoder (e.g. packaged:tiny.en)")
+        cfg.model.audio_encoder = str(path / "encoder")
+    cfg.model.language_model = cfg.model.language_model or str(path / "llm")
     return cfg, {"parts": str(path), "sha256": parts_hash(path)}
+
+
+def feature_cache(cfg: Config, model: AudioLLM):
+    """examples -> FeatureStore holding their frozen-tower features, when the tower is frozen and
+    data.cache_features is on; else None (the encoder runs every step)."""
+    if not (cfg.data.cache_features and tower_frozen(model)):
+        return None
+    from qa_lab.features import FeatureStore
+    store = FeatureStore.for_model(model, cfg.data.features_dir)
+
+    def features(examples: list[dict]) -> FeatureStore:
+        store.ensure(model, examples)
+        return store
+    return features
 
 
 def resolve_precision(precision: str) -> str:
@@ -101,7 +121,54 @@ def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
     return Collator(data.tokenizer, data.cfg.model.pool_stride, train=True)([data.train_set[i] for i in idx])
 
 
-def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None, **overrides) -> L.Trainer:
+def quiet_libraries() -> None:
+    """Silence library chatter that says nothing to a user: Lightning's GPU/TPU lines and tips, transformers'
+    "Loading weights" / "Writing model shards" bars, torch.load's weights_only notices."""
+    import warnings
+
+    import transformers
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    for msg in (".*weights_only.*", ".*litlogger.*", ".*LeafSpec.*", ".*does not have many workers.*",
+                ".*is_gradient_checkpointing.*", ".*generation_config.*"):
+        warnings.filterwarnings("ignore", message=msg)
+
+
+class ProgressLine(L.Callback):
+    """One progress line per run (label, step/total, loss, last validation loss, ETA) instead of Lightning's bars."""
+
+    def __init__(self, label: str):
+        self.label, self.bar, self.val = label, None, None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from tqdm import tqdm
+        if trainer.is_global_zero:
+            self.bar = tqdm(total=trainer.max_steps, initial=trainer.global_step, desc=self.label, unit="step",
+                            dynamic_ncols=True, mininterval=2.0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.bar is None or trainer.global_step <= self.bar.n:
+            return
+        post = {"loss": f"{float(outputs['loss']):.3f}"} if isinstance(outputs, dict) and "loss" in outputs else {}
+        if self.val is not None:
+            post["val"] = f"{self.val:.3f}"
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(trainer.global_step - self.bar.n)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        v = trainer.callback_metrics.get("val/loss")
+        self.val = float(v) if v is not None else self.val
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None, label: str | None = None,
+                **overrides) -> L.Trainer:
     t = cfg.trainer
     strategy = t.strategy
     if strategy == "fsdp":
@@ -111,7 +178,7 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         strategy = "deepspeed_stage_2"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
-    callbacks = [ckpt, *(extra_callbacks or [])]
+    callbacks = [ckpt, ProgressLine(label or cfg.name), *(extra_callbacks or [])]
     if t.val_decode_per_task:
         from qa_lab.eval import GenerationEval
         callbacks.append(GenerationEval(cfg, t.val_decode_per_task))
@@ -122,16 +189,18 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         val_check_interval=t.val_every_n_steps, check_val_every_n_epoch=None,
         log_every_n_steps=t.log_every_n_steps, use_distributed_sampler=False, callbacks=callbacks,
         logger=[CSVLogger(run_dir, name="", version="logs"), TensorBoardLogger(run_dir, name="", version="tb")],
-        num_sanity_val_steps=0, enable_model_summary=False,
+        num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
     )
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
 
 
 def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | None = None,
-          report_examples: int = 8, run_dir: str | Path | None = None,
-          **trainer_overrides) -> tuple[Path, AudioLLMModule]:
-    """Train `cfg` (into `run_dir`, default a new runs/<name>/<time>/); returns the run folder and the module."""
+          report_examples: int = 8, run_dir: str | Path | None = None, label: str | None = None,
+          verbose: bool = True, **trainer_overrides) -> tuple[Path, AudioLLMModule]:
+    """Train `cfg` (into `run_dir`, default a new runs/<name>/<time>/); returns the run folder and the module.
+
+    `label` names the run on its progress line; verbose=False prints nothing but that line (the ablation runner)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if source_yaml is None:
         try:
@@ -143,22 +212,24 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     if parts:
         import json
         (run_dir / "parts.json").write_text(json.dumps(parts, indent=1) + "\n")
-        print(f"[qa-lab] starting from pretrained parts {parts['parts']} (sha256 {parts['sha256'][:12]})")
+        if verbose:
+            print(f"[qa-lab] starting from pretrained parts {parts['parts']} (sha256 {parts['sha256'][:12]})")
     model = build(cfg)
-    if cfg.init_from:
-        print(f"[qa-lab] starting from the weights of {cfg.init_from}")
     trainable, total = count_parameters(model)
-    print(f"[qa-lab] run folder: {run_dir}")
-    print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} "
-          f"({100 * trainable / total:.2f} %)")
+    if verbose:
+        if cfg.init_from:
+            print(f"[qa-lab] starting from the weights of {cfg.init_from}")
+        print(f"[qa-lab] run folder: {run_dir}")
+        print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} "
+              f"({100 * trainable / total:.2f} %)")
     model.tokenizer.save_pretrained(run_dir / "tokenizer")
     module = AudioLLMModule(model, cfg.trainer, to_yaml(cfg))
-    data = AudioDataModule(cfg, model.tokenizer)
+    data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
     extra = []
     if cfg.trainer.grad_conflict_every_n_steps:
         from qa_lab.analysis import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
-    trainer = trainer_for(cfg, run_dir, extra, **trainer_overrides)
+    trainer = trainer_for(cfg, run_dir, extra, label=label, **trainer_overrides)
     before = None if resume else _val_loss(trainer, module, data)
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
     trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # the final state, whatever the save interval

@@ -1,0 +1,106 @@
+"""Frozen audio-tower features computed once per clip and cached on disk, so a frozen-encoder recipe never reruns
+the encoder: the step then costs only the projector and the LLM (the encoder is most of a step on a CPU).
+
+    store = FeatureStore.for_model(model, "data/features")   # folder named by a hash of the tower's weights
+    store.ensure(model, examples)                             # encodes the clips it lacks (progress bar), saves
+    store[example]                                            # (T_audio, d_audio) pooled features, pre-projector
+
+Features are what `AudioLLM.audio_features` gives for the clip alone (batch-invariant encoder), stored as float16.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from qa_lab.audio import load_audio, log_mel
+from qa_lab.data import pack
+
+
+def clip_key(ex: dict) -> str:
+    """A clip's identity: file, offset and duration (tasks on the same audio share features)."""
+    return f"{ex['_audio_path']}|{float(ex.get('offset') or 0.0):.3f}|{ex.get('duration')}"
+
+
+def tower_fingerprint(model) -> str:
+    """sha1 over the audio tower's weights and the pooling/padding settings: features are valid for exactly these."""
+    h = hashlib.sha1(f"{model.pool_stride}|{model.audio_padding}".encode())
+    for name, t in sorted(model.audio_tower.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+class FeatureStore:
+    """Pooled, pre-projector features per clip, kept in memory and in one file per set of clips."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.features: dict[str, tuple[torch.Tensor, int]] = {}  # key -> ((T_audio, d_audio) f16, mel frames)
+
+    @classmethod
+    def for_model(cls, model, root: str | Path = "data/features") -> "FeatureStore":
+        return cls(Path(root) / tower_fingerprint(model))
+
+    def __contains__(self, ex: dict) -> bool:
+        return clip_key(ex) in self.features
+
+    def __getitem__(self, ex: dict) -> tuple[torch.Tensor, int]:
+        """-> (features (T_audio, d_audio) float32, mel frames)."""
+        h, n = self.features[clip_key(ex)]
+        return h.float(), n
+
+    def ensure(self, model, examples: list[dict], batch_seconds: float = 120.0, progress: bool = True) -> None:
+        """Load or compute the features of every clip in `examples`; newly computed ones are saved (atomically)."""
+        keys = sorted({clip_key(ex) for ex in examples})
+        digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:12]
+        path = self.folder / f"{digest}.pt"
+        if path.is_file():
+            self.features.update(torch.load(path, weights_only=True))
+        first = {}
+        for ex in examples:
+            first.setdefault(clip_key(ex), ex)
+        todo = [first[k] for k in keys if k not in self.features]
+        if not todo:
+            return
+        computed = encode_clips(model, todo, batch_seconds, progress)
+        self.features.update(computed)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save({k: self.features[k] for k in keys}, tmp)
+        tmp.replace(path)
+
+
+@torch.no_grad()
+def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0,
+                 progress: bool = True) -> dict[str, tuple[torch.Tensor, int]]:
+    """Run the (frozen) audio tower over each clip once, in duration-sorted batches -> {key: (features, mel frames)}."""
+    from qa_lab.audio import log_mel_pad30
+    was_training = model.training
+    model.eval()
+    device = next(model.audio_tower.parameters()).device
+    durations = np.array([ex["_duration"] for ex in examples])
+    batches = pack(np.argsort(durations, kind="stable"), durations, batch_seconds, 64)
+    out = {}
+    with tqdm(total=len(examples), desc="encoding clips (frozen encoder, cached)", unit="clip",
+              disable=None if progress else True) as bar:
+        for idx in batches:
+            exs = [examples[i] for i in idx]
+            audios = [load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration")) for ex in exs]
+            pad30 = model.audio_padding == "pad30"
+            mels = [torch.from_numpy(log_mel_pad30(a) if pad30 else log_mel(a)) for a in audios]
+            lengths = torch.tensor([min(len(a) // 160, m.shape[1]) for a, m in zip(audios, mels)])
+            mel = torch.zeros(len(mels), mels[0].shape[0], max(m.shape[1] for m in mels))
+            for b, m in enumerate(mels):
+                mel[b, :, :m.shape[1]] = m
+            h, n = model.audio_features(mel.to(device), lengths.to(device))  # (B, T_audio, d_audio), (B,)
+            for b, ex in enumerate(exs):
+                out[clip_key(ex)] = (h[b, :int(n[b])].to(torch.float16).cpu().clone(), int(lengths[b]))
+            bar.update(len(idx))
+    model.train(was_training)
+    return out

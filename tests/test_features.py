@@ -1,0 +1,67 @@
+"""Cached frozen-tower features: the same loss as running the encoder, computed once, used by training."""
+
+import pytest
+import torch
+
+from qa_lab.config import load_config
+from qa_lab.data import AudioTextDataset, Collator
+from qa_lab.features import FeatureStore, clip_key
+from qa_lab.manifest import read_manifest
+from qa_lab.train import build, train
+
+
+def _frozen(tmp_path):
+    cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", f"data.features_dir={tmp_path}"])
+    torch.manual_seed(0)
+    return cfg, build(cfg).eval()
+
+
+def test_cached_features_give_the_loss_of_the_live_encoder(corpus, tmp_path):
+    cfg, model = _frozen(tmp_path)
+    examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])[:6]
+    store = FeatureStore.for_model(model, tmp_path)
+    store.ensure(model, examples, progress=False)
+    collate = Collator(model.tokenizer, model.pool_stride, train=True)
+    live = collate([AudioTextDataset(examples, model.tokenizer)[i] for i in range(6)])
+    cached = collate([AudioTextDataset(examples, model.tokenizer, features=store)[i] for i in range(6)])
+    assert "mel" not in cached and cached["audio_feats"].shape[0] == 6
+    with torch.no_grad():
+        a, b = model(live), model(cached)
+    assert torch.allclose(a["loss_sum"], b["loss_sum"], rtol=2e-3, atol=2e-3)  # float16 storage
+    assert not torch.allclose(a["loss_sum"], model({**cached, "audio_feats": cached["audio_feats"].flip(0)})["loss_sum"],
+                              rtol=2e-3, atol=2e-3)  # the features matter
+
+
+def test_features_are_computed_once_and_reloaded(corpus, tmp_path, monkeypatch):
+    _, model = _frozen(tmp_path)
+    examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])
+    FeatureStore.for_model(model, tmp_path).ensure(model, examples, progress=False)
+    assert len(list(tmp_path.rglob("*.pt"))) == 1
+    import qa_lab.features as features
+    monkeypatch.setattr(features, "encode_clips", lambda *a, **k: pytest.fail("encoded again"))
+    store = FeatureStore.for_model(model, tmp_path)
+    store.ensure(model, examples, progress=False)
+    assert {clip_key(ex) for ex in examples} <= set(store.features)  # asr and srwt lines share each clip's entry
+    assert len(store.features) == len({ex["_audio_path"] for ex in examples})
+
+
+def test_other_tower_weights_get_another_folder(tmp_path):
+    _, model = _frozen(tmp_path)
+    a = FeatureStore.for_model(model, tmp_path).folder
+    with torch.no_grad():
+        model.audio_tower.layers[0].fc1.weight.add_(1e-3)
+    assert FeatureStore.for_model(model, tmp_path).folder != a
+
+
+def test_training_with_a_frozen_tower_uses_the_cache(smoke_overrides, tmp_path):
+    cfg = load_config("demo", [*smoke_overrides, "model.freeze=[audio_tower]", f"data.features_dir={tmp_path / 'f'}"])
+    run_dir, module = train(cfg, report_examples=0)
+    assert list((tmp_path / "f").rglob("*.pt"))
+    assert not any(p.requires_grad for p in module.model.audio_tower.parameters())
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_freeze_names_a_part():
+    from qa_lab.config import ConfigError
+    with pytest.raises(ConfigError, match="model.freeze"):
+        load_config("base", ["model.freeze=[encoder]"])
