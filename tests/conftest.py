@@ -32,7 +32,8 @@ def smoke_overrides(corpus, tmp_path) -> list[str]:
     """Overrides that point any experiment at the session corpus and a temporary runs folder."""
     return ["smoke=true", f"data.train_manifest={corpus / 'train.jsonl'}",
             f"data.val_manifest={corpus / 'val.jsonl'}", f"runs_dir={tmp_path / 'runs'}",
-            f"parts.out={corpus.parent.parent / 'parts'}"]  # smoke-sized parts, made once per session
+            f"parts.out={corpus.parent.parent / 'parts'}",  # smoke-sized parts, made once per session
+            f"data.features_dir={tmp_path / 'features'}"]
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ from qa_lab.analysis import (
     gradient_cosines, headline_metrics, output_tokens, read_grad_conflict, tag_confusion, task_gradients,
     transfer_matrix,
 )
-from qa_lab.plots import plot_grad_conflict, plot_tag_confusion, plot_task_losses, plot_transfer_matrix
+from qa_lab.plots import (plot_grad_conflict, plot_learning_curves, plot_tag_confusion, plot_task_losses,
+                          plot_transfer_matrix)
 
 
 class Toy(nn.Module):
@@ -263,6 +264,25 @@ def test_plot_task_losses(tmp_path):
     assert [len(ax.lines) for ax in fig.axes] == [2, 3]  # tasks plus the overall val/loss
     assert fig.axes[0].lines[0].get_color() == fig.axes[1].lines[0].get_color()  # asr keeps its colour
     assert not math.isnan(fig.axes[1].lines[1].get_ydata()[0])
+
+
+def test_plot_learning_curves_one_line_per_run_coloured_by_arm(tmp_path):
+    runs = {}
+    for label in ("srwt_on seed 0", "srwt_on seed 1", "srwt_off seed 0"):
+        run = tmp_path / label.replace(" ", "_")
+        (run / "logs").mkdir(parents=True)
+        with open(run / "logs" / "metrics.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["epoch", "step", "val/asr/wer[en]", "train/loss"])
+            for step in (99, 199):
+                w.writerow([0, step, f"{1 - step / 400:.3f}", ""])
+        runs[label] = run
+    fig = plot_learning_curves(runs, ["asr/wer[en]", "grounding/iou"])
+    wer, iou = fig.axes[:2]
+    assert len(wer.lines) == 3 and list(wer.lines[0].get_xdata()) == [99, 199]
+    assert wer.lines[0].get_color() == wer.lines[1].get_color() != wer.lines[2].get_color()
+    assert [t.get_text() for t in wer.get_legend().get_texts()] == ["srwt_on", "srwt_off"]
+    assert not iou.lines and "not logged" in [t.get_text() for t in iou.texts]
 
 
 # --- confusion_outputs, headline_metrics, and one example inside the model (06_explore_model) -------------------

@@ -65,3 +65,27 @@ def test_freeze_names_a_part():
     from qa_lab.config import ConfigError
     with pytest.raises(ConfigError, match="model.freeze"):
         load_config("base", ["model.freeze=[encoder]"])
+
+
+def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp_path):
+    cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0"])
+    torch.manual_seed(0)
+    model = build(cfg).train()
+    examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])[:4]
+    store = FeatureStore.for_model(model, tmp_path)
+    store.ensure(model, examples, progress=False)
+    ds = AudioTextDataset(examples, model.tokenizer, features=store)
+    batch = Collator(model.tokenizer, model.pool_stride, train=True)([ds[i] for i in range(4)])
+    assert (batch["ctc_lengths"] > 0).all()  # every world speech clip knows its words
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    first = None
+    for _ in range(30):
+        out = model(batch)
+        assert torch.isclose(out["loss"], out["loss_sum"].sum() / out["n_tokens"].sum() + out["ctc"])
+        first = first if first is not None else float(out["ctc"])
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert float(out["ctc"]) < 0.5 * first
+    model.eval()
+    assert "ctc" not in model(batch)  # evaluation losses stay the answer loss alone

@@ -49,7 +49,7 @@ def test_notebook_runs_in_smoke_mode(path, shared, tmp_path, monkeypatch):
     # The kernel inherits this: one thread per tiny op; on a small shared CPU more threads thrash (10x slower).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     parameters = {"smoke": True, "overrides": [f"world.out={shared / 'world'}", f"parts.out={shared / 'parts'}",
-                                               f"runs_dir={tmp_path / 'runs'}"]}
+                                               f"data.features_dir={shared / 'features'}", f"runs_dir={tmp_path / 'runs'}"]}
     if path.name in ABLATIONS:
         parameters["ablation"] = _smoke_ablation(ABLATIONS[path.name], tmp_path)
     out = tmp_path / path.name

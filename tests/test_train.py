@@ -109,6 +109,10 @@ def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
     r = _cli("train", "demo", *smoke_overrides)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "trainable parameters" in r.stdout
+    assert "demo: 100%" in r.stderr  # the run's one progress line reached its last step
+    for chatter in ("GPU available", "TPU available", "litlogger", "Loading weights", "Writing model shards",
+                    "weights_only", "Sanity Checking", "Epoch 0"):
+        assert chatter not in r.stdout + r.stderr, chatter
     runs = next(o.split("=", 1)[1] for o in smoke_overrides if o.startswith("runs_dir="))
     ckpt = next(__import__("pathlib").Path(runs).glob("demo/*/checkpoints/last.ckpt"))
     r = _cli("infer", str(ckpt), str(librispeech), "--task", "srwt")

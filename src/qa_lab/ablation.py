@@ -236,7 +236,7 @@ def summary_table(ab: Ablation, rows: list[dict]) -> str:
 
 def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
     """results.csv, results.md and a plot of the headline metrics under runs/<ablation>/."""
-    from qa_lab.plots import plot_ablation
+    from qa_lab.plots import plot_ablation, plot_learning_curves
     root = root_dir(ab, runs_dir)
     root.mkdir(parents=True, exist_ok=True)
     rows = collect(ab, runs_dir)
@@ -249,9 +249,16 @@ def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
                                      + ", ".join(f"`{a}` ({e})" for a, e in ab.arms.items())
                                      + f"; scale `{ab.scale}`; seeds {ab.seeds}; mean [95 % CI] over seeds "
                                      "(Student t); differences paired by seed.\n\n" + table + "\n")
+    files = [root / "results.csv", root / "results.md"]
     if rows and ab.metrics:
         fig = plot_ablation(rows, ab.metrics, list(ab.arms))
         fig.savefig(root / "results.png", dpi=120)
+        files.append(root / "results.png")
+    curves = {f"{arm} seed {seed}": run_dir(ab, runs_dir, arm, seed) for arm in ab.arms for seed in ab.seeds
+              if (run_dir(ab, runs_dir, arm, seed) / "logs" / "metrics.csv").is_file()}
+    if curves and ab.metrics:
+        plot_learning_curves(curves, ab.metrics).savefig(root / "learning.png", dpi=120)
+        files.append(root / "learning.png")
     print(table)
-    print(f"\n[qa-lab ablate] {root / 'results.csv'}, {root / 'results.md'}, {root / 'results.png'}")
+    print(f"\n[qa-lab ablate] table and plots: " + ", ".join(map(str, files)))
     return root

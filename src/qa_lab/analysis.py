@@ -420,3 +420,38 @@ def attention_to_audio(model, batch: dict, layers: list[int] | None = None) -> n
     out_pos = (batch["labels"][0] != -100).nonzero()[:, 0] - 1  # positions predicting each output token
     audio_pos = batch["audio_mask"][0].nonzero()[:, 0]
     return mean[out_pos][:, audio_pos].cpu().numpy()
+
+
+@torch.no_grad()
+def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8) -> dict:
+    """Does the model use the audio? Measured on teacher-forced held-out examples (manifest-style, with targets):
+
+    loss_own / loss_swapped: answer loss (nats/token) with each clip's own audio, and with the audio rotated by one
+    clip (every answer paired with another clip); a model that ignores the audio scores the same on both.
+    audio_norm / text_norm: mean L2 norm of the projected audio frames and of the prompt's token embeddings (the
+    LLM's input scale for each). attention_to_audio: per LLM layer, the mean attention mass that output positions
+    put on audio frames (first `max_attention_examples` examples)."""
+    from qa_lab.tasks import target
+    was_training = model.training
+    model.eval()
+    outputs = [target(ex) for ex in examples]
+    rotated = examples[1:] + examples[:1]
+
+    def per_token(batch) -> float:
+        out = model(batch)
+        return float(out["loss_sum"].sum() / out["n_tokens"].sum().clamp(min=1))
+
+    own = batch_for(model, cfg, examples, outputs)
+    report = {"loss_own": per_token(own), "loss_swapped": per_token(batch_for(model, cfg, rotated, outputs))}
+    frames = model.embed(own)[own["audio_mask"]]
+    text = model.language_model.get_input_embeddings()(own["input_ids"])[own["attention_mask"].bool() & ~own["audio_mask"]]
+    report["audio_norm"], report["text_norm"] = float(frames.norm(dim=-1).mean()), float(text.norm(dim=-1).mean())
+    n_layers = model.language_model.config.num_hidden_layers
+    mass = np.zeros(n_layers)
+    k = min(max_attention_examples, len(examples))
+    for i in range(k):
+        one = batch_for(model, cfg, examples[i:i + 1], outputs[i:i + 1])
+        mass += [attention_to_audio(model, one, [layer]).sum(1).mean() for layer in range(n_layers)]
+    report["attention_to_audio"] = [round(float(m / k), 4) for m in mass]
+    model.train(was_training)
+    return report

@@ -47,6 +47,9 @@ class ModelConfig:
     """Average pooling after the encoder: 2 gives one audio frame per 40 ms (25/s), as in the paper."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
+    ctc_weight: float = 0.0
+    """Weight of an auxiliary CTC loss in training: the LLM's outputs at the audio frames spell the transcript
+    (clips that have one). 0 = off, as in the paper; the CPU scales use it so a small LLM learns to listen."""
     freeze: list[str] = field(default_factory=list)
     """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
 
@@ -59,6 +62,8 @@ class ModelConfig:
         _check(self.projector, PROJECTORS, "model.projector")
         if self.pool_stride < 1:
             raise ConfigError(f"model.pool_stride={self.pool_stride}: expected >= 1")
+        if self.ctc_weight < 0:
+            raise ConfigError(f"model.ctc_weight={self.ctc_weight}: expected >= 0")
 
 
 @dataclass

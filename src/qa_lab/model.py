@@ -19,8 +19,10 @@ class AudioLLM(nn.Module):
     """Plain PyTorch: no Lightning. Parts are named as in transformers' Qwen2-Audio so LoRA targets match."""
 
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
-                 audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2):
+                 audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
+                 ctc_weight: float = 0.0):
         super().__init__()
+        self.ctc_weight = ctc_weight
         self.audio_tower = audio_tower
         self.language_model = language_model
         self.tokenizer = tokenizer
@@ -72,24 +74,47 @@ class AudioLLM(nn.Module):
     def forward(self, batch: dict) -> dict:
         """Teacher-forced loss on the output text only.
 
-        Returns loss (mean over target tokens), and per example the summed token loss and token count
-        (for per-task losses).
+        Returns loss (mean over target tokens, plus ctc_weight x the CTC loss when that is on), and per example the
+        summed token loss and token count (for per-task losses); with ctc_weight > 0 also `ctc` (the auxiliary loss).
         """
         embeds = self.embed(batch)
         labels = batch["labels"]  # (B, L), IGNORE outside the output text
+        use_ctc = self.ctc_weight > 0 and self.training and int(batch.get("ctc_lengths", torch.zeros(1)).sum()) > 0
         has_label = (labels != IGNORE).any(0).nonzero()
         first = int(has_label[0]) if len(has_label) else labels.shape[1] - 1
-        # Logits only where a label follows: the audio frames are most of the sequence and need none.
-        keep = labels.shape[1] - max(first - 1, 0)
+        # Logits only where a label follows: the audio frames are most of the sequence and need none (unless CTC).
+        keep = labels.shape[1] if use_ctc else labels.shape[1] - max(first - 1, 0)
         out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
                                   logits_to_keep=keep, use_cache=False)
-        logits = out.logits[:, :-1].float()  # (B, keep-1, V) predicting labels[:, first:]
+        logits = out.logits[:, :-1].float()  # (B, keep-1, V) predicting labels[:, L-keep+1:]
         target = labels[:, labels.shape[1] - keep + 1:]
         tok_loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
         n_tokens = (target != IGNORE).sum(1)
         loss_sum = tok_loss.sum(1)
         loss = loss_sum.sum() / n_tokens.sum().clamp(min=1)
-        return {"loss": loss, "loss_sum": loss_sum, "n_tokens": n_tokens}
+        result = {"loss": loss, "loss_sum": loss_sum, "n_tokens": n_tokens}
+        if use_ctc:
+            result["ctc"] = self.ctc_loss(out.logits, batch)
+            result["loss"] = loss + self.ctc_weight * result["ctc"]
+        return result
+
+    def ctc_loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Auxiliary CTC: the LLM's outputs at the audio frames (B, L, V) spell the clip's transcript (blank = pad).
+
+        It gives every frame a direct gradient towards what is said there, so a small LLM learns to read the audio
+        long before its answers alone would teach it (measured: issue 9's note in the README). Clips without a
+        transcript (ctc_lengths 0) are left out."""
+        mask = batch["audio_mask"]  # (B, L)
+        n = mask.sum(1)
+        frames = torch.zeros(mask.shape[0], int(n.max()), logits.shape[-1], device=logits.device)
+        frames[torch.arange(int(n.max()), device=n.device)[None, :] < n[:, None]] = logits[mask].float()
+        logp = frames.log_softmax(-1).transpose(0, 1)  # (T, B, V)
+        has = batch["ctc_lengths"] > 0
+        starts = torch.cumsum(batch["ctc_lengths"], 0) - batch["ctc_lengths"]
+        targets = torch.cat([batch["ctc_targets"][s:s + k] for s, k, h in
+                             zip(starts.tolist(), batch["ctc_lengths"].tolist(), has.tolist()) if h])
+        return F.ctc_loss(logp[:, has], targets, n[has], batch["ctc_lengths"][has],
+                          blank=self.tokenizer.pad_token_id, reduction="mean", zero_infinity=True)
 
     @torch.no_grad()
     def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, **generate_kwargs) -> list[list[int]]:
@@ -157,4 +182,4 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
         encoder.gradient_checkpointing_enable()
         llm.gradient_checkpointing_enable()
     return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
-                    pool_stride=cfg.pool_stride)
+                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight)

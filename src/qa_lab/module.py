@@ -26,6 +26,8 @@ class AudioLLMModule(L.LightningModule):
         out = self.model(batch)
         B = len(batch["tasks"])
         self.log(f"{stage}/loss", out["loss"], prog_bar=True, batch_size=B, sync_dist=stage != "train")
+        if "ctc" in out:
+            self.log(f"{stage}/ctc", out["ctc"], batch_size=B, sync_dist=stage != "train")
         sums, counts = defaultdict(float), defaultdict(int)
         for task, s, n in zip(batch["tasks"], out["loss_sum"].detach(), out["n_tokens"]):
             sums[task] += float(s)

@@ -205,6 +205,40 @@ def plot_task_losses(run_dirs: dict[str, str | Path]) -> Figure:
     return fig
 
 
+def plot_learning_curves(run_dirs: dict[str, str | Path], metrics: list[str]) -> Figure:
+    """Held-out task metrics against training steps (`val/{task}/{metric}`, logged by trainer.val_decode_per_task),
+    one panel per `task/metric`, one line per run; runs whose label starts with the same arm share a colour.
+
+    `run_dirs`: {"srwt_on seed 0": run folder, ...}; a metric no run logged gets an empty panel saying so."""
+    from qa_lab.eval.harness import NAMES
+    series = {label: read_metrics(d) for label, d in run_dirs.items()}
+    arms = list(dict.fromkeys(label.split(" ")[0] for label in series))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics) + 0.6, 3.2), squeeze=False)
+    for ax, tm in zip(axes[0], metrics):
+        task, metric = tm.split("/", 1)
+        drawn = False
+        for label, s in series.items():
+            points = s.get(f"val/{task}/{metric}")
+            if points:
+                steps, values = zip(*points)
+                arm = label.split(" ")[0]
+                ax.plot(steps, values, "o-", ms=3, color=f"C{arms.index(arm)}", alpha=0.8, label=arm)
+                drawn = True
+        base = metric.split("[")[0]
+        name, higher = NAMES.get(base, (base, True))
+        ax.set_title(f"{task}: {name}{metric[len(base):]} {'↑' if higher else '↓'}", fontsize=9)
+        ax.set_xlabel("step")
+        if drawn:
+            handles, labels = ax.get_legend_handles_labels()
+            keep = dict(zip(labels, handles))  # one entry per arm, not per seed
+            ax.legend(keep.values(), keep.keys(), fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+    fig.suptitle("held-out (validation) metrics during training", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_name: str | None = None) -> Figure:
     """One panel per `task/metric`: each arm's mean over seeds with its 95 % t-interval, seeds as dots.
 

@@ -167,6 +167,16 @@ def target(ex: dict) -> str:
     return get(ex["task"]).target(ex)
 
 
+def transcript(ex: dict) -> str | None:
+    """What is said in the clip, when the example knows it: its word list (every world speech clip, SRWT
+    manifests) or the text of a transcription task; None otherwise. The target of the auxiliary CTC loss."""
+    if ex.get("words"):
+        return " ".join(w["word"] for w in ex["words"])
+    if ex["task"] in ("asr", "asr_noise") and ex.get("text"):
+        return ex["text"]
+    return None
+
+
 def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
     """The tags that follow </audio> for a manifest example, in format `fmt`."""
     t = get(ex["task"])

@@ -127,7 +127,7 @@ def quiet_libraries() -> None:
     import warnings
 
     import transformers
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda", "lightning.fabric"):
+    for name in ("lightning.pytorch", "lightning.fabric"):  # info lines only (GPU/TPU, tips, weights_only)
         logging.getLogger(name).setLevel(logging.WARNING)
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
