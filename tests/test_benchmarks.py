@@ -37,3 +37,12 @@ def test_decode_benchmark_runs_and_prints_its_last_line(tmp_path):
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("realtime_factor: ") and float(last.split(": ")[1]) > 0
     assert json.loads((tmp_path / "d.json").read_text())["clips"] == 4
+
+
+def test_cached_features_benchmark_runs_and_prints_its_last_line():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cached_features.py"), "--encoder", "",
+                          "--clips", "4", "--batch-size", "2", "--repeats", "1"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("speedup_cached_features: ") and float(last.split(": ")[1]) > 0

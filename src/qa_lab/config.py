@@ -49,7 +49,8 @@ class ModelConfig:
     """Recompute activations in the backward pass to save memory."""
     ctc_weight: float = 0.0
     """Weight of an auxiliary CTC loss in training: the LLM's outputs at the audio frames spell the transcript
-    (clips that have one). 0 = off, as in the paper; the CPU scales use it so a small LLM learns to listen."""
+    (clips that have one). 0 = off, as in the paper; the CPU scales use it so a small LLM learns to listen. It needs
+    the logits at every audio frame (B x L x vocab): cheap for the tiny vocabulary, heavy for a 152k-token LLM."""
     freeze: list[str] = field(default_factory=list)
     """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
 
