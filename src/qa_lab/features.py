@@ -68,6 +68,9 @@ class FeatureStore:
         todo = [first[k] for k in keys if k not in self.features]
         if not todo:
             return
+        if progress:  # also when the bar below is off (output not a terminal): say what the wait is
+            print(f"[qa-lab] encoding {len(todo)} clips once with the frozen audio tower (cache: {self.folder})",
+                  flush=True)
         computed = encode_clips(model, todo, batch_seconds, progress)
         self.features.update(computed)
         self.folder.mkdir(parents=True, exist_ok=True)
