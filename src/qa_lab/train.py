@@ -131,8 +131,7 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    for msg in (".*weights_only.*", ".*litlogger.*", ".*LeafSpec.*", ".*does not have many workers.*",
-                ".*is_gradient_checkpointing.*", ".*generation_config.*"):
+    for msg in (".*weights_only.*", ".*litlogger.*", ".*generation_config.*"):  # cli.main filters the rest
         warnings.filterwarnings("ignore", message=msg)
 
 
