@@ -67,8 +67,10 @@ def test_freeze_names_a_part():
         load_config("base", ["model.freeze=[encoder]"])
 
 
-def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp_path):
-    cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0"])
+@pytest.mark.parametrize("layer", ["null", "1"])
+def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp_path, layer):
+    cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0",
+                               f"model.ctc_layer={layer}"])
     torch.manual_seed(0)
     model = build(cfg).train()
     examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])[:4]
@@ -89,6 +91,29 @@ def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp
     assert float(out["ctc"]) < 0.5 * first
     model.eval()
     assert "ctc" not in model(batch)  # evaluation losses stay the answer loss alone
+
+
+def test_ctc_layer_reads_the_named_layer(corpus, tmp_path):
+    from qa_lab.config import ConfigError
+    cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0"])
+    torch.manual_seed(0)
+    model = build(cfg).train()
+    examples = read_manifest(corpus / "train.jsonl", ["asr"])[:3]
+    batch = Collator(model.tokenizer, model.pool_stride, train=True)(
+        [AudioTextDataset(examples, model.tokenizer)[i] for i in range(3)])
+    n = model.language_model.config.num_hidden_layers
+    last = model(batch)["ctc"]
+    model.ctc_layer = n  # the last layer by number is the default
+    assert torch.allclose(model(batch)["ctc"], last)
+    model.ctc_layer = 1  # a middle layer: the layers above it get no gradient from the CTC loss
+    layers = model.language_model.get_decoder().layers
+    grads = torch.autograd.grad(model(batch)["ctc"], [p for p in layers[1].parameters()] + [layers[0].mlp.up_proj.weight],
+                                allow_unused=True)
+    assert all(g is None or not g.any() for g in grads[:-1]) and grads[-1].abs().sum() > 0
+    with pytest.raises(ConfigError, match="model.ctc_layer"):
+        load_config("base", ["model.ctc_layer=0"])
+    with pytest.raises(ValueError, match=rf"model.ctc_layer={n + 1}: .*1..{n}"):
+        build(load_config("base", [f"model.ctc_layer={n + 1}"]))
 
 
 def test_a_bad_clip_names_its_manifest_line_and_writes_no_cache(corpus, tmp_path):

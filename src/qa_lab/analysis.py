@@ -9,6 +9,8 @@
 
     confusion_outputs(model, cfg, examples, tasks)     # decode clips under every task's prompt (for tag_confusion)
     attention_to_audio(model, batch)                   # (T_out, T_audio) attention from output tokens to audio frames
+    frame_transcripts(model, cfg, examples)            # what the LLM hears: greedy CTC reading at the audio frames
+    listening(model, cfg, examples)                    # own vs swapped audio loss, norms, attention mass, frame WER
 
 Plots live in qa_lab.plots (plot_grad_conflict, plot_transfer_matrix, plot_tag_confusion, plot_task_losses,
 plot_attention_to_audio, plot_audio_frames, plot_word_times).
@@ -423,6 +425,28 @@ def attention_to_audio(model, batch: dict, layers: list[int] | None = None) -> n
 
 
 @torch.no_grad()
+@torch.no_grad()
+def frame_transcripts(model, cfg, examples: list[dict], batch_size: int = 16) -> list[str]:
+    """What the LLM hears: the greedy CTC reading of its outputs at each clip's audio frames (layer
+    `model.ctc_layer`, best token per frame, repeats merged, blanks dropped). Meaningful for a model trained with
+    the auxiliary CTC loss (model.ctc_weight > 0); compare it with the model's answers to tell a model that hears
+    the words but does not say them from one that does not hear them."""
+    tok = model.tokenizer
+    was_training = model.training
+    model.eval()
+    texts = []
+    for s in range(0, len(examples), batch_size):
+        batch = batch_for(model, cfg, examples[s:s + batch_size], [""] * len(examples[s:s + batch_size]))
+        out = model.language_model(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"],
+                                   logits_to_keep=1, output_hidden_states=True, use_cache=False)
+        ids = model.frame_logits(out.hidden_states, batch["audio_mask"]).argmax(-1)
+        for row in ids.split(batch["audio_mask"].sum(1).tolist()):
+            row = torch.unique_consecutive(row).tolist()
+            texts.append(tok.decode([i for i in row if i != tok.pad_token_id]).strip())
+    model.train(was_training)
+    return texts
+
+
 def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8) -> dict:
     """Does the model use the audio? Measured on teacher-forced held-out examples (manifest-style, with targets):
 
@@ -430,8 +454,11 @@ def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8)
     clip (every answer paired with another clip); a model that ignores the audio scores the same on both.
     audio_norm / text_norm: mean L2 norm of the projected audio frames and of the prompt's token embeddings (the
     LLM's input scale for each). attention_to_audio: per LLM layer, the mean attention mass that output positions
-    put on audio frames (first `max_attention_examples` examples)."""
-    from qa_lab.tasks import target
+    put on audio frames (first `max_attention_examples` examples). frame_wer: word error rate of
+    frame_transcripts against what is said in each clip (clips with a transcript; None without any): low frame_wer
+    with a high answer WER means the model hears the words but does not copy them into its answers."""
+    from qa_lab.eval.metrics import word_error_rate
+    from qa_lab.tasks import target, transcript
     was_training = model.training
     model.eval()
     outputs = [target(ex) for ex in examples]
@@ -453,5 +480,8 @@ def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8)
         one = batch_for(model, cfg, examples[i:i + 1], outputs[i:i + 1])
         mass += [attention_to_audio(model, one, [layer]).sum(1).mean() for layer in range(n_layers)]
     report["attention_to_audio"] = [round(float(m / k), 4) for m in mass]
+    said = [(text, ex) for ex in examples if (text := transcript(ex))]
+    report["frame_wer"] = (word_error_rate([t for t, _ in said], frame_transcripts(model, cfg, [ex for _, ex in said]))
+                           if said else None)
     model.train(was_training)
     return report

@@ -50,7 +50,10 @@ class ModelConfig:
     ctc_weight: float = 0.0
     """Weight of an auxiliary CTC loss in training: the LLM's outputs at the audio frames spell the transcript
     (clips that have one). 0 = off, as in the paper; the CPU scales use it so a small LLM learns to listen. It needs
-    the logits at every audio frame (B x L x vocab): cheap for the tiny vocabulary, heavy for a 152k-token LLM."""
+    the logits at every audio frame (frames x vocab): cheap for the tiny vocabulary, heavy for a 152k-token LLM."""
+    ctc_layer: int | None = None
+    """Which LLM layer the auxiliary CTC reads (1-based; its output through the final norm and the LM head); None =
+    the last. A middle layer leaves the layers above it free to copy the spelled-out audio into the answer."""
     freeze: list[str] = field(default_factory=list)
     """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
 
@@ -65,6 +68,8 @@ class ModelConfig:
             raise ConfigError(f"model.pool_stride={self.pool_stride}: expected >= 1")
         if self.ctc_weight < 0:
             raise ConfigError(f"model.ctc_weight={self.ctc_weight}: expected >= 0")
+        if self.ctc_layer is not None and self.ctc_layer < 1:
+            raise ConfigError(f"model.ctc_layer={self.ctc_layer}: expected a layer number >= 1 or null (the last)")
 
 
 @dataclass

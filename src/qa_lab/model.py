@@ -20,9 +20,13 @@ class AudioLLM(nn.Module):
 
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
-                 ctc_weight: float = 0.0):
+                 ctc_weight: float = 0.0, ctc_layer: int | None = None):
         super().__init__()
         self.ctc_weight = ctc_weight
+        n_layers = language_model.config.num_hidden_layers
+        if ctc_layer is not None and not 1 <= ctc_layer <= n_layers:
+            raise ValueError(f"model.ctc_layer={ctc_layer}: the language model has layers 1..{n_layers}")
+        self.ctc_layer = ctc_layer or n_layers
         self.audio_tower = audio_tower
         self.language_model = language_model
         self.tokenizer = tokenizer
@@ -82,10 +86,10 @@ class AudioLLM(nn.Module):
         use_ctc = self.ctc_weight > 0 and self.training and int(batch.get("ctc_lengths", torch.zeros(1)).sum()) > 0
         has_label = (labels != IGNORE).any(0).nonzero()
         first = int(has_label[0]) if len(has_label) else labels.shape[1] - 1
-        # Logits only where a label follows: the audio frames are most of the sequence and need none (unless CTC).
-        keep = labels.shape[1] if use_ctc else labels.shape[1] - max(first - 1, 0)
+        # Logits only where a label follows: the audio frames are most of the sequence and need none.
+        keep = labels.shape[1] - max(first - 1, 0)
         out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
-                                  logits_to_keep=keep, use_cache=False)
+                                  logits_to_keep=keep, use_cache=False, output_hidden_states=use_ctc)
         logits = out.logits[:, :-1].float()  # (B, keep-1, V) predicting labels[:, L-keep+1:]
         target = labels[:, labels.shape[1] - keep + 1:]
         tok_loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
@@ -94,20 +98,29 @@ class AudioLLM(nn.Module):
         loss = loss_sum.sum() / n_tokens.sum().clamp(min=1)
         result = {"loss": loss, "loss_sum": loss_sum, "n_tokens": n_tokens}
         if use_ctc:
-            result["ctc"] = self.ctc_loss(out.logits, batch)
+            result["ctc"] = self.ctc_loss(self.frame_logits(out.hidden_states, batch["audio_mask"]), batch)
             result["loss"] = loss + self.ctc_weight * result["ctc"]
         return result
 
-    def ctc_loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        """Auxiliary CTC: the LLM's outputs at the audio frames (B, L, V) spell the clip's transcript (blank = pad).
+    def frame_logits(self, hidden_states: tuple[torch.Tensor, ...], audio_mask: torch.Tensor) -> torch.Tensor:
+        """The LM head's logits at every audio frame (N_frames, V), in `audio_mask` order, read from layer
+        `ctc_layer`. transformers' hidden_states are (embeddings, layer 1, ..., layer n) with the last already through
+        the final norm, so only a middle layer gets the norm here."""
+        h = hidden_states[self.ctc_layer][audio_mask]
+        if self.ctc_layer < len(hidden_states) - 1:
+            h = self.language_model.get_decoder().norm(h)
+        return self.language_model.get_output_embeddings()(h).float()
+
+    def ctc_loss(self, frame_logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Auxiliary CTC: the LLM's outputs at the audio frames (N_frames, V) spell the clip's transcript (blank = pad).
 
         It gives every frame a direct gradient towards what is said there, so a small LLM learns to read the audio
         long before its answers alone would teach it (measured: issue 9's note in the README). Clips without a
         transcript (ctc_lengths 0) are left out."""
         mask = batch["audio_mask"]  # (B, L)
         n = mask.sum(1)
-        frames = torch.zeros(mask.shape[0], int(n.max()), logits.shape[-1], device=logits.device)
-        frames[torch.arange(int(n.max()), device=n.device)[None, :] < n[:, None]] = logits[mask].float()
+        frames = torch.zeros(mask.shape[0], int(n.max()), frame_logits.shape[-1], device=frame_logits.device)
+        frames[torch.arange(int(n.max()), device=n.device)[None, :] < n[:, None]] = frame_logits
         logp = frames.log_softmax(-1).transpose(0, 1)  # (T, B, V)
         has = batch["ctc_lengths"] > 0
         starts = torch.cumsum(batch["ctc_lengths"], 0) - batch["ctc_lengths"]
@@ -182,4 +195,4 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
         encoder.gradient_checkpointing_enable()
         llm.gradient_checkpointing_enable()
     return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
-                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight)
+                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer)

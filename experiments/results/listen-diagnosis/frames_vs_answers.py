@@ -1,0 +1,34 @@
+"""What a checkpoint hears vs what it says, on the world's held-out English ASR clips.
+
+    python experiments/results/listen-diagnosis/frames_vs_answers.py CHECKPOINT [N_CLIPS]
+
+Prints the WER of the greedy answers (what `qa-lab eval` scores) and of the frames' greedy CTC reading
+(qa_lab.analysis.frame_transcripts), then a few clips side by side.
+"""
+import sys
+
+from qa_lab.analysis import frame_transcripts
+from qa_lab.eval.harness import eval_examples
+from qa_lab.eval.metrics import word_error_rate
+from qa_lab.export import load
+from qa_lab.infer import run
+from qa_lab.tasks import target
+
+
+def main():
+    cfg, model = load(sys.argv[1])
+    model.eval()
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 75
+    examples, _ = eval_examples(cfg, world_split="test", limit=n)
+    examples = [ex for ex in examples if ex["task"] == "asr"]
+    refs = [target(ex) for ex in examples]
+    answers = run(model, cfg, [dict(ex) for ex in examples])
+    heard = frame_transcripts(model, cfg, examples)
+    print(f"{len(examples)} clips: answer WER {word_error_rate(refs, answers):.3f}, "
+          f"frame (CTC) WER {word_error_rate(refs, heard):.3f}")
+    for r, a, h in list(zip(refs, answers, heard))[:6]:
+        print(f"ref    {r}\nanswer {a}\nframes {h}\n")
+
+
+if __name__ == "__main__":
+    main()
