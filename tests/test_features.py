@@ -76,7 +76,7 @@ def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp
     examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])[:4]
     store = FeatureStore.for_model(model, tmp_path)
     store.ensure(model, examples, progress=False)
-    ds = AudioTextDataset(examples, model.tokenizer, features=store)
+    ds = AudioTextDataset(examples, model.tokenizer, features=store, ctc=True)
     batch = Collator(model.tokenizer, model.pool_stride, train=True)([ds[i] for i in range(4)])
     assert (batch["ctc_lengths"] > 0).all()  # every world speech clip knows its words
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
@@ -93,6 +93,17 @@ def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp
     assert "ctc" not in model(batch)  # evaluation losses stay the answer loss alone
 
 
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_training_batches_carry_ctc_targets_only_when_the_ctc_loss_is_on(smoke_overrides, weight):
+    from qa_lab.data import AudioDataModule
+    from qa_lab.train import build_tokenizer
+    cfg = load_config("base", [*smoke_overrides, f"model.ctc_weight={weight}"])
+    data = AudioDataModule(cfg, build_tokenizer(cfg))
+    data.setup()
+    batch = Collator(data.tokenizer, cfg.model.pool_stride, train=True)([data.train_set[i] for i in range(4)])
+    assert bool((batch["ctc_lengths"] > 0).all()) == (weight > 0)  # no tokenising of transcripts nobody reads
+
+
 def test_ctc_layer_reads_the_named_layer(corpus, tmp_path):
     from qa_lab.config import ConfigError
     cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0"])
@@ -100,7 +111,7 @@ def test_ctc_layer_reads_the_named_layer(corpus, tmp_path):
     model = build(cfg).train()
     examples = read_manifest(corpus / "train.jsonl", ["asr"])[:3]
     batch = Collator(model.tokenizer, model.pool_stride, train=True)(
-        [AudioTextDataset(examples, model.tokenizer)[i] for i in range(3)])
+        [AudioTextDataset(examples, model.tokenizer, ctc=True)[i] for i in range(3)])
     n = model.language_model.config.num_hidden_layers
     last = model(batch)["ctc"]
     model.ctc_layer = n  # the last layer by number is the default

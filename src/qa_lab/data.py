@@ -24,13 +24,14 @@ class AudioTextDataset(Dataset):
     """Manifest examples -> {mel (n_mels, T), prompt_ids, target_ids, task}; errors name file and line."""
 
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
-                 audio_padding: str = "real", with_target: bool = True, features=None):
+                 audio_padding: str = "real", with_target: bool = True, features=None, ctc: bool = False):
         self.examples = examples
         self.features = features  # a qa_lab.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
         self.tag_format = tag_format
         self.audio_padding = audio_padding
         self.with_target = with_target  # False: prompts only (decoding), no target fields needed
+        self.ctc = ctc and with_target  # also tokenise what is said (ctc_ids), for the auxiliary CTC loss
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -41,7 +42,7 @@ class AudioTextDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         ex = self.examples[i]
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
-        said = transcript(ex) if self.with_target else None
+        said = transcript(ex) if self.ctc else None
         item = {"prompt_ids": enc(prompt_for(ex, self.tag_format)),
                 "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i,
                 "ctc_ids": enc(said) if said else []}
@@ -220,7 +221,7 @@ class AudioDataModule(L.LightningDataModule):
         train, val = (read_manifest(p, d.tasks, d.skip_invalid) for p in (train, val))
         store = self.features(train + val) if self.features is not None else None
         mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, m.audio_padding,  # noqa: E731
-                                          features=store)
+                                          features=store, ctc=m.ctc_weight > 0)
         self.train_set, self.val_set = mk(train), mk(val)
 
     def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:

@@ -205,12 +205,20 @@ def plot_task_losses(run_dirs: dict[str, str | Path]) -> Figure:
     return fig
 
 
+def _metric_title(task: str, metric: str) -> str:
+    """'asr', 'wer[en]' -> 'asr: WER (en) ↓' (the metric's display name and which way is better)."""
+    from qa_lab.eval.harness import NAMES
+    base = metric.split("[")[0]
+    name, higher = NAMES.get(base, (base, True))
+    suffix = metric[len(base):].strip("[]")
+    return f"{task}: {name}{' (' + suffix + ')' if suffix else ''} {'↑' if higher else '↓'}"
+
+
 def plot_learning_curves(run_dirs: dict[str, str | Path], metrics: list[str]) -> Figure:
     """Held-out task metrics against training steps (`val/{task}/{metric}`, logged by trainer.val_decode_per_task),
     one panel per `task/metric`, one line per run; runs whose label starts with the same arm share a colour.
 
     `run_dirs`: {"srwt_on seed 0": run folder, ...}; a metric no run logged gets an empty panel saying so."""
-    from qa_lab.eval.harness import NAMES
     series = {label: read_metrics(d) for label, d in run_dirs.items()}
     arms = list(dict.fromkeys(label.split(" ")[0] for label in series))
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics) + 0.6, 3.2), squeeze=False)
@@ -224,9 +232,7 @@ def plot_learning_curves(run_dirs: dict[str, str | Path], metrics: list[str]) ->
                 arm = label.split(" ")[0]
                 ax.plot(steps, values, "o-", ms=3, color=f"C{arms.index(arm)}", alpha=0.8, label=arm)
                 drawn = True
-        base = metric.split("[")[0]
-        name, higher = NAMES.get(base, (base, True))
-        ax.set_title(f"{task}: {name}{metric[len(base):]} {'↑' if higher else '↓'}", fontsize=9)
+        ax.set_title(_metric_title(task, metric), fontsize=9)
         ax.set_xlabel("step")
         if drawn:
             handles, labels = ax.get_legend_handles_labels()
@@ -243,7 +249,6 @@ def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_na
     """One panel per `task/metric`: each arm's mean over seeds with its 95 % t-interval, seeds as dots.
 
     `rows` are the ablation runner's results.csv rows ({arm, seed, eval, task, metric, value})."""
-    from qa_lab.eval.harness import NAMES
     from qa_lab.stats import mean_ci
     eval_name = eval_name or (rows[0]["eval"] if rows else "")
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 3.2), squeeze=False)
@@ -258,10 +263,7 @@ def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_na
             err = None if lo != lo else [[m - lo], [hi - m]]  # nan check: one seed, no interval
             ax.bar(k, m, color=f"C{k}", alpha=0.6, yerr=err, capsize=4)
             ax.plot([k] * len(vals), vals, "k.", ms=5)
-        base = metric.split("[")[0]
-        name, higher = NAMES.get(base, (base, True))
-        suffix = metric[len(base):].strip("[]")
-        ax.set_title(f"{task}: {name}{' (' + suffix + ')' if suffix else ''} {'↑' if higher else '↓'}", fontsize=9)
+        ax.set_title(_metric_title(task, metric), fontsize=9)
         ax.set_xticks(range(len(arms)), arms, rotation=20, fontsize=8)
     fig.suptitle(f"{eval_name}: mean over seeds, 95 % CI", fontsize=10)
     fig.tight_layout()
