@@ -328,3 +328,27 @@ def test_keywords_are_frequent_single_words(lang):
     assert np.mean([any(k in t for k in kws) for t in token_sets]) >= 0.2
     for k in kws:
         assert np.mean([k in t for t in token_sets]) >= 0.03, k
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_crowd_voices_speak_every_language_and_keep_their_gender(lang):
+    from qa_lab.speech import CROWD, CROWD_PITCH, crowd_voice
+    text = sentences(1, seed=0, split="val", lang=lang)[0]
+    f0 = {"male": [], "female": []}
+    for variant, gender in CROWD.items():
+        voice = f"{speech_accents(lang)[0]}+{variant}"
+        low, _ = synthesize(text, voice=voice, pitch=CROWD_PITCH[0])
+        high, words = synthesize(text, voice=voice, pitch=CROWD_PITCH[1])
+        check_words(text, high, words)
+        f0[gender].append(np.median(f0_track(low if gender == "female" else high)))  # the two sexes' nearest ends
+    assert min(f0["female"]) > 1.05 * max(f0["male"]), f0
+    rng = np.random.default_rng(0)
+    drawn = [crowd_voice(rng, lang) for _ in range(50)]
+    assert len({d["voice"] for d in drawn}) > 10
+    assert all(CROWD_PITCH[0] <= d["pitch"] <= CROWD_PITCH[1] and d["gender"] == CROWD[d["voice"].split("+")[1]]
+               for d in drawn)
+
+
+def speech_accents(lang):
+    from qa_lab.speech import _ACCENTS
+    return _ACCENTS[lang]

@@ -160,3 +160,27 @@ def test_an_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monke
     (root / "train.jsonl").write_text("")
     assert world.build(cfg, seed=0, tasks=["asr"], progress=False) == root
     assert world.read_split(root, "train")
+
+
+def test_crowd_voices_vary_training_and_leave_the_test_split_untouched(built, tmp_path):
+    kw = {"tasks": ["asr", "gender", "speaker_id"]}
+    crowd = world.build(_cfg(tmp_path, crowd=1.0, **kw), seed=0, progress=False)
+    named = world.build(_cfg(tmp_path, crowd=0.0, **kw), seed=0, progress=False)
+    train = world.read_split(crowd, "train")
+    asr = [e for e in train if e["task"] == "asr"]
+    assert asr and all(e["speaker"] is None for e in asr)  # a crowd clip has no speaker name...
+    assert not [e for e in train if e["task"] == "speaker_id"]  # ...so it serves no speaker_id line
+    variants = {e["espeak"]["voice"].split("+")[1] for e in asr}
+    assert variants <= set(speech.CROWD) and len(variants) > 1
+    assert all(e["gender"] == speech.CROWD[e["espeak"]["voice"].split("+")[1]] for e in asr)
+    assert all(e["speaker"] in speech.SPEAKERS for e in world.read_split(named, "train") if e["task"] == "asr")
+    test_files = lambda root: {k: v for k, v in _digest(root).items() if k.startswith(("wav/test", "test."))}  # noqa: E731
+    assert test_files(crowd) == test_files(named) and test_files(crowd)
+    test_variants = {SPEAKER["voice"].split("+")[1] for SPEAKER in speech.SPEAKERS.values() if SPEAKER["split"] == "test"}
+    assert not test_variants & set(speech.CROWD)
+
+
+def test_crowd_share_outside_0_to_1_names_the_key():
+    from qa_lab.config import ConfigError
+    with pytest.raises(ConfigError, match="world.crowd"):
+        WorldConfig(crowd=1.5)

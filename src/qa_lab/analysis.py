@@ -437,11 +437,8 @@ def frame_transcripts(model, cfg, examples: list[dict], batch_size: int = 16) ->
     texts = []
     for s in range(0, len(examples), batch_size):
         batch = batch_for(model, cfg, examples[s:s + batch_size], [""] * len(examples[s:s + batch_size]))
-        out = model.language_model(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"],
-                                   logits_to_keep=1, output_hidden_states=True, use_cache=False)
-        ids = model.frame_logits(out.hidden_states, batch["audio_mask"]).argmax(-1)
-        for row in ids.split(batch["audio_mask"].sum(1).tolist()):
-            row = torch.unique_consecutive(row).tolist()
+        for logp in model.frame_log_probs(batch):
+            row = torch.unique_consecutive(logp.argmax(-1)).tolist()
             texts.append(tok.decode([i for i in row if i != tok.pad_token_id]).strip())
     model.train(was_training)
     return texts

@@ -29,6 +29,7 @@ def _infer(a) -> None:
     from qa_lab.export import load
     from qa_lab.infer import format_words, transcribe
     cfg, model = load(a.checkpoint)
+    _decode_flags(cfg, a)
     outs = transcribe(model, cfg, a.audio, task=a.task, audio_lang=a.audio_lang, text_lang=a.text_lang,
                       question=a.question, query=a.query)
     for path, text in zip(a.audio, outs):
@@ -37,19 +38,27 @@ def _infer(a) -> None:
         print(format_words(text) if a.task == "srwt" else text)
 
 
+def _decode_flags(cfg, a) -> None:
+    """--num-beams / --ctc-weight replace the checkpoint config's decode settings (checked like the config keys)."""
+    from dataclasses import replace
+    changes = {k: v for k, v in (("num_beams", a.num_beams), ("ctc_weight", a.ctc_weight)) if v is not None}
+    cfg.decode = replace(cfg.decode, **changes)
+
+
 def _eval(a) -> None:
     from pathlib import Path
 
     from qa_lab.eval import eval_examples, evaluate, markdown_table
     from qa_lab.export import load
     cfg, model = load(a.checkpoint)
+    _decode_flags(cfg, a)
     examples, name = eval_examples(cfg, manifest=a.manifest, world_split=a.world, tasks=a.tasks, limit=a.limit)
     src = Path(a.checkpoint)
     home = src.parent.parent if src.parent.name == "checkpoints" else (src if src.is_dir() else src.parent)
     out = Path(a.out) if a.out else home / "eval" / name
-    meta = {"checkpoint": str(src), "source": name, "num_beams": a.num_beams, "tag_format": cfg.tags.format,
-            "n_resamples": a.bootstrap}
-    metrics = evaluate(model, cfg, examples, out, num_beams=a.num_beams, n_resamples=a.bootstrap, meta=meta,
+    meta = {"checkpoint": str(src), "source": name, "num_beams": cfg.decode.num_beams,
+            "ctc_weight": cfg.decode.ctc_weight, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
+    metrics = evaluate(model, cfg, examples, out, n_resamples=a.bootstrap, meta=meta,
                        max_new_tokens=a.max_new_tokens)
     print(markdown_table(metrics))
     print(f"\n[qa-lab] {len(examples)} examples; predictions, metrics.json and metrics.md in {out}")
@@ -249,12 +258,16 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--world", choices=("train", "val", "test"), help="a split of the checkpoint's world")
     ev.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all the model trained on)")
     ev.add_argument("--limit", type=int, default=None, help="at most this many examples per task")
-    ev.add_argument("--num-beams", type=int, default=1, help="beam search width (1 = greedy)")
     ev.add_argument("--max-new-tokens", type=int, default=None, help="cap on new tokens for every task "
                     "(default: per task, e.g. 256 for srwt)")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
     ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>)")
     ev.set_defaults(func=_eval)
+    for decoder in (inf, ev):
+        decoder.add_argument("--num-beams", type=int, default=None,
+                       help="beam search width (1 = greedy; default: the checkpoint's decode.num_beams)")
+        decoder.add_argument("--ctc-weight", type=float, default=None, help="joint CTC / LM decoding weight for asr and "
+                       "asr_noise (0 = off; default: the checkpoint's decode.ctc_weight; needs model.ctc_weight > 0)")
 
     ab = sub.add_parser("ablate", help="train and evaluate every arm x seed of an ablation; table with CIs")
     ab.add_argument("ablation", help="an ablation file, e.g. ablations/srwt")

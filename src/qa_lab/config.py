@@ -125,6 +125,10 @@ class WorldConfig:
     """Override the size's clips per generator in validation."""
     n_test: int | None = None
     """Override the size's clips per generator in test (unseen voices, sentences and event combinations)."""
+    crowd: float = 0.5
+    """Share of train and val speech clips spoken by a crowd voice (accent, espeak-ng variant and pitch drawn per
+    clip, no speaker name) instead of a named training speaker: acoustic variety so that unseen test voices are
+    understood. 0 = named speakers only (the world before this key). Test clips never use the crowd."""
     workers: int = 0
     """Build processes; 0 = auto (one per CPU core up to 8, or in-process for small builds), 1 = in-process."""
 
@@ -134,6 +138,8 @@ class WorldConfig:
             _check(lang, WORLD_LANGUAGES, "world.languages")
         if not self.languages:
             raise ConfigError("world.languages: name at least one language")
+        if not 0.0 <= self.crowd <= 1.0:
+            raise ConfigError(f"world.crowd={self.crowd}: expected a share between 0 and 1")
         for key in ("n_train", "n_val", "n_test"):
             n = getattr(self, key)
             if n is not None and n < 1:
@@ -240,6 +246,22 @@ class TrainerConfig:
 
 
 @dataclass
+class DecodeConfig:
+    num_beams: int = 1
+    """Beam width of every decode (validation, eval, infer, ablations); 1 = greedy. `--num-beams` overrides it."""
+    ctc_weight: float = 0.0
+    """Joint CTC / LM decoding of transcription tasks (asr, asr_noise): each next token is scored by
+    (1 - w) log p_LM + w x its CTC prefix score from the model's own audio frames (qa_lab.ctc). 0 = the LM alone.
+    Needs a model trained with model.ctc_weight > 0. `--ctc-weight` overrides it."""
+
+    def __post_init__(self) -> None:
+        if self.num_beams < 1:
+            raise ConfigError(f"decode.num_beams={self.num_beams}: expected >= 1")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise ConfigError(f"decode.ctc_weight={self.ctc_weight}: expected a weight between 0 and 1")
+
+
+@dataclass
 class Config:
     name: str = "base"
     """Experiment name (the yaml's file name); names the run folder."""
@@ -270,6 +292,8 @@ class Config:
     """The built-in audio world used when data.train_manifest is null."""
     parts: PartsConfig = field(default_factory=PartsConfig)
     """Kit-made pretrained encoder and LLM for presets without checkpoints."""
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    """How answers are decoded (beam width, joint CTC scoring)."""
 
     def __post_init__(self) -> None:
         _check(self.stage, STAGES, "stage")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qa_lab import tags
+from qa_lab import ctc, tags
 from qa_lab.audio import duration
 from qa_lab.config import Config
 from qa_lab.data import AudioTextDataset, Collator, eval_batches
@@ -28,14 +28,20 @@ def decode(model: AudioLLM, ids: list[int], task: str) -> str:
 
 
 def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float = 120.0,
-        max_new_tokens: int | None = None, num_beams: int = 1, max_batch_size: int = 64,
+        max_new_tokens: int | None = None, num_beams: int | None = None, max_batch_size: int = 64,
         progress: bool = False) -> list[str]:
     """Decode manifest-style examples (keys: audio, task, and audio_lang/question as the task needs).
 
     Batches hold one task each (its own cap on new tokens, MAX_NEW_TOKENS) and clips of similar duration;
-    greedy unless num_beams > 1 (beam search). Outputs come back in input order.
+    beam width `num_beams` (None: cfg.decode.num_beams; 1 = greedy); transcription tasks decode jointly with the
+    frames' CTC scores when cfg.decode.ctc_weight > 0 (qa_lab.ctc). Outputs come back in input order.
     """
     from tqdm import tqdm
+    num_beams = num_beams or cfg.decode.num_beams
+    if cfg.decode.ctc_weight > 0 and cfg.model.ctc_weight == 0:
+        from qa_lab.config import ConfigError
+        raise ConfigError(f"decode.ctc_weight={cfg.decode.ctc_weight}: this model was trained without the CTC loss "
+                          "(model.ctc_weight=0), so its frames spell nothing; set decode.ctc_weight=0")
     for i, ex in enumerate(examples):
         ex.setdefault("_audio_path", str(ex["audio"]))
         ex.setdefault("_line", i + 1)
@@ -55,7 +61,8 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         task = examples[batch_idx[0]]["task"]
         cap = max_new_tokens or MAX_NEW_TOKENS.get(task, 128)
-        for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams)):
+        w = cfg.decode.ctc_weight if task in ctc.TASKS else 0.0
+        for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams, ctc_weight=w)):
             outputs[i] = decode(model, ids, task)
     return outputs
 

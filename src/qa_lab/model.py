@@ -130,13 +130,32 @@ class AudioLLM(nn.Module):
                           blank=self.tokenizer.pad_token_id, reduction="mean", zero_infinity=True)
 
     @torch.no_grad()
-    def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, **generate_kwargs) -> list[list[int]]:
+    def frame_log_probs(self, batch: dict, embeds: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """CTC log-probabilities at each clip's audio frames (layer `ctc_layer`): one (T_i, V) tensor per clip.
+        Positions count real tokens only, so left-padded (decoding) and right-padded batches agree."""
+        embeds = self.embed(batch) if embeds is None else embeds
+        mask = batch["attention_mask"]
+        out = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.long().cumsum(-1) - 1).clamp(min=0),
+                                  logits_to_keep=1, output_hidden_states=True, use_cache=False)
+        logp = self.frame_logits(out.hidden_states, batch["audio_mask"]).log_softmax(-1)
+        return list(logp.split(batch["audio_mask"].sum(1).tolist()))
+
+    def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, ctc_weight: float = 0.0,
+                 **generate_kwargs) -> list[list[int]]:
         """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example.
 
-        Greedy (num_beams=1) or beam search; other keyword arguments go to transformers' generate()."""
+        Greedy (num_beams=1) or beam search; ctc_weight > 0 decodes jointly with the CTC prefix scores of the
+        model's own frames (qa_lab.ctc; for transcription prompts of a model trained with the CTC loss). Other
+        keyword arguments go to transformers' generate()."""
         embeds = self.embed(batch)
         tok = self.tokenizer
         mask = batch["attention_mask"]
+        if ctc_weight > 0:
+            from transformers import LogitsProcessorList
+            from qa_lab.ctc import CTCPrefixScorer
+            scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
+                                     eos=tok.eos_token_id, num_beams=num_beams)
+            generate_kwargs["logits_processor"] = LogitsProcessorList([scorer])
         out = self.language_model.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **generate_kwargs)

@@ -103,11 +103,18 @@ def _combo(rng: np.random.Generator, split: str, draw, key) -> object:
 # pieces of clips
 
 def _speak(rng, lang: str, split: str, text: str, speaker: str | None = None, emotion: str = "neutral",
-           rate: str = "normal") -> tuple[np.ndarray, list[dict], dict]:
-    """Synthesise `text` -> (audio, words, facts about the voice)."""
-    if speaker is None:
-        speaker = _pick(rng, speech.speakers(lang, split))
-    sp = speech.SPEAKERS[speaker]
+           rate: str = "normal", crowd: float = 0.0) -> tuple[np.ndarray, list[dict], dict]:
+    """Synthesise `text` -> (audio, words, facts about the voice).
+
+    With no `speaker` given, a train or val clip is spoken by a crowd voice (speech.crowd_voice; its speaker is
+    None) with probability `crowd`, else by a named speaker of the split. Test clips draw nothing for the crowd,
+    so the test split does not depend on it."""
+    if speaker is None and crowd > 0 and split != "test" and rng.random() < crowd:
+        sp = speech.crowd_voice(rng, lang)
+    else:
+        if speaker is None:
+            speaker = _pick(rng, speech.speakers(lang, split))
+        sp = speech.SPEAKERS[speaker]
     d_pitch, p_range, volume = EMOTIONS[emotion]
     lo, hi = RATES[rate]
     wpm = int(rng.integers(lo, hi + 1))
@@ -153,7 +160,8 @@ def _gen_speech(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
     closed_set = split == "test" and i % 4 == 3
     voice_split = "train" if closed_set else split
     emotion, rate = _pick(rng, tuple(EMOTIONS)), _pick(rng, tuple(RATES))
-    audio, words, voice = _speak(rng, lang, voice_split, text, emotion=emotion, rate=rate)
+    audio, words, voice = _speak(rng, lang, voice_split, text, emotion=emotion, rate=rate,
+                                 crowd=0.0 if closed_set else cfg.crowd)  # test clips never draw for the crowd
     facts = {"audio_lang": lang, "text_lang": lang, "words": words, **voice}
     if closed_set:
         return audio, facts, [("speaker_id", {"label": voice["speaker"]})]
@@ -165,7 +173,7 @@ def _gen_speech(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
              ("speaking_rate", {"label": rate}), ("ser", {"label": emotion}),
              ("kws", {"label": " ".join(keywords) or "none"}),
              ("grounding", {"query": target, "spans": spans})]
-    if not split == "test":
+    if split != "test" and voice["speaker"] is not None:  # crowd voices have no name to identify
         lines.append(("speaker_id", {"label": voice["speaker"]}))
     return audio, facts, lines
 
@@ -177,7 +185,7 @@ def _gen_translation(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
     else:
         src, tgt = (str(x) for x in rng.choice(cfg.languages, size=2, replace=False))
     source, translation = _pairs(n, seed, split, src, tgt)[i]
-    audio, words, voice = _speak(rng, src, split, source)
+    audio, words, voice = _speak(rng, src, split, source, crowd=cfg.crowd)
     facts = {"audio_lang": src, "text_lang": tgt, "words": words, "source_text": _spoken(words, src), **voice}
     return audio, facts, [("s2tt", {"text": speech.display_text(translation, tgt)})]
 
@@ -186,7 +194,7 @@ def _gen_noisy_speech(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
     rng = _rng(seed, "noisy_speech", split, i)
     lang = _pick(rng, cfg.languages)
     text = _sentences(n, seed + 7919, split, lang)[i]
-    voice_audio, words, voice = _speak(rng, lang, split, text, rate=_pick(rng, tuple(RATES)))
+    voice_audio, words, voice = _speak(rng, lang, split, text, rate=_pick(rng, tuple(RATES)), crowd=cfg.crowd)
     seconds = round(len(voice_audio) / SAMPLE_RATE + float(rng.uniform(0.5, 1.5)), 2)
     onset = round(float(rng.uniform(0.1, seconds - len(voice_audio) / SAMPLE_RATE - 0.1)), 2)
     bg_name, snr = _pick(rng, sounds.BACKGROUNDS), round(float(rng.uniform(0.0, 15.0)), 1)
@@ -304,7 +312,7 @@ def _gen_scene(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
     if rng.random() < 0.5:  # someone talks in half of the scenes
         lang = _pick(rng, cfg.languages)
         text = _sentences(n, seed + 104729, split, lang)[i]
-        voice_audio, w, _ = _speak(rng, lang, split, text)
+        voice_audio, w, _ = _speak(rng, lang, split, text, crowd=cfg.crowd)
         onset = _place(rng, voice_audio, seconds, [])
         if onset is not None:
             items.append((voice_audio, onset, -22.0))
@@ -390,7 +398,7 @@ def generators_for(tasks: list[str] | tuple[str, ...] | None) -> list[str]:
 def spec(cfg: WorldConfig, seed: int, tasks: list[str] | None = None) -> dict:
     """Everything that determines the build's bytes (hashed into its folder name)."""
     tasks = tasks if tasks is not None else cfg.tasks
-    return {"version": WORLD_VERSION, "seed": seed, "size": cfg.size, "counts": counts(cfg),
+    return {"version": WORLD_VERSION, "seed": seed, "size": cfg.size, "counts": counts(cfg), "crowd": cfg.crowd,
             "languages": list(cfg.languages), "generators": generators_for(tasks),
             "tasks": sorted(tasks) if tasks is not None else None}
 

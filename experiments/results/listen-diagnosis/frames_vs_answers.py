@@ -1,9 +1,10 @@
 """What a checkpoint hears vs what it says, on the world's held-out English ASR clips.
 
-    python experiments/results/listen-diagnosis/frames_vs_answers.py CHECKPOINT [N_CLIPS]
+    python experiments/results/listen-diagnosis/frames_vs_answers.py CHECKPOINT [N_CLIPS] [WEIGHTS]
 
 Prints the WER of the greedy answers (what `qa-lab eval` scores) and of the frames' greedy CTC reading
-(qa_lab.analysis.frame_transcripts), then a few clips side by side.
+(qa_lab.analysis.frame_transcripts), then a few clips side by side. WEIGHTS (e.g. 0.3,0.5): also the WER of
+greedy joint CTC / LM decoding at each `decode.ctc_weight`.
 """
 import sys
 
@@ -26,6 +27,11 @@ def main():
     heard = frame_transcripts(model, cfg, examples)
     print(f"{len(examples)} clips: answer WER {word_error_rate(refs, answers):.3f}, "
           f"frame (CTC) WER {word_error_rate(refs, heard):.3f}")
+    joint = {}
+    for w in (float(x) for x in sys.argv[3].split(",")) if len(sys.argv) > 3 else ():
+        cfg.decode.ctc_weight = w
+        joint[w] = run(model, cfg, [dict(ex) for ex in examples])
+        print(f"joint CTC / LM decoding, weight {w}: answer WER {word_error_rate(refs, joint[w]):.3f}")
     for r, a, h in list(zip(refs, answers, heard))[:6]:
         print(f"ref    {r}\nanswer {a}\nframes {h}\n")
 

@@ -242,12 +242,13 @@ def load_metrics(path: str | Path) -> dict:
     return json.loads(p.read_text())["metrics"]
 
 
-def evaluate(model, cfg, examples: list[dict], out_dir: str | Path | None = None, num_beams: int = 1,
+def evaluate(model, cfg, examples: list[dict], out_dir: str | Path | None = None, num_beams: int | None = None,
              n_resamples: int = 1000, batch_seconds: float = 120.0, progress: bool = True,
              meta: dict | None = None, max_new_tokens: int | None = None) -> dict:
     """Decode `examples` with `model`, score every task, and (with out_dir) write the outputs. -> metrics.
 
-    max_new_tokens overrides the per-task caps (infer.MAX_NEW_TOKENS) for every task."""
+    max_new_tokens overrides the per-task caps (infer.MAX_NEW_TOKENS) for every task; num_beams None = the config's
+    (cfg.decode, as is the joint CTC weight)."""
     from qa_lab.infer import run
     outputs = run(model, cfg, [dict(ex) for ex in examples], batch_seconds=batch_seconds, num_beams=num_beams,
                   progress=progress, max_new_tokens=max_new_tokens)

@@ -1,0 +1,87 @@
+"""Joint CTC / LM decoding: the prefix scores are exact, and the frames can overrule a drifting LM."""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from qa_lab.ctc import CTCPrefixScorer
+
+BLANK, EOS = 0, 5
+
+
+def _collapse(path):
+    out = [t for i, t in enumerate(path) if t != BLANK and (i == 0 or t != path[i - 1])]
+    return tuple(out)
+
+
+def _brute(logp, prefix, exact):
+    """Sum over every CTC path of the frames whose reading starts with (or, exact, equals) `prefix`."""
+    total = -math.inf
+    for path in itertools.product(range(logp.shape[1]), repeat=logp.shape[0]):
+        said = _collapse(path)
+        if (said == prefix) if exact else (said[:len(prefix)] == prefix):
+            total = float(torch.logaddexp(torch.tensor(total), sum(logp[t, k] for t, k in enumerate(path))))
+    return total
+
+
+@pytest.mark.parametrize("prefix", [(), (1,), (1, 1), (2, 1), (1, 2, 3)])
+def test_prefix_and_end_scores_equal_a_sum_over_every_path(prefix):
+    torch.manual_seed(0)
+    short, long = torch.randn(4, 4).log_softmax(-1), torch.randn(5, 4).log_softmax(-1)  # V = 4 (0 = blank)
+    scorer = CTCPrefixScorer([long, short], weight=0.5, blank=BLANK, eos=EOS)
+    for clip, logp in ((0, long), (1, short)):
+        state = ()
+        for tok in prefix:  # walk the prefix one token at a time, as decoding does
+            scorer.extend([clip], [state], torch.tensor([[tok]]))
+            state += (tok,)
+        n, b, score = scorer.states[(clip, state)]
+        if prefix:
+            assert score == pytest.approx(_brute(logp, prefix, exact=False), abs=1e-4)
+        assert float(torch.logaddexp(n[-1], b[-1])) == pytest.approx(_brute(logp, prefix, exact=True), abs=1e-4)
+
+
+def test_the_frames_steer_greedy_choices_and_end_the_answer():
+    # frames that clearly say 1 then 2; an LM that prefers 3 and never wants to stop
+    frames = torch.full((6, 6), -20.0)
+    for t, k in enumerate([1, 1, BLANK, 2, 2, BLANK]):
+        frames[t, k] = 0.0
+    scorer = CTCPrefixScorer([frames.log_softmax(-1)], weight=0.7, blank=BLANK, eos=EOS, top_k=4)
+    lm = torch.tensor([[0.0, 1.0, 1.0, 2.0, 0.5, -1.0]])  # logits over V = 6 (EOS = 5)
+    ids = torch.zeros((1, 0), dtype=torch.long)
+    for _ in range(4):
+        nxt = int(scorer(ids, lm).argmax())
+        ids = torch.cat([ids, torch.tensor([[nxt]])], 1)
+        if nxt == EOS:
+            break
+    assert ids[0].tolist() == [1, 2, EOS]
+    assert int(lm.argmax()) == 3  # the LM alone would have said 3 forever
+
+
+def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus):
+    from qa_lab.config import ConfigError, load_config
+    from qa_lab.infer import run
+    from qa_lab.manifest import read_manifest
+    from qa_lab.train import build
+
+    cfg = load_config("base", ["smoke=true", "stage=full", "model.ctc_weight=1.0"])
+    torch.manual_seed(0)
+    model = build(cfg).eval()
+    asr = [e for e in read_manifest(corpus / "test.jsonl") if e["task"] == "asr"]
+    lid = [{**asr[0], "task": "lid"}]
+    plain = {n: run(model, cfg, [dict(e) for e in asr], max_new_tokens=6, num_beams=n) for n in (1, 2)}
+    cfg.decode.ctc_weight = 0.9
+    for n in (1, 2):
+        joint = run(model, cfg, [dict(e) for e in asr], max_new_tokens=6, num_beams=n)
+        assert len(joint) == len(asr) and all(isinstance(t, str) for t in joint)
+        assert joint != plain[n]  # random frames and a random LM disagree: the frames change the answer
+    cfg.decode.ctc_weight = 0.0
+    before = run(model, cfg, [dict(e) for e in lid], max_new_tokens=4)
+    cfg.decode.ctc_weight = 0.9
+    assert run(model, cfg, [dict(e) for e in lid], max_new_tokens=4) == before  # not a transcription task
+    with pytest.raises(ConfigError, match="decode.ctc_weight"):
+        load_config("base", ["decode.ctc_weight=1.5"])
+    cfg.model.ctc_weight = 0.0  # a model trained without the CTC loss has frames that spell nothing
+    with pytest.raises(ConfigError, match="trained without the CTC loss"):
+        run(model, cfg, [dict(e) for e in asr], max_new_tokens=2)
