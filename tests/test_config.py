@@ -106,3 +106,16 @@ def test_every_command_prints_its_help(argv, capsys):
     with pytest.raises(SystemExit) as e:
         main([*argv, "--help"])
     assert e.value.code == 0 and "usage: qa-lab" in capsys.readouterr().out
+
+
+def test_overrides_may_follow_an_option_and_other_stray_words_are_refused(capsys):
+    from qa_lab.cli import parse_args
+    a = parse_args(["ablate", "ablations/srwt", "seed=2", "--seeds", "1", "trainer.max_steps=50"])
+    assert a.seeds == 1 and a.overrides == ["seed=2", "trainer.max_steps=50"]
+    a = parse_args(["train", "demo", "--resume", "last.ckpt", "trainer.max_steps=9"])
+    assert a.resume == "last.ckpt" and a.overrides == ["trainer.max_steps=9"]
+    for argv in (["ablate", "ablations/srwt", "--seeds", "1", "--bogus"], ["ablate", "ablations/srwt", "--seeds", "1", "word"],
+                 ["tasks", "stray=1"]):
+        with pytest.raises(SystemExit) as e:
+            parse_args(argv)
+        assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err

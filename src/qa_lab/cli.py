@@ -299,12 +299,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_args(argv: list[str] | None = None):
+    """The command line -> argparse namespace. key=value overrides may also follow an option
+    (`qa-lab ablate ablations/srwt --seeds 1 trainer.max_steps=50`), where argparse alone would stop."""
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and not any(x.startswith("-") or "=" not in x for x in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            p.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     import warnings
     # Deprecation chatter from the pinned libraries, not actionable by users.
     for msg in (".*is_gradient_checkpointing.*", ".*LeafSpec.*", ".*does not have many workers.*"):
         warnings.filterwarnings("ignore", message=msg)
-    args = parser().parse_args(argv)
+    args = parse_args(argv)
     if args.func in (_train, _infer, _eval, _ablate, _pretrain_parts, _export):
         from qa_lab.train import quiet_libraries
         quiet_libraries()
