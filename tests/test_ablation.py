@@ -29,6 +29,7 @@ overrides: [smoke=true, world.out={world}, runs_dir={runs}, parts.out={parts}, w
     return str(path)
 
 
+@pytest.mark.slow
 def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypatch):
     path = _write_ablation(tmp_path, tmp_path / "runs", tmp_path / "world", tmp_path / "parts")
     ab = load_ablation(path)

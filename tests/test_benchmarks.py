@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs whole notebooks / benchmark scripts: seconds to a minute each
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -98,6 +98,7 @@ def test_tables_and_files(examples, tmp_path):
     assert (out / "metrics.md").read_text().startswith("| task | metric |")
 
 
+@pytest.mark.slow
 def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_path, capsys):
     mix = "[asr,srwt,grounding,aqa]"
     over = ["smoke=true", f"world.out={tmp_path / 'world'}", f"runs_dir={tmp_path / 'runs'}", f"data.tasks={mix}",

@@ -53,6 +53,7 @@ def test_other_tower_weights_get_another_folder(tmp_path):
     assert FeatureStore.for_model(model, tmp_path).folder != a
 
 
+@pytest.mark.slow
 def test_training_with_a_frozen_tower_uses_the_cache(smoke_overrides, tmp_path):
     cfg = load_config("demo", [*smoke_overrides, "model.freeze=[audio_tower]", f"data.features_dir={tmp_path / 'f'}"])
     run_dir, module = train(cfg, report_examples=0)

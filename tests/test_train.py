@@ -21,6 +21,7 @@ def _losses(run_dir) -> dict[int, float]:
 
 
 # every experiment yaml (ablation files and scales are checked in test_config and test_ablation)
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", [n for n in experiment_names() if not n.startswith("scale/")
                                         and "arms:" not in (EXPERIMENTS_DIR / f"{n}.yaml").read_text()])
 def test_every_experiment_runs_in_smoke_mode(experiment, smoke_overrides):
@@ -31,6 +32,7 @@ def test_every_experiment_runs_in_smoke_mode(experiment, smoke_overrides):
     assert results["val_loss_after"] is not None and (run_dir / "loss.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_until_greedy_transcription_is_exact(corpus, tmp_path):
     exs = [l for l in (corpus / "train.jsonl").read_text().splitlines() if '"task": "asr"' in l][:3]
     (tmp_path / "three.jsonl").write_text("\n".join(exs) + "\n")
@@ -51,6 +53,7 @@ def test_tiny_model_overfits_until_greedy_transcription_is_exact(corpus, tmp_pat
     assert losses[max(losses)] < 0.1 * losses[min(losses)]
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_next_step_loss(smoke_overrides):
     over = smoke_overrides + ["trainer.max_steps=4", "trainer.checkpoint_every_n_steps=2", "trainer.lr=3e-3"]
     full_dir, _ = train(load_config("demo", over), report_examples=0)
@@ -63,6 +66,7 @@ def test_resume_gives_the_same_next_step_loss(smoke_overrides):
     assert full[3] != full[2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["finetune", "pretrain"])
 def test_export_reload_gives_identical_logits(stage, smoke_overrides, corpus, tmp_path):
     over = smoke_overrides + [f"stage={stage}", "lora.encoder=true"]
@@ -105,6 +109,7 @@ def test_cli_config_and_tags_show():
     assert r.returncode == 2 and "did you mean 'trainer.max_steps'" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
     r = _cli("train", "demo", *smoke_overrides)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -121,6 +126,7 @@ def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
     assert r.returncode == 2 and "missing.wav" in r.stderr
 
 
+@pytest.mark.slow
 def test_sft_starts_from_pretrain_weights(smoke_overrides):
     pre_dir, pre = train(load_config("base", smoke_overrides + ["stage=pretrain"]), report_examples=0)
     ckpt = pre_dir / "checkpoints" / "last.ckpt"
@@ -138,6 +144,7 @@ def test_sft_starts_from_pretrain_weights(smoke_overrides):
         init_from(sft, pre_dir / "bad.ckpt")
 
 
+@pytest.mark.slow
 def test_lora_finetune_from_a_full_checkpoint_keeps_and_reloads_every_weight(smoke_overrides, corpus):
     # full stage: plain names; finetune: the same weights under peft's wrapping, plus LoRA
     full_dir, full = train(load_config("base", smoke_overrides + ["stage=full"]), report_examples=0)
