@@ -45,9 +45,14 @@ def test_unmasked_padding_would_leak(encoder):
 
 
 @torch.no_grad()
-def test_pad30_equals_stock_whisper_encoder(encoder):
-    mel = torch.randn(2, 80, 3000)
-    assert torch.equal(encode_pad30(encoder, mel), encoder(input_features=mel).last_hidden_state)
+def test_pad30_attends_to_the_padding_and_real_length_does_not(encoder):
+    clip = torch.randn(1, 80, 200)
+    quiet = torch.cat([clip, torch.zeros(1, 80, 2800)], -1)
+    loud = torch.cat([clip, torch.full((1, 80, 2800), 1.5)], -1)
+    pad30 = [encode_pad30(encoder, m)[:, :100] for m in (quiet, loud)]  # the clip's own 100 frames
+    assert (pad30[0] - pad30[1]).abs().max() > 1e-2  # stock Whisper: what fills the window reaches the clip
+    real = [encode_real(encoder, m, torch.tensor([200]))[:, :100] for m in (quiet, loud)]
+    assert (real[0] - real[1]).abs().max() <= 1e-5  # padded keys masked, padded frames zeroed
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ import json
 import random
 
 import pytest
+import torch
 
 from qa_lab import tasks, world
 from qa_lab.cli import main
@@ -131,3 +132,14 @@ def test_beam_search_decodes_and_scores(examples, corpus):
     beam = evaluate(model, cfg, asr, n_resamples=0, progress=False, max_new_tokens=4, num_beams=3)
     assert greedy["asr"]["n"] == beam["asr"]["n"] == 2
     assert beam["asr"]["wer[en]"]["value"] is not None
+    # the beam is really searched (a width that is ignored gives greedy's answers), and decode.num_beams is the default
+    from qa_lab.infer import run
+    torch.manual_seed(1)
+    with torch.no_grad():  # a random LLM far from its init: no single token dominates every step
+        for p in model.language_model.parameters():
+            p.add_(torch.randn_like(p))
+        model.language_model.model.norm.weight.mul_(0.02)  # and flat next-token distributions, where beams matter
+    answers = {n: run(model, cfg, [dict(ex) for ex in asr], max_new_tokens=4, num_beams=n) for n in (1, 3)}
+    assert answers[1] != answers[3], answers
+    cfg.decode.num_beams = 3  # the config's beam width is the default
+    assert run(model, cfg, [dict(ex) for ex in asr], max_new_tokens=4) == answers[3]

@@ -149,13 +149,24 @@ def test_pad30_trims_audio_to_real_length_before_the_llm(corpus):
 
 
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(corpus):
-    results = []
+    results, calls = [], []
     for flag in ("false", "true"):
-        model = build(_cfg("stage=pretrain", f"model.gradient_checkpointing={flag}")).train()
+        model = build(_cfg("stage=full", f"model.gradient_checkpointing={flag}")).train()
         ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer)
+        count = {"encoder": 0, "llm": 0}
+        # hooks on the first module inside a layer: transformers keeps the layer's own hooks outside the checkpoint,
+        # and torch stops a recomputation once the saved tensors backward needs are back (so a late module may not finish)
+        model.audio_tower.layers[0].self_attn_layer_norm.register_forward_hook(
+            lambda *_: count.__setitem__("encoder", count["encoder"] + 1))
+        model.language_model.model.layers[0].input_layernorm.register_forward_hook(
+            lambda *_: count.__setitem__("llm", count["llm"] + 1))
         loss = model(Collator(model.tokenizer)([ds[0], ds[1]]))["loss"]
         loss.backward()
         results.append((loss.detach(), model.audio_tower.layers[0].fc1.weight.grad.clone()))
+        calls.append(dict(count))
     assert model.audio_tower.is_gradient_checkpointing
+    # checkpointing really happens: each layer's forward runs again during backward (on the kit's real-length
+    # encoder path too, which calls the layers itself)
+    assert calls == [{"encoder": 1, "llm": 1}, {"encoder": 2, "llm": 2}], calls
     assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)

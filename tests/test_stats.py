@@ -5,28 +5,17 @@ import math
 import numpy as np
 import pytest
 
-from qa_lab.stats import bootstrap_paired, mean_ci, paired_difference, t_cdf, t_ppf, verdict
+from qa_lab.stats import bootstrap_paired, mean_ci, paired_difference, verdict
 
 
 @pytest.mark.parametrize("df, q, expected", [(1, 0.975, 12.7062), (2, 0.975, 4.3027), (3, 0.975, 3.1824),
                                              (4, 0.995, 4.6041), (10, 0.975, 2.2281), (30, 0.975, 2.0423),
-                                             (5, 0.05, -2.0150)])
-def test_t_quantiles_match_the_table(df, q, expected):
-    assert t_ppf(q, df) == pytest.approx(expected, abs=1e-4)
-    assert t_cdf(t_ppf(q, df), df) == pytest.approx(q, abs=1e-10)
-
-
-def test_t_cdf_closed_forms_and_errors():
-    assert t_cdf(0.0, 7) == 0.5
-    assert t_cdf(1.0, 1) == pytest.approx(0.75)  # Cauchy: 1/2 + atan(1)/pi
-    t = 1.3
-    assert t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)))
-    assert t_cdf(-t, 6) == pytest.approx(1 - t_cdf(t, 6))
-    assert t_cdf(1.96, 100000) == pytest.approx(0.975, abs=1e-4)  # tends to the normal
-    with pytest.raises(ValueError, match="df must be a positive integer"):
-        t_cdf(1.0, 2.5)
-    with pytest.raises(ValueError, match="q must be in"):
-        t_ppf(1.0, 3)
+                                             (5, 0.95, 2.0150)])
+def test_interval_half_width_uses_the_t_table_quantile(df, q, expected):
+    values = [float(k * k % 7) for k in range(df + 1)]  # n = df + 1 seeds, not all equal
+    m, lo, hi = mean_ci(values, alpha=2 * (1 - q))
+    assert hi - m == pytest.approx(expected * np.std(values, ddof=1) / math.sqrt(df + 1), rel=1e-4)
+    assert m - lo == pytest.approx(hi - m)
 
 
 def test_mean_ci_known_answer():

@@ -1,4 +1,8 @@
-"""Ablations: every arm x seed trained and evaluated on the same test sets, then one table with CIs.
+"""Ablations: every arm x seed trained and evaluated, then one table with CIs.
+
+A world test set is built with each run's seed (the world is a function of the seed), so the arms of one seed
+share their test clips and different seeds see different ones; a manifest eval set is the same for every run.
+Differences are paired by seed for that reason.
 
 An ablation file (experiments/ablations/*.yaml with an `arms:` key) names its arms (experiment yamls that
 differ in one thing), the scale merged over every arm, the seeds, the evaluation sets and the metrics:

@@ -28,6 +28,7 @@ import torch
 
 from qa_lab import tags
 from qa_lab import tasks as registry
+from qa_lab.model import IGNORE
 
 GRAD_CONFLICT_FILE = "grad_conflict.jsonl"
 
@@ -391,7 +392,7 @@ def audio_frames(model, batch: dict) -> list[np.ndarray]:
 def output_tokens(model, batch: dict) -> list[str]:
     """The output tokens of a one-example batch (the rows of attention_to_audio), EOS included."""
     labels = batch["labels"][0]
-    return model.tokenizer.convert_ids_to_tokens(labels[labels != -100].tolist())
+    return model.tokenizer.convert_ids_to_tokens(labels[labels != IGNORE].tolist())
 
 
 @torch.no_grad()
@@ -419,7 +420,7 @@ def attention_to_audio(model, batch: dict, layers: list[int] | None = None) -> n
     attn = out.attentions  # n_layers x (1, H, L, L)
     picked = [attn[i] for i in (layers if layers is not None else range(len(attn)))]
     mean = torch.stack([a[0].float() for a in picked]).mean((0, 1))  # (L, L)
-    out_pos = (batch["labels"][0] != -100).nonzero()[:, 0] - 1  # positions predicting each output token
+    out_pos = (batch["labels"][0] != IGNORE).nonzero()[:, 0] - 1  # positions predicting each output token
     audio_pos = batch["audio_mask"][0].nonzero()[:, 0]
     return mean[out_pos][:, audio_pos].cpu().numpy()
 

@@ -10,10 +10,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from qa_lab.tags import FORMATS
+
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
 STAGES = ("pretrain", "sft", "finetune", "full")
-TAG_FORMATS = ("hierarchical", "flat", "natural")
+TAG_FORMATS = FORMATS
 AUDIO_PADDING = ("real", "pad30")
 PROJECTORS = ("linear", "mlp")
 STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
@@ -40,7 +42,8 @@ class ModelConfig:
     trust_remote_code: bool = False
     """Allow remote modelling code (needed by Qwen/Qwen-7B); off unless a config opts in."""
     audio_padding: str = "real"
-    """real: encode at each clip's own length (fast); pad30: pad to 30 s like released checkpoints."""
+    """real: encode at each clip's own length (fast); pad30: pad to 30 s and attend to the padding (stock Whisper,
+    unmasked; not Qwen2-Audio's tower, which masks the padded keys)."""
     projector: str = "linear"
     """Audio-to-LLM projector: linear | mlp (Linear-GELU-Linear)."""
     pool_stride: int = 2

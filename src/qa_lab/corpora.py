@@ -9,7 +9,6 @@ Adapters never decode audio; they only check that the files exist.
 from __future__ import annotations
 
 import csv
-import difflib
 import inspect
 import io
 import json
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from qa_lab.errors import unknown
 from qa_lab.tags import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,6 @@ log = logging.getLogger(__name__)
 
 class Skipped(str):
     """Why one example was left out (yielded by an adapter instead of an example)."""
-
-
-def _unknown(what: str, value: object, valid: Sequence[str]) -> ValueError:
-    """A ValueError naming the bad value, the valid ones and the closest match."""
-    close = difflib.get_close_matches(str(value), list(valid), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}{hint}")
 
 
 def _resolve(root: str | Path) -> Path:
@@ -63,7 +56,7 @@ def _pick(corpus: str, split: str | None, valid: Sequence[str], default: Sequenc
         if split not in valid:
             folded = {v.lower(): v for v in valid}
             if split.lower() not in folded:
-                raise _unknown(f"{corpus} split", split, valid)
+                raise unknown(f"{corpus} split", split, valid)
             split = folded[split.lower()]
         return [split]
     return [s for s in default if exists(s)] or [default[0]]
@@ -597,7 +590,7 @@ def prepare(name: str, root: str | Path, out: str | Path, split: str | None = No
     split found on disk; `options` go to the adapter (e.g. pair='fr_en' for covost2).
     """
     if name not in ADAPTERS:
-        raise _unknown("corpus", name, list(ADAPTERS))
+        raise unknown("corpus", name, list(ADAPTERS))
     adapter = ADAPTERS[name]
     accepted = [p for p in inspect.signature(adapter).parameters if p not in ("root", "split")]
     bad = [o for o in options if o not in accepted]
@@ -674,7 +667,7 @@ def from_hf_dataset(path: str | Path, out: str | Path, task: str, audio_column: 
         if split is None:
             raise ValueError(f"{path}: a DatasetDict with splits {', '.join(ds)}; choose one with split=")
         if split not in ds:
-            raise _unknown(f"split of {path}", split, list(ds))
+            raise unknown(f"split of {path}", split, list(ds))
         ds = ds[split]
     lacking = [c for c in (audio_column, *columns.values()) if c not in ds.column_names]
     if lacking:

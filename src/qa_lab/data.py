@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from qa_lab import tags
-from qa_lab.audio import AudioError, check_duration, load_audio, log_mel, log_mel_pad30
+from qa_lab.audio import HOP, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30
 from qa_lab.config import Config
 from qa_lab.encoder import pooled_lengths
 from qa_lab.manifest import read_manifest, where
@@ -51,11 +51,11 @@ class AudioTextDataset(Dataset):
             return {"feats": feats, "mel_length": n_mel, **item}
         try:
             audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
-            check_duration(len(audio) / 16_000, ex["_audio_path"])
+            check_duration(len(audio) / SAMPLE_RATE, ex["_audio_path"])
             mel = log_mel_pad30(audio) if self.audio_padding == "pad30" else log_mel(audio)
         except AudioError as e:
             raise AudioError(f"{where(ex)}: {e}") from None
-        return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // 160, mel.shape[1]), **item}
+        return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // HOP, mel.shape[1]), **item}
 
 
 class Collator:

@@ -106,7 +106,9 @@ def _head_rows(head: torch.nn.Module, ids: torch.Tensor, d: int) -> torch.Tensor
 
 
 def export(ckpt: str | Path, out_dir: str | Path) -> Path:
-    """Write a self-describing export of a checkpoint.
+    """Write an export of a checkpoint. Not self-contained: reloading it also needs what its config points to
+    (the parts folder of kit-pretrained presets, the `init_from` checkpoint's untrained weights, hub or local
+    base checkpoints).
 
     OUT/adapter/ (LLM PEFT adapter, loadable with peft.PeftModel.from_pretrained), OUT/encoder_adapter/
     (when the encoder has LoRA), OUT/projector.safetensors, OUT/tag_embeddings.safetensors (the tag

@@ -51,7 +51,9 @@ class AudioLLMModule(L.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
 
-        def schedule(step: int) -> float:  # linear warm-up, cosine decay to 10 %
+        # linear warm-up, cosine decay to 10 %. Not transformers' get_cosine_with_min_lr_schedule_with_warmup:
+        # its warm-up starts at lr 0, which wastes the first step (this one starts at lr / warmup_steps).
+        def schedule(step: int) -> float:
             if step < c.warmup_steps:
                 return (step + 1) / c.warmup_steps
             t = (step - c.warmup_steps) / max(1, c.max_steps - c.warmup_steps)

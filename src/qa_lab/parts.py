@@ -30,6 +30,7 @@ from tqdm import tqdm
 from qa_lab import world
 from qa_lab.cache import COMPLETE, building, is_complete
 from qa_lab.config import WORLD_SIZES, WorldConfig
+from qa_lab.model import IGNORE
 from qa_lab.presets import PRESETS
 
 PARTS_VERSION = 2  # bump when pretraining changes what a spec produces: part of the cache key
@@ -178,7 +179,7 @@ def _mel_batch(clips, idx, device) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 def _text_batch(seqs, idx, pad_id, device) -> dict:
-    """Right-padded token rows with labels (-100 on padding)."""
+    """Right-padded token rows with labels (IGNORE on padding)."""
     rows = [seqs[i] for i in idx]
     L = max(map(len, rows))
     ids = torch.full((len(rows), L), pad_id)
@@ -186,7 +187,7 @@ def _text_batch(seqs, idx, pad_id, device) -> dict:
     for b, r in enumerate(rows):
         ids[b, :len(r)] = torch.tensor(r)
         mask[b, :len(r)] = 1
-    labels = ids.masked_fill(mask == 0, -100)
+    labels = ids.masked_fill(mask == 0, IGNORE)
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
@@ -263,7 +264,7 @@ def eval_lm(llm, seqs, pad_id: int, batch_size: int = 16, device: str = "cpu") -
     loss_sum, n = 0.0, 0
     for a in range(0, len(seqs), batch_size):
         batch = _text_batch(seqs, range(a, min(a + batch_size, len(seqs))), pad_id, device)
-        k = int((batch["labels"][:, 1:] != -100).sum())
+        k = int((batch["labels"][:, 1:] != IGNORE).sum())
         loss_sum += float(llm(**batch, use_cache=False).loss) * k
         n += k
     return loss_sum / max(n, 1)

@@ -11,8 +11,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import soxr
+from scipy.fft import next_fast_len
 
 from qa_lab.audio import SAMPLE_RATE
+from qa_lab.errors import unknown
 
 SR = SAMPLE_RATE
 _FADE = SR // 200  # 5 ms edge fades, so a piece never starts or stops with a click
@@ -25,24 +27,6 @@ def _samples(seconds: float, what: str) -> int:
     if n < 1:
         raise ValueError(f"{what} must be a positive number of seconds, got {seconds!r}")
     return n
-
-
-def _unknown(kind: str, name: str, valid: Sequence[str]) -> ValueError:
-    return ValueError(f"unknown {kind} {name!r}; expected one of {', '.join(valid)}")
-
-
-def _fast_len(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (FFT sizes numpy transforms fastest)."""
-    best, p5 = 1 << (n - 1).bit_length(), 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best, p35 = min(best, p), p35 * 3
-        p5 *= 5
-    return best
 
 
 def _band(f: np.ndarray, lo: float | None = None, hi: float | None = None, order: int = 2) -> np.ndarray:
@@ -63,7 +47,7 @@ def _peak(f: np.ndarray, fc: float, q: float) -> np.ndarray:
 
 def _noise(rng: np.random.Generator, n: int, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """(n,) Gaussian noise whose magnitude spectrum is gain(freqs in Hz), unit std; built as a spectrum."""
-    m = _fast_len(n)
+    m = next_fast_len(n, real=True)
     f = np.fft.rfftfreq(m, 1 / SR).astype(np.float32)
     re, im = rng.standard_normal((2, len(f)), dtype=np.float32)
     x = np.fft.irfft((re + 1j * im) * gain(f), m)[:n]  # float32 throughout: twice as fast
@@ -72,7 +56,7 @@ def _noise(rng: np.random.Generator, n: int, gain: Callable[[np.ndarray], np.nda
 
 def _filter(x: np.ndarray, gain: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Zero-phase FFT filter with magnitude gain(freqs); padded so a ringing tail does not wrap around."""
-    m = _fast_len(len(x) + SR // 20)
+    m = next_fast_len(len(x) + SR // 20, real=True)
     f = np.fft.rfftfreq(m, 1 / SR).astype(np.float32)
     return np.fft.irfft(np.fft.rfft(np.asarray(x, np.float32), m) * gain(f), m)[: len(x)]
 
@@ -330,7 +314,7 @@ def event(name: str, rng: np.random.Generator, duration: float | None = None) ->
     the event at `onset`, it should report onset + active_span(x)[0] and onset + active_span(x)[1].
     """
     if name not in _EVENT_SYNTHS:
-        raise _unknown("event", name, EVENTS)
+        raise unknown("event", name, EVENTS)
     synth, (lo, hi) = _EVENT_SYNTHS[name]
     n = _samples(rng.uniform(lo, hi) if duration is None else duration, f"event {name!r} duration")
     x = _fades(synth(rng, n))
@@ -449,7 +433,7 @@ def background(name: str, seconds: float, rng: np.random.Generator) -> np.ndarra
     which moves the RMS by less than 0.01 dB.
     """
     if name not in _BACKGROUND_SYNTHS:
-        raise _unknown("background", name, BACKGROUNDS)
+        raise unknown("background", name, BACKGROUNDS)
     x = _BACKGROUND_SYNTHS[name](rng, _samples(seconds, f"background {name!r} length"))
     x = _fades(x - x.mean())
     x = x * (0.1 / (np.sqrt(np.mean(x * x)) + _EPS))
@@ -604,7 +588,7 @@ def note(pitch: int, velocity: int, instrument: str, seconds: float, rng: np.ran
     the level (peak 0.9 at 127, 36 dB lower at 1) and the brightness.
     """
     if instrument not in _INSTRUMENT_SYNTHS:
-        raise _unknown("instrument", instrument, INSTRUMENTS)
+        raise unknown("instrument", instrument, INSTRUMENTS)
     if not (isinstance(pitch, (int, np.integer)) and 21 <= pitch <= 108):
         raise ValueError(f"pitch {pitch!r} is not a MIDI note number in 21-108 (A0-C8)")
     if not (isinstance(velocity, (int, np.integer)) and 1 <= velocity <= 127):

@@ -285,8 +285,9 @@ def _draw(rng: np.random.Generator, items, cum: np.ndarray):
     return items[min(int(np.searchsorted(cum, rng.random(), side="right")), len(items) - 1)]
 
 
-def _split_of(key: str) -> str:
-    """Stable split by hash (80/10/10), so a sentence belongs to one split whatever the seed."""
+def split_of(key: str) -> str:
+    """Stable split of a sentence or combination by hash (80/10/10), whatever the seed: the world's one split rule
+    (sentences here, event and note combinations in qa_lab.world)."""
     h = int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big") % 10
     return "train" if h < 8 else ("val" if h == 8 else "test")
 
@@ -970,7 +971,7 @@ def _abstract_sentences(n: int, seed: int, split: str, stream: int) -> list[tupl
         if key in seen or not 5 <= len(_realize(s, "en").split()) <= 22:
             continue
         seen.add(key)
-        if _split_of(key) == split:
+        if split_of(key) == split:
             out.append(s)
     if len(out) < n:
         raise ValueError(f"could only draw {len(out)} distinct {split} sentences, asked for {n}")
@@ -995,7 +996,7 @@ def sentences(n: int, seed: int, split: str, lang: str = "en") -> list[str]:
         if len(out) == n:
             break
         s = _fill(_TEMPLATES[rng.integers(len(_TEMPLATES))], rng)
-        if s not in seen and _split_of(s) == split:
+        if s not in seen and split_of(s) == split:
             seen.add(s)
             out.append(s)
     if len(out) < n:

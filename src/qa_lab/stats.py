@@ -1,6 +1,6 @@
 """Statistics for ablation tables: t-intervals over seeds, paired differences, a paired bootstrap, plain-word verdicts.
 
-Two ways to compare arms A and B (all functions are pure; no scipy):
+Two ways to compare arms A and B (all functions are pure):
 
 * several seeds per arm: `paired_difference(a, b)` pairs the seeds by position (seed k of A with seed k of B, same
   data order and init) and runs a paired t-test on the per-seed differences;
@@ -8,7 +8,7 @@ Two ways to compare arms A and B (all functions are pure; no scipy):
   on the same resampled indices.
 
 Either result goes to `verdict(result, higher_is_better, names)` for a sentence for the notebook or the README.
-Student-t probabilities are computed here (`t_cdf`, `t_ppf`) because torch 2.13's StudentT has no icdf.
+Student-t quantiles and tail probabilities come from scipy.stats.t.
 """
 
 from __future__ import annotations
@@ -17,66 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
-
-
-# --- Student t for integer degrees of freedom ------------------------------------------------------------------
-
-def t_cdf(t: float, df: int) -> float:
-    """P(T <= t) for Student's t with integer df >= 1, exact (Abramowitz & Stegun 26.7.3 / 26.7.4).
-
-    With theta = atan(t / sqrt(df)) and c = cos^2(theta), A = P(|T| <= |t|) is
-        df = 1:     2 theta / pi
-        df odd:     (2/pi) [theta + sin(theta) cos(theta) (1 + 2/3 c + 2*4/(3*5) c^2 + ... up to c^((df-3)/2))]
-        df even:    sin(theta) (1 + 1/2 c + 1*3/(2*4) c^2 + ... up to c^((df-2)/2))
-    and P(T <= t) = (1 + sign(t) A) / 2. Seeds give integer df = n - 1, so no incomplete beta is needed.
-    """
-    if isinstance(df, bool) or int(df) != df or df < 1:
-        raise ValueError(f"t_cdf: df must be a positive integer, got {df!r}")
-    df = int(df)
-    if math.isnan(t):
-        return math.nan
-    if math.isinf(t):
-        return 1.0 if t > 0 else 0.0
-    theta = math.atan2(abs(t), math.sqrt(df))
-    c = math.cos(theta) ** 2
-    if df % 2:
-        total, term = 1.0, 1.0
-        for k in range(1, (df - 3) // 2 + 1):
-            term *= c * (2 * k) / (2 * k + 1)
-            total += term
-        a = 2 / math.pi * (theta + (math.sin(theta) * math.cos(theta) * total if df > 1 else 0.0))
-    else:
-        total, term = 1.0, 1.0
-        for k in range(1, (df - 2) // 2 + 1):
-            term *= c * (2 * k - 1) / (2 * k)
-            total += term
-        a = math.sin(theta) * total
-    a = min(max(a, 0.0), 1.0)
-    return 0.5 + math.copysign(a, t) / 2
-
-
-def t_ppf(q: float, df: int) -> float:
-    """The q-quantile of Student's t with integer df (inverse of t_cdf, by bisection to ~1e-12 relative).
-
-    t_ppf(0.975, 2) = 4.3027, t_ppf(0.975, 10) = 2.2281."""
-    if not 0 < q < 1:
-        raise ValueError(f"t_ppf: q must be in (0, 1), got {q!r}")
-    if q == 0.5:
-        return 0.0
-    target = max(q, 1 - q)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < target:
-        lo, hi = hi, hi * 2
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        if t_cdf(mid, df) < target:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * hi:
-            break
-    x = (lo + hi) / 2
-    return x if q > 0.5 else -x
+from scipy.stats import t as student_t
 
 
 # --- intervals and tests -----------------------------------------------------------------------------------------
@@ -106,7 +47,7 @@ def mean_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float,
     m = float(x.mean())
     if x.size < 2:
         return m, math.nan, math.nan
-    half = t_ppf(1 - alpha / 2, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    half = float(student_t.ppf(1 - alpha / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
     return m, m - half, m + half
 
 
@@ -134,9 +75,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], alpha: float = 0.0
         out.update(lo=diff, hi=diff, p=0.0 if diff != 0 else math.nan, significant=diff != 0)
         return out
     se = sd / math.sqrt(n)
-    half = t_ppf(1 - alpha / 2, n - 1) * se
+    half = float(student_t.ppf(1 - alpha / 2, n - 1)) * se
     t = diff / se
-    out.update(lo=diff - half, hi=diff + half, p=2 * (1 - t_cdf(abs(t), n - 1)))
+    out.update(lo=diff - half, hi=diff + half, p=2 * float(student_t.sf(abs(t), n - 1)))
     out["significant"] = bool(out["lo"] > 0 or out["hi"] < 0)
     return out
 

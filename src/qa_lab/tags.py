@@ -4,10 +4,12 @@ Which tags each task uses, and the prompt built from them, live in the task regi
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from qa_lab.audio import MAX_SECONDS
+from qa_lab.errors import unknown
 
 AUDIO_START = "<audio>"
 AUDIO_END = "</audio>"
@@ -23,8 +25,7 @@ LANGUAGES: tuple[str, ...] = ("en", "zh", "de", "es", "ko", "fr", "ja", "it", "z
 _LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", "de": "German", "es": "Spanish", "ko": "Korean",
                    "fr": "French", "ja": "Japanese", "it": "Italian", "zh_tr": "Traditional Chinese"}
 
-MAX_SECONDS = 30.0
-_CENTIS = 3000  # 30.00 s in 0.01 s steps
+_CENTIS = round(MAX_SECONDS * 100)  # time tokens cover the longest clip the encoder takes, in 0.01 s steps
 TIME_TOKENS: tuple[str, ...] = tuple(f"<|{k // 100}.{k % 100:02d}|>" for k in range(_CENTIS + 1))
 _TIME_INDEX = {tok: k for k, tok in enumerate(TIME_TOKENS)}
 
@@ -73,17 +74,10 @@ SPECIAL_TOKENS: tuple[str, ...] = (
 _SPECIAL_RE = re.compile(r"<\|[^|]*\|>")
 
 
-def _unknown(what: str, value: object, valid: Sequence[str]) -> ValueError:
-    """A ValueError naming the bad value, the valid ones and the closest match."""
-    close = difflib.get_close_matches(str(value), valid, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}{hint}")
-
-
 def lang_token(lang: str) -> str:
     """'en' -> '<|en|>'; ValueError for a language outside LANGUAGES."""
     if lang not in LANGUAGES:
-        raise _unknown("language", lang, LANGUAGES)
+        raise unknown("language", lang, LANGUAGES)
     return f"<|{lang}|>"
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qa_lab import tags
+from qa_lab.errors import unknown
 from qa_lab.tags import (
     ANSWER, CAPTION, KEYWORD, NOTIMESTAMPS, QUESTION, STARTOFANALYSIS, STARTOFTRANSCRIPT, TIMESTAMPS, TRANSCRIBE,
     TRANSLATE, TaskTags,
@@ -54,9 +55,9 @@ class Task:
         if not self.name.isidentifier():
             raise ValueError(f"task name {self.name!r} must be a Python-identifier-like word (letters, digits, _)")
         if self.family not in FAMILIES:
-            raise tags._unknown(f"family of task {self.name!r}", self.family, FAMILIES)
+            raise unknown(f"family of task {self.name!r}", self.family, FAMILIES)
         if self.metric not in METRICS:
-            raise tags._unknown(f"metric of task {self.name!r}", self.metric, METRICS)
+            raise unknown(f"metric of task {self.name!r}", self.metric, METRICS)
         if self.query not in (None, "question", "query"):
             raise ValueError(f"task {self.name!r}: query must be None, 'question' or 'query', got {self.query!r}")
         if (self.tags.task == QUESTION) != (self.query == "question"):
@@ -85,7 +86,7 @@ def get(name: str) -> Task:
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
-        raise tags._unknown("task", name, tuple(REGISTRY)) from None
+        raise unknown("task", name, tuple(REGISTRY)) from None
 
 
 def names(family: str | None = None) -> tuple[str, ...]:
@@ -117,7 +118,7 @@ def prompt(task: str, fmt: str = "hierarchical", audio_lang: str | None = None, 
     """
     t = get(task)
     if fmt not in tags.FORMATS:
-        raise tags._unknown("tag format", fmt, tags.FORMATS)
+        raise unknown("tag format", fmt, tags.FORMATS)
     audio_lang = audio_lang or t.audio_lang or "en"
     audio_tok = tags.lang_token(audio_lang)
     if text_lang is None:
@@ -137,7 +138,7 @@ def prompt(task: str, fmt: str = "hierarchical", audio_lang: str | None = None, 
         if t.tags.instruction is None:
             raise ValueError(f"task {task!r} has no output-instruction slot; got instruction={instruction!r}")
         if instruction not in tags.OUTPUT_INSTRUCTIONS:
-            raise tags._unknown("output instruction", instruction, tags.OUTPUT_INSTRUCTIONS)
+            raise unknown("output instruction", instruction, tags.OUTPUT_INSTRUCTIONS)
     word = f"{tags.STARTOFWORD}{q}{tags.ENDOFWORD}" if t.query == "query" else ""
 
     if fmt == "hierarchical":

@@ -66,12 +66,6 @@ TEMPOS = {"slow": (60, 76), "moderate": (100, 120), "fast": (156, 180)}  # beats
 # ---------------------------------------------------------------------------------------------
 # splitting and seeding
 
-def _bucket(key: str) -> str:
-    """Stable split of a combination by hash (80/10/10), independent of the seed."""
-    h = int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big") % 10
-    return "train" if h < 8 else ("val" if h == 8 else "test")
-
-
 def _rng(seed: int, generator: str, split: str, i: int) -> np.random.Generator:
     return np.random.default_rng([seed, WORLD_VERSION, list(GENERATORS).index(generator), SPLITS.index(split), i])
 
@@ -94,7 +88,7 @@ def _combo(rng: np.random.Generator, split: str, draw, key) -> object:
     """Draw combinations until one falls in `split` (test combinations are never seen in training)."""
     for _ in range(1000):
         c = draw()
-        if _bucket(key(c)) == split:
+        if speech.split_of(key(c)) == split:
             return c
     raise RuntimeError(f"no {split} combination found in 1000 draws")
 
