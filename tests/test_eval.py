@@ -143,3 +143,15 @@ def test_beam_search_decodes_and_scores(examples, corpus):
     assert answers[1] != answers[3], answers
     cfg.decode.num_beams = 3  # the config's beam width is the default
     assert run(model, cfg, [dict(ex) for ex in asr], max_new_tokens=4) == answers[3]
+
+
+def test_timed_answers_never_go_back_in_time():
+    from qa_lab.infer import MonotoneTimes
+    times = [7, 8, 9, 10]  # ids of <|0.00|> .. <|0.03|> in a 12-token vocabulary
+    rule = MonotoneTimes(times)
+    scores = torch.zeros(2, 12)
+    ids = torch.tensor([[7, 3, 9, 4], [1, 2, 3, 4]])  # row 0 has said 0.00 then 0.02; row 1 no time yet
+    out = rule(ids, scores)
+    assert torch.isinf(out[0, [7, 8]]).all() and torch.isfinite(out[0, [9, 10, 3]]).all()  # 0.02 may repeat
+    assert torch.isfinite(out[1]).all()
+    assert torch.isfinite(rule(torch.zeros(2, 0, dtype=torch.long), scores)).all()  # nothing generated yet

@@ -256,6 +256,9 @@ class DecodeConfig:
     """Joint CTC / LM decoding of transcription tasks (asr, asr_noise): each next token is scored by
     (1 - w) log p_LM + w x its CTC prefix score from the model's own audio frames (qa_lab.ctc). 0 = the LM alone.
     Needs a model trained with model.ctc_weight > 0. `--ctc-weight` overrides it."""
+    monotone_times: bool = True
+    """SRWT answers: a time token may not be earlier than the one before it (Whisper's timestamp rule), so answers
+    never fail to parse for decreasing times."""
 
     def __post_init__(self) -> None:
         if self.num_beams < 1:

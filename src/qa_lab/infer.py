@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList
 
 from qa_lab import ctc, tags
 from qa_lab.audio import duration
@@ -17,6 +18,24 @@ from qa_lab.model import AudioLLM
 MAX_NEW_TOKENS = {"srwt": 256, "sed": 96, "aqa": 64, "note_analysis": 32, "grounding": 32,
                   **{t: 16 for t in ("asc", "vsc", "ser", "lid", "speaker_id", "gender", "speaking_rate", "event",
                                      "count", "instrument", "tempo")}}
+
+
+TIMED = ("srwt",)  # answers whose time tokens must not go back in time
+
+
+class MonotoneTimes(LogitsProcessor):
+    """Time tokens never go back: after <|t|> only times >= t may follow (Whisper's decoding rule), so a timed
+    answer cannot fail to parse for decreasing times. `time_ids` are the time tokens' ids in time order."""
+
+    def __init__(self, time_ids: list[int]):
+        self.time_ids = torch.tensor(time_ids)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        rank = torch.full((scores.shape[1],), -1, dtype=torch.long, device=scores.device)  # time order, -1 = not a time
+        rank[self.time_ids.to(scores.device)] = torch.arange(len(self.time_ids), device=scores.device)
+        last = rank[input_ids].max(dim=1).values if input_ids.shape[1] else torch.full((len(scores),), -1)  # (R,)
+        earlier = (rank[None] >= 0) & (rank[None] < last[:, None])  # (R, V)
+        return scores.masked_fill(earlier, float("-inf"))
 
 
 def decode(model: AudioLLM, ids: list[int], task: str) -> str:
@@ -62,7 +81,12 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         task = examples[batch_idx[0]]["task"]
         cap = max_new_tokens or MAX_NEW_TOKENS.get(task, 128)
         w = cfg.decode.ctc_weight if task in ctc.TASKS else 0.0
-        for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams, ctc_weight=w)):
+        extra = {}
+        if task in TIMED and cfg.decode.monotone_times:
+            times = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
+            extra["logits_processor"] = LogitsProcessorList([MonotoneTimes(times)])
+        for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams, ctc_weight=w,
+                                                    **extra)):
             outputs[i] = decode(model, ids, task)
     return outputs
 

@@ -155,7 +155,7 @@ class AudioLLM(nn.Module):
             from qa_lab.ctc import CTCPrefixScorer
             scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
                                      eos=tok.eos_token_id, num_beams=num_beams)
-            generate_kwargs["logits_processor"] = LogitsProcessorList([scorer])
+            generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
         out = self.language_model.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
             eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **generate_kwargs)
