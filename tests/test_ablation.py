@@ -34,9 +34,11 @@ def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypat
     path = _write_ablation(tmp_path, tmp_path / "runs", tmp_path / "world", tmp_path / "parts")
     ab = load_ablation(path)
     # a run killed after 2 of its 3 steps: a checkpoint, no TRAINED marker
+    from qa_lab.config import to_yaml
     from qa_lab.train import train
     d = run_dir(ab, tmp_path / "runs", "with", 0)
     train(arm_config(ab, "with", 0, ["trainer.max_steps=2"]), report_examples=0, run_dir=d)
+    (d / ablation.RECIPE).write_text(to_yaml(arm_config(ab, "with", 0)))  # what run_one writes before training
     assert (d / "checkpoints" / "last.ckpt").is_file() and not (d / TRAINED).exists()
     root = run_ablation(path)
     for arm in ("with", "without"):
@@ -53,6 +55,13 @@ def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypat
         raise AssertionError("a finished run was trained again")
     monkeypatch.setattr("qa_lab.train.train", refuse)
     run_ablation(path)  # every run DONE: nothing retrains
+    monkeypatch.undo()
+    # another recipe: the old runs are kept aside, not mixed into the new table
+    run_ablation(path, overrides=["trainer.max_steps=2"])
+    stale = sorted(d.parent.glob("seed0.stale-*"))
+    assert len(stale) == 1 and (stale[0] / DONE).is_file()
+    step = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    assert step == 2 and (d / DONE).is_file()
 
 
 def _fake_runs(tmp_path, values: dict[str, list[float]]) -> ablation.Ablation:

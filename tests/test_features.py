@@ -10,8 +10,8 @@ from qa_lab.manifest import read_manifest
 from qa_lab.train import build, train
 
 
-def _frozen(tmp_path):
-    cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", f"data.features_dir={tmp_path}"])
+def _frozen(tmp_path, *more):
+    cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", f"data.features_dir={tmp_path}", *more])
     torch.manual_seed(0)
     return cfg, build(cfg).eval()
 
@@ -51,6 +51,52 @@ def test_other_tower_weights_get_another_folder(tmp_path):
     with torch.no_grad():
         model.audio_tower.layers[0].fc1.weight.add_(1e-3)
     assert FeatureStore.for_model(model, tmp_path).folder != a
+
+
+def test_trained_top_layers_run_on_the_cached_bottom_and_give_the_live_loss(corpus, tmp_path):
+    cfg, model = _frozen(tmp_path, "model.train_encoder_layers=1")
+    tower = model.audio_tower
+    trained = {n for n, p in tower.named_parameters() if p.requires_grad}
+    top = len(tower.layers) - 1
+    assert trained == {n for n, _ in tower.named_parameters() if n.startswith((f"layers.{top}.", "layer_norm."))}
+    examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])[:6]
+    store = FeatureStore.for_model(model, tmp_path)
+    store.ensure(model, examples, progress=False)
+    h, n_mel = store[examples[0]]
+    assert h.shape[0] == (n_mel - 1) // 2 + 1  # the bottom's output at the encoder's 50 frames/s, not pooled
+    collate = Collator(model.tokenizer, model.pool_stride, train=True)
+    live = collate([AudioTextDataset(examples, model.tokenizer)[i] for i in range(6)])
+    cached = collate([AudioTextDataset(examples, model.tokenizer, features=store)[i] for i in range(6)])
+    model.train()  # the top layer runs in training mode on cached input (dropout 0 in the tiny tower)
+    a, b = model(live), model(cached)
+    assert torch.allclose(a["loss_sum"], b["loss_sum"], rtol=2e-3, atol=2e-3)
+    b["loss"].backward()
+    assert tower.layers[top].fc1.weight.grad.abs().sum() > 0 and tower.layer_norm.weight.grad.abs().sum() > 0
+    # the cache holds the frozen bottom only: training the top layer keeps its folder, touching the bottom does not
+    folder = store.folder
+    with torch.no_grad():
+        tower.layers[top].fc1.weight.add_(1e-3)
+    assert FeatureStore.for_model(model, tmp_path).folder == folder
+    with torch.no_grad():
+        tower.layers[0].fc1.weight.add_(1e-3)
+    assert FeatureStore.for_model(model, tmp_path).folder != folder
+
+
+def test_encoder_lr_puts_the_tower_in_its_own_group(tmp_path):
+    from qa_lab.module import AudioLLMModule
+    cfg, model = _frozen(tmp_path, "model.train_encoder_layers=1", "trainer.encoder_lr=1e-4", "trainer.lr=2e-3")
+    opt = AudioLLMModule(model, cfg.trainer).configure_optimizers()["optimizer"]
+    lrs = {id(p): g["initial_lr"] for g in opt.param_groups for p in g["params"]}
+    assert lrs[id(model.audio_tower.layer_norm.weight)] == 1e-4 and lrs[id(model.projector.weight)] == 2e-3
+    assert id(model.audio_tower.layers[0].fc1.weight) not in lrs  # frozen bottom: not optimised
+
+
+def test_train_encoder_layers_is_checked():
+    from qa_lab.config import ConfigError
+    with pytest.raises(ConfigError, match="model.train_encoder_layers"):
+        load_config("base", ["model.train_encoder_layers=-1"])
+    with pytest.raises(ValueError, match="model.train_encoder_layers=9"):
+        build(load_config("base", ["model.train_encoder_layers=9"]))
 
 
 @pytest.mark.slow

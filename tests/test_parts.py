@@ -55,6 +55,34 @@ def test_encoder_ctc_loss_falls(world_root, one_thread):
 
 
 @pytest.mark.slow
+def test_top_layers_of_a_pretrained_encoder_learn_ctc(world_root, one_thread):
+    clips = parts.asr_clips(world_root, "train", parts.char_vocab())
+    torch.manual_seed(0)
+    encoder = WhisperEncoder(WhisperConfig(**PRESETS["tiny"].encoder_config))
+    bottom = {k: v.clone() for k, v in encoder.layers[0].state_dict().items()}
+    head = torch.nn.Linear(encoder.config.d_model, len(parts.char_vocab()) + 1)
+    first, last = _drop(parts.train_ctc_top(encoder, head, clips, 2, 30, 4, 2e-3, seed=0, progress=False))
+    assert last < 0.6 * first, (first, last)
+    assert all(torch.equal(v, encoder.layers[0].state_dict()[k]) for k, v in bottom.items())  # frozen below
+
+
+def test_a_real_whisper_is_adapted_in_its_top_layers_and_loads(tmp_path):
+    torch.manual_seed(1)
+    source = WhisperEncoder(WhisperConfig(**PRESETS["tiny"].encoder_config))
+    parts._whisper_with(source, PRESETS["tiny"].encoder_config).save_pretrained(tmp_path / "whisper")
+    spec = replace(SPEC, encoder_from=str(tmp_path / "whisper"), encoder_layers=1, encoder_clips=6, llm_steps=1)
+    made = pretrain_parts(spec, tmp_path / "parts", progress=False)
+    adapted = WhisperModel.from_pretrained(made / "encoder").get_encoder()
+    same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))  # noqa: E731
+    assert same(adapted.conv1, source.conv1) and same(adapted.layers[:-1], source.layers[:-1])
+    assert not same(adapted.layers[-1], source.layers[-1]) and not same(adapted.layer_norm, source.layer_norm)
+    cfg = load_config("base", [*parts_overrides(made), "stage=full", "model.freeze=[audio_tower]"])
+    assert same(build(cfg).audio_tower, adapted)
+    with pytest.raises(ValueError, match="parts.encoder_from"):
+        PartsSpec(encoder_layers=1)
+
+
+@pytest.mark.slow
 def test_llm_loss_falls(world_root, one_thread):
     tok = tiny_tokenizer()
     texts = parts.world_texts(world_root, "train")

@@ -18,13 +18,16 @@ differ in one thing), the scale merged over every arm, the seeds, the evaluation
 
 Runs land in runs/<name>/<scale>/<arm>/seed<k>/ (a fixed folder per run, so the runner can resume): a finished run
 (DONE) is never redone; a run whose training was interrupted resumes from its last checkpoint; a trained
-run whose evaluation was interrupted is evaluated again.
+run whose evaluation was interrupted is evaluated again. Each run folder keeps the resolved config it was made with
+(recipe.yaml): when the recipe has changed since (an edited scale or arm, other overrides), the old folder is moved
+aside to seed<k>.stale-<time> and the run is made afresh, so a table never mixes recipes.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,7 @@ from omegaconf import OmegaConf
 
 from qa_lab.config import ConfigError, Config, experiment_path, load_config
 
-DONE, TRAINED = "DONE", "TRAINED"
+DONE, TRAINED, RECIPE = "DONE", "TRAINED", "recipe.yaml"
 
 
 @dataclass
@@ -132,11 +135,20 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     from qa_lab.export import load
     from qa_lab.train import train
 
+    from qa_lab.config import to_yaml
+
     d = run_dir(ab, runs_dir, arm, seed)
+    cfg = arm_config(ab, arm, seed, overrides)
+    recipe = to_yaml(cfg)
+    if d.is_dir() and any(d.iterdir()) and not ((d / RECIPE).is_file() and (d / RECIPE).read_text() == recipe):
+        stale = d.with_name(f"{d.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        d.rename(stale)
+        print(f"[qa-lab ablate] {arm} seed {seed}: {d} was made with another recipe; moved to {stale.name}, redoing")
     if (d / DONE).is_file():
         print(f"[qa-lab ablate] {arm} seed {seed}: done, skipped ({d})")
         return d
-    cfg = arm_config(ab, arm, seed, overrides)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / RECIPE).write_text(recipe)
     last = d / "checkpoints" / "last.ckpt"
     if not (d / TRAINED).is_file():
         resume = last if last.is_file() else None

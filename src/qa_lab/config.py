@@ -59,6 +59,10 @@ class ModelConfig:
     the last. A middle layer leaves the layers above it free to copy the spelled-out audio into the answer."""
     freeze: list[str] = field(default_factory=list)
     """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
+    train_encoder_layers: int = 0
+    """Top audio-tower layers (with its final norm) that train even when audio_tower is frozen (model.freeze, stage
+    sft). The frozen layers below run once per clip and their output is cached (qa_lab.features), so a step runs
+    only these: adapting the top of a frozen Whisper to new voices at a fraction of a full tower's cost."""
 
     def __post_init__(self) -> None:
         from qa_lab.presets import PRESETS
@@ -71,6 +75,8 @@ class ModelConfig:
             raise ConfigError(f"model.pool_stride={self.pool_stride}: expected >= 1")
         if self.ctc_weight < 0:
             raise ConfigError(f"model.ctc_weight={self.ctc_weight}: expected >= 0")
+        if self.train_encoder_layers < 0:
+            raise ConfigError(f"model.train_encoder_layers={self.train_encoder_layers}: expected >= 0")
         if self.ctc_layer is not None and self.ctc_layer < 1:
             raise ConfigError(f"model.ctc_layer={self.ctc_layer}: expected a layer number >= 1 or null (the last)")
 
@@ -193,6 +199,16 @@ class PartsConfig:
     pretrained on the world's ASR through a CTC head, and an LLM pretrained on the world's text (qa-lab pretrain-parts)."""
     encoder_steps: int = 300
     """CTC pretraining steps of the encoder; 0 makes no encoder (the run names a real one in model.audio_encoder)."""
+    encoder_from: str | None = None
+    """Adapt this real Whisper (e.g. packaged:tiny.en) to the world's voices by CTC instead of training a random
+    encoder; the runs then start from the adapted one (leave model.audio_encoder unset)."""
+    encoder_layers: int = 0
+    """With encoder_from: train its top this-many layers and final norm only (the layers below run once per clip);
+    0 = every layer."""
+    encoder_clips: int = 1500
+    """With encoder_from: training speech clips of the adaptation (a speech-only world of its own)."""
+    encoder_lr: float = 3e-4
+    """With encoder_from: peak learning rate of the Whisper's weights (its fresh CTC head trains at 2e-3)."""
     llm_steps: int = 300
     """Language-model pretraining steps of the LLM."""
     world_size: str = "tiny"
@@ -209,6 +225,9 @@ class TrainerConfig:
     """Optimizer steps to train."""
     lr: float = 1e-3
     """Peak learning rate (AdamW), linear warm-up then cosine decay."""
+    encoder_lr: float | None = None
+    """Peak learning rate of the audio tower's trained weights (same schedule); None = trainer.lr. Pretrained
+    Whisper layers want a smaller one than a fresh projector and a small LLM."""
     weight_decay: float = 0.0
     """AdamW weight decay."""
     warmup_steps: int = 20

@@ -19,13 +19,16 @@ def pooled_lengths(mel_lengths: torch.Tensor, stride: int = 2) -> torch.Tensor:
     return encoder_lengths(mel_lengths) // stride
 
 
-def encode_real(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
+def encode_real(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.Tensor,
+                n_layers: int | None = None) -> torch.Tensor:
     """Whisper encoder run at the batch's own length, with padding masked out.
 
     mel: (B, n_mels, T) padded with anything past each clip's length; mel_lengths: (B,).
     Returns (B, ceil(T/2), d_model). Each clip's valid frames equal what it gets alone: the padded
     mel frames and conv1's output past the clip's end are zeroed (conv2's last window of an
     odd-length clip reads one conv1 frame past the end), and padded keys are masked in attention.
+    `n_layers` stops after that many layers, before the final norm (what a partly frozen tower caches);
+    `encode_layers` runs the rest.
     """
     B, _, T = mel.shape
     valid = torch.arange(T, device=mel.device)[None, :] < mel_lengths[:, None]  # (B, T)
@@ -38,12 +41,21 @@ def encode_real(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.T
                          "(30 s); clips must be at most 30 s")
     x = x + encoder.embed_positions.weight[:T2].to(x.dtype)
     x = F.dropout(x, p=encoder.dropout, training=encoder.training)
-    key_valid = torch.arange(T2, device=mel.device)[None, :] < encoder_lengths(mel_lengths)[:, None]
-    mask = torch.zeros(B, 1, 1, T2, dtype=x.dtype, device=x.device)
+    n_layers = len(encoder.layers) if n_layers is None else n_layers
+    x = encode_layers(encoder, x, encoder_lengths(mel_lengths), stop=n_layers)
+    return encoder.layer_norm(x) if n_layers == len(encoder.layers) else x
+
+
+def encode_layers(encoder: WhisperEncoder, x: torch.Tensor, lengths: torch.Tensor, start: int = 0,
+                  stop: int | None = None) -> torch.Tensor:
+    """Encoder layers start..stop-1 over x (B, T2, d_model) whose clip i has lengths[i] valid frames (padded keys
+    masked); no final norm."""
+    key_valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+    mask = torch.zeros(x.shape[0], 1, 1, x.shape[1], dtype=x.dtype, device=x.device)
     mask = mask.masked_fill(~key_valid[:, None, None, :], torch.finfo(x.dtype).min)  # additive, padded keys
-    for layer in encoder.layers:
+    for layer in encoder.layers[start:stop]:
         x = layer(x, mask)
-    return encoder.layer_norm(x)
+    return x
 
 
 def encode_pad30(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,9 @@ the encoder: the step then costs only the projector and the LLM (the encoder is 
     store.ensure(model, examples)                             # encodes the clips it lacks (progress bar), saves
     store[example]                                            # (T_audio, d_audio) pooled features, pre-projector
 
-Features are what `AudioLLM.audio_features` gives for the clip alone (batch-invariant encoder), stored as float16.
+Features are what `AudioLLM.cache_features` gives for the clip alone (batch-invariant encoder), stored as float16:
+the tower's pooled output, or with `model.train_encoder_layers` the output of the frozen layers below the trained
+ones (50 frames/s; `AudioLLM.from_cache` runs the rest each step).
 """
 
 from __future__ import annotations
@@ -26,9 +28,14 @@ def clip_key(ex: dict) -> str:
 
 
 def tower_fingerprint(model) -> str:
-    """sha1 over the audio tower's weights and the pooling/padding settings: features are valid for exactly these."""
-    h = hashlib.sha1(f"{model.pool_stride}|{model.audio_padding}".encode())
+    """sha1 over the cached part of the audio tower (all of it, or the frozen layers below the trained top ones) and
+    the pooling/padding settings: features are valid for exactly these."""
+    top = model.cached_layers
+    h = hashlib.sha1(f"{model.pool_stride}|{model.audio_padding}|{top}".encode())
     for name, t in sorted(model.audio_tower.state_dict().items()):
+        if top is not None and (name.startswith("layer_norm.") or
+                                (name.startswith("layers.") and int(name.split(".")[1]) >= top)):
+            continue  # trained weights: not part of what the cache holds
         h.update(name.encode())
         h.update(t.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()[:12]
@@ -91,7 +98,7 @@ def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0,
         for idx in eval_batches(ds.durations(), batch_seconds, 64):
             batch = collate([ds[i] for i in idx])
             lengths = batch["mel_lengths"]
-            h, n = model.audio_features(batch["mel"].to(device), lengths.to(device))  # (B, T_audio, d_audio), (B,)
+            h, n = model.cache_features(batch["mel"].to(device), lengths.to(device))  # (B, T, d_audio), (B,)
             for b, i in enumerate(idx):
                 out[clip_key(examples[i])] = (h[b, :int(n[b])].to(torch.float16).cpu().clone(), int(lengths[b]))
             bar.update(len(idx))

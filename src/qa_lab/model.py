@@ -9,7 +9,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, Qwen
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.config import ModelConfig
-from qa_lab.encoder import encode_pad30, encode_real, pooled_lengths
+from qa_lab.encoder import encode_layers, encode_pad30, encode_real, encoder_lengths, pooled_lengths
 from qa_lab.presets import PRESETS
 
 IGNORE = -100
@@ -20,8 +20,14 @@ class AudioLLM(nn.Module):
 
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
-                 ctc_weight: float = 0.0, ctc_layer: int | None = None):
+                 ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0):
         super().__init__()
+        n_enc = len(audio_tower.layers)
+        if not 0 <= train_encoder_layers <= n_enc:
+            raise ValueError(f"model.train_encoder_layers={train_encoder_layers}: the audio tower has {n_enc} layers")
+        if train_encoder_layers and audio_padding == "pad30":
+            raise ValueError("model.train_encoder_layers needs model.audio_padding=real (its cache is per clip length)")
+        self.train_encoder_layers = train_encoder_layers
         self.ctc_weight = ctc_weight
         n_layers = language_model.config.num_hidden_layers
         if ctc_layer is not None and not 1 <= ctc_layer <= n_layers:
@@ -50,6 +56,30 @@ class AudioLLM(nn.Module):
             h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
         return h, pooled_lengths(mel_lengths, self.pool_stride)
 
+    @property
+    def cached_layers(self) -> int | None:
+        """Encoder layers whose output the feature cache holds when only the top `train_encoder_layers` train
+        (the cache then stores that output at 50 frames/s, before the norm and pooling); None: the cache holds
+        `audio_features` (the whole tower frozen)."""
+        return len(self.audio_tower.layers) - self.train_encoder_layers if self.train_encoder_layers else None
+
+    def cache_features(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What qa_lab.features caches for a clip: (B, T, d_audio) and lengths (B,); `from_cache` finishes it."""
+        if self.cached_layers is None:
+            return self.audio_features(mel, mel_lengths)
+        return encode_real(self.audio_tower, mel, mel_lengths, self.cached_layers), encoder_lengths(mel_lengths)
+
+    def from_cache(self, h: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
+        """Cached features (B, T, d_audio) -> what `audio_features` gives: the trained top layers, norm and pooling
+        run here when the cache holds a lower layer's output."""
+        if self.cached_layers is None:
+            return h
+        enc = self.audio_tower
+        h = enc.layer_norm(encode_layers(enc, h, encoder_lengths(mel_lengths), start=self.cached_layers))
+        if self.pool_stride > 1:
+            h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
+        return h
+
     def encode_audio(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (B, n_mels, T), mel_lengths (B,) -> audio embeddings (B, T_a, d_llm) and their lengths (B,)."""
         h, lengths = self.audio_features(mel, mel_lengths)
@@ -61,7 +91,7 @@ class AudioLLM(nn.Module):
         The batch holds either mel features (`mel`) or cached audio-tower features (`audio_feats`, qa_lab.features)."""
         embeds = self.language_model.get_input_embeddings()(batch["input_ids"])
         if "audio_feats" in batch:
-            feats = self.projector(batch["audio_feats"].to(self.projector_dtype()))
+            feats = self.projector(self.from_cache(batch["audio_feats"].to(self.projector_dtype()), batch["mel_lengths"]))
             lengths = pooled_lengths(batch["mel_lengths"], self.pool_stride)
         else:
             feats, lengths = self.encode_audio(batch["mel"], batch["mel_lengths"])
@@ -170,7 +200,7 @@ class AudioLLM(nn.Module):
 PACKAGED = "packaged:"  # model.audio_encoder=packaged:tiny.en -> a Whisper shipped in a pip package (qa_lab.convert)
 
 
-def _load_whisper_encoder(name: str) -> WhisperEncoder:
+def load_whisper_encoder(name: str) -> WhisperEncoder:
     """The encoder half of a Whisper checkpoint (hub id, save_pretrained folder, or packaged:NAME)."""
     if name.startswith(PACKAGED):
         from qa_lab.convert import ensure_whisper
@@ -194,7 +224,7 @@ def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, 
         raise ValueError(f"model.preset={cfg.preset!r} loads {llm_name} with remote code; "
                          "set model.trust_remote_code=true to allow it")
     if enc_name:
-        encoder = _load_whisper_encoder(enc_name)
+        encoder = load_whisper_encoder(enc_name)
     else:
         encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
     if llm_name:
@@ -214,4 +244,5 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
         encoder.gradient_checkpointing_enable()
         llm.gradient_checkpointing_enable()
     return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
-                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer)
+                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
+                    train_encoder_layers=cfg.train_encoder_layers)

@@ -48,8 +48,14 @@ class AudioLLMModule(L.LightningModule):
 
     def configure_optimizers(self):
         c = self.opt_cfg
+        tower = {id(p) for p in self.model.audio_tower.parameters()}
         params = [p for p in self.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        groups = [{"params": [p for p in params if id(p) not in tower], "lr": c.lr}]
+        if c.encoder_lr is not None and any(id(p) in tower for p in params):
+            groups = [groups[0], {"params": [p for p in params if id(p) in tower], "lr": c.encoder_lr}]
+        else:
+            groups[0]["params"] = params
+        opt = torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
 
         # linear warm-up, cosine decay to 10 %. Not transformers' get_cosine_with_min_lr_schedule_with_warmup:
         # its warm-up starts at lr 0, which wastes the first step (this one starts at lr / warmup_steps).

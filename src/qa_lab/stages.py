@@ -35,16 +35,29 @@ def apply_stage(model: AudioLLM, stage: str, lora: LoraConfig, freeze: list[str]
     finetune: LLM LoRA (+ encoder LoRA if lora.encoder) + projector.  full: everything trains.
     In every stage but full the tag tokens' embedding rows train (peft trainable tokens).
     `freeze` names parts kept frozen whatever the stage (e.g. full with a frozen real Whisper: audio_tower).
+    A frozen tower's top `model.train_encoder_layers` layers and final norm train all the same.
     """
     _apply_stage(model, stage, lora)
     for part in freeze:
         getattr(model, part).requires_grad_(False)
+    if model.train_encoder_layers and not tower_trains(model):
+        tower = model.audio_tower
+        tower.layers[-model.train_encoder_layers:].requires_grad_(True)
+        tower.layer_norm.requires_grad_(True)
     return model
 
 
-def tower_frozen(model: AudioLLM) -> bool:
-    """True when no audio-tower weight trains (its features can then be computed once and cached)."""
-    return not any(p.requires_grad for p in model.audio_tower.parameters())
+def tower_trains(model: AudioLLM) -> bool:
+    """True when any audio-tower weight below its top `model.train_encoder_layers` layers trains; False when the
+    tower's features (or, with trained top layers, the output of the frozen layers below) can be cached."""
+    top = model.cached_layers
+    for name, p in model.audio_tower.named_parameters():
+        if top is not None and (name.startswith("layer_norm.") or
+                                (name.startswith("layers.") and int(name.split(".")[1]) >= top)):
+            continue
+        if p.requires_grad:
+            return True
+    return False
 
 
 def _apply_stage(model: AudioLLM, stage: str, lora: LoraConfig) -> None:

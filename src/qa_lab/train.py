@@ -17,7 +17,7 @@ from qa_lab.data import AudioDataModule
 from qa_lab.model import AudioLLM, build_model
 from qa_lab.module import AudioLLMModule
 from qa_lab.presets import PRESETS
-from qa_lab.stages import apply_stage, count_parameters, tower_frozen
+from qa_lab.stages import apply_stage, count_parameters, tower_trains
 from qa_lab.tokenizer import load_tokenizer, tiny_tokenizer
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,9 @@ def ensure_parts(cfg: Config) -> Path:
     """Make (or find cached) the kit-made pretrained encoder and LLM for cfg's preset (cfg.parts)."""
     from qa_lab.parts import PartsSpec, pretrain_parts
     p = cfg.parts
-    spec = PartsSpec(preset=cfg.model.preset, encoder_steps=p.encoder_steps, llm_steps=p.llm_steps,
+    spec = PartsSpec(preset=cfg.model.preset, encoder_steps=p.encoder_steps, encoder_from=p.encoder_from,
+                     encoder_layers=p.encoder_layers, encoder_clips=p.encoder_clips,
+                     encoder_lr=p.encoder_lr, llm_steps=p.llm_steps,
                      world_size=p.world_size, world_overrides=dict(p.world_overrides))
     return pretrain_parts(spec, p.out)
 
@@ -60,6 +62,9 @@ def ensure_parts(cfg: Config) -> Path:
 def with_parts(cfg: Config) -> tuple[Config, dict | None]:
     """cfg starting from its pretrained parts when cfg.parts.enabled -> (cfg, record). A part the config names
     itself (model.audio_encoder, e.g. a real Whisper; model.language_model) is kept; parts fill in the others."""
+    if cfg.parts.enabled and cfg.parts.encoder_from and cfg.model.audio_encoder:
+        raise ValueError(f"parts.encoder_from={cfg.parts.encoder_from} adapts a Whisper for the run, but "
+                         f"model.audio_encoder={cfg.model.audio_encoder} names another; leave model.audio_encoder unset")
     if not cfg.parts.enabled or (cfg.model.audio_encoder and cfg.model.language_model):
         return cfg, None
     import copy
@@ -77,9 +82,9 @@ def with_parts(cfg: Config) -> tuple[Config, dict | None]:
 
 
 def feature_cache(cfg: Config, model: AudioLLM):
-    """examples -> FeatureStore holding their frozen-tower features, when the tower is frozen and
-    data.cache_features is on; else None (the encoder runs every step)."""
-    if not (cfg.data.cache_features and tower_frozen(model)):
+    """examples -> FeatureStore holding their frozen-tower features (or the frozen bottom's output, when only the top
+    layers train) when data.cache_features is on; else None (the encoder runs every step)."""
+    if not cfg.data.cache_features or tower_trains(model):
         return None
     from qa_lab.features import FeatureStore
     store = FeatureStore.for_model(model, cfg.data.features_dir)
