@@ -170,3 +170,34 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(corpus):
     assert calls == [{"encoder": 1, "llm": 1}, {"encoder": 2, "llm": 2}], calls
     assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+
+
+def test_frame_times_give_each_frame_its_time_tokens_code(corpus):
+    from qa_lab.tags import TIME_TOKENS, time_token
+    model = build(_cfg("model.frame_times=true", "model.pool_stride=4")).eval()
+    emb = model.language_model.get_input_embeddings().weight
+    tok = model.tokenizer
+    row = lambda t: emb[tok.convert_tokens_to_ids(time_token(t))]  # noqa: E731
+    cos = lambda a, b: float(torch.nn.functional.cosine_similarity(a, b, dim=0))  # noqa: E731
+    assert cos(row(1.18), row(1.20)) > cos(row(1.18), row(1.50)) > cos(row(1.18), row(4.0))  # nearby times alike
+    ids = tok.convert_tokens_to_ids(list(TIME_TOKENS))
+    text_norm = emb[:200].norm(dim=1).mean()
+    assert torch.allclose(emb[ids].norm(dim=1).mean(), text_norm, rtol=0.1)  # codes at the text rows' scale
+    examples = read_manifest(corpus / "train.jsonl", ["asr"])[:2]
+    batch = Collator(tok, model.pool_stride)([AudioTextDataset(examples, tok)[i] for i in range(2)])
+    with torch.no_grad():
+        on = model.embed(batch)
+        model.frame_times = False
+        off = model.embed(batch)
+    added = (on - off)[0][batch["audio_mask"][0]]  # (frames of clip 0, d)
+    assert torch.allclose(added[3], row(3 * 0.08), atol=1e-5) and torch.allclose(added[10], row(0.80), atol=1e-5)
+    assert torch.equal(on[~batch["audio_mask"]], off[~batch["audio_mask"]])  # text positions untouched
+
+
+def test_without_frame_times_the_time_rows_are_left_alone():
+    torch.manual_seed(0)
+    a = build(_cfg()).language_model.get_input_embeddings().weight
+    torch.manual_seed(0)
+    b = build(_cfg("model.frame_times=true")).language_model.get_input_embeddings().weight
+    assert torch.equal(a[:100], b[:100]) and not torch.equal(a, b)
+

@@ -59,6 +59,10 @@ class ModelConfig:
     the last. A middle layer leaves the layers above it free to copy the spelled-out audio into the answer."""
     freeze: list[str] = field(default_factory=list)
     """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
+    frame_times: bool = False
+    """Add to each audio frame the embedding of the time token at its start, and start the time tokens' embeddings
+    (input and LM head) from sinusoidal codes of their time (nearby times alike): an SRWT or grounding answer can
+    then find the frame of a time it writes, and write the time of a frame it finds. Off = the paper's model."""
     train_encoder_layers: int = 0
     """Top audio-tower layers (with its final norm) that train even when audio_tower is frozen (model.freeze, stage
     sft). The frozen layers below run once per clip and their output is cached (qa_lab.features), so a step runs
@@ -331,7 +335,8 @@ SMOKE = {
                 "checkpoint_every_n_steps": 2},
     "data": {"batch_seconds": 12.0},
     "world": {"n_train": 8, "n_val": 2, "n_test": 2},
-    "parts": {"encoder_steps": 2, "llm_steps": 2, "world_overrides": {"n_train": 4, "n_val": 2, "n_test": 1}},
+    "parts": {"encoder_steps": 2, "encoder_clips": 4, "llm_steps": 2,
+              "world_overrides": {"n_train": 4, "n_val": 2, "n_test": 1}},
 }
 
 

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, Qwen2Config, WhisperConfig, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from qa_lab.audio import HOP, SAMPLE_RATE
 from qa_lab.config import ModelConfig
 from qa_lab.encoder import encode_layers, encode_pad30, encode_real, encoder_lengths, pooled_lengths
 from qa_lab.presets import PRESETS
@@ -20,7 +21,8 @@ class AudioLLM(nn.Module):
 
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
-                 ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0):
+                 ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
+                 frame_times: bool = False):
         super().__init__()
         n_enc = len(audio_tower.layers)
         if not 0 <= train_encoder_layers <= n_enc:
@@ -28,6 +30,11 @@ class AudioLLM(nn.Module):
         if train_encoder_layers and audio_padding == "pad30":
             raise ValueError("model.train_encoder_layers needs model.audio_padding=real (its cache is per clip length)")
         self.train_encoder_layers = train_encoder_layers
+        self.frame_times = frame_times
+        if frame_times:
+            from qa_lab.tags import TIME_TOKENS
+            self.register_buffer("time_ids", torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS))),
+                                 persistent=False)
         self.ctc_weight = ctc_weight
         n_layers = language_model.config.num_hidden_layers
         if ctc_layer is not None and not 1 <= ctc_layer <= n_layers:
@@ -95,12 +102,25 @@ class AudioLLM(nn.Module):
             lengths = pooled_lengths(batch["mel_lengths"], self.pool_stride)
         else:
             feats, lengths = self.encode_audio(batch["mel"], batch["mel_lengths"])
+        if self.frame_times:
+            feats = feats + self.frame_time_embeddings(feats.shape[1]).to(feats.dtype)
         valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]
         slots = batch["audio_mask"]
         if int(slots.sum()) != int(valid.sum()):
             raise ValueError(f"batch has {int(slots.sum())} audio slots but the encoder gave "
                              f"{int(valid.sum())} frames; collate and model disagree on pool_stride")
         return embeds.masked_scatter(slots[..., None], feats[valid].to(embeds.dtype))
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per audio frame the LLM sees: mel hop x conv2 stride (2) x pool stride."""
+        return HOP / SAMPLE_RATE * 2 * self.pool_stride
+
+    def frame_time_embeddings(self, n_frames: int) -> torch.Tensor:
+        """(1, n_frames, d_llm): the input embedding of the time token at each frame's start (model.frame_times)."""
+        step = round(self.frame_seconds * 100)  # time tokens are 0.01 s apart
+        k = (torch.arange(n_frames, device=self.time_ids.device) * step).clamp(max=len(self.time_ids) - 1)
+        return self.language_model.get_input_embeddings()(self.time_ids[k])[None]
 
     def projector_dtype(self) -> torch.dtype:
         return next(self.projector.parameters()).dtype
@@ -240,9 +260,35 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
     encoder, llm = build_backbones(cfg, len(tokenizer))
     if llm.get_input_embeddings().num_embeddings < len(tokenizer):
         llm.resize_token_embeddings(len(tokenizer))
+    if cfg.frame_times:
+        init_time_codes(llm, tokenizer)
     if cfg.gradient_checkpointing:
         encoder.gradient_checkpointing_enable()
         llm.gradient_checkpointing_enable()
     return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
                     pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
-                    train_encoder_layers=cfg.train_encoder_layers)
+                    train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times)
+
+
+def time_codes(n: int, d: int) -> torch.Tensor:
+    """(n, d) sinusoidal codes of times 0, 0.01, ... s: periods from 0.04 s to 60 s, so nearby times look alike and
+    a linear map can tell any two apart."""
+    periods = 4 * 1500 ** (torch.arange(d // 2) / max(d // 2 - 1, 1))  # in 0.01 s steps
+    angle = 2 * torch.pi * torch.arange(n)[:, None] / periods[None, :]
+    codes = torch.cat([angle.sin(), angle.cos()], 1)
+    return F.pad(codes, (0, d - codes.shape[1]))
+
+
+@torch.no_grad()
+def init_time_codes(llm: PreTrainedModel, tokenizer) -> None:
+    """Write time_codes into the time tokens' rows of the input embeddings and (when untied) the LM head, at the mean
+    norm of the other rows, so that a time token and the audio frame at that time (model.frame_times) share a code."""
+    from qa_lab.tags import TIME_TOKENS
+    ids = torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS)))
+    tables = {id(m.weight): m.weight for m in (llm.get_input_embeddings(), llm.get_output_embeddings()) if m is not None}
+    for w in tables.values():
+        others = torch.ones(w.shape[0], dtype=torch.bool)
+        others[ids] = False
+        codes = time_codes(len(ids), w.shape[1])
+        scale = w[others].float().norm(dim=1).mean() / codes.norm(dim=1).mean()
+        w[ids] = (codes * scale).to(w.dtype)

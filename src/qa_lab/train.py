@@ -62,11 +62,11 @@ def ensure_parts(cfg: Config) -> Path:
 def with_parts(cfg: Config) -> tuple[Config, dict | None]:
     """cfg starting from its pretrained parts when cfg.parts.enabled -> (cfg, record). A part the config names
     itself (model.audio_encoder, e.g. a real Whisper; model.language_model) is kept; parts fill in the others."""
+    if not cfg.parts.enabled or (cfg.model.audio_encoder and cfg.model.language_model):
+        return cfg, None
     if cfg.parts.enabled and cfg.parts.encoder_from and cfg.model.audio_encoder:
         raise ValueError(f"parts.encoder_from={cfg.parts.encoder_from} adapts a Whisper for the run, but "
                          f"model.audio_encoder={cfg.model.audio_encoder} names another; leave model.audio_encoder unset")
-    if not cfg.parts.enabled or (cfg.model.audio_encoder and cfg.model.language_model):
-        return cfg, None
     import copy
 
     from qa_lab.parts import parts_hash
