@@ -30,11 +30,9 @@ def clip_key(ex: dict) -> str:
 def tower_fingerprint(model) -> str:
     """sha1 over the cached part of the audio tower (all of it, or the frozen layers below the trained top ones) and
     the pooling/padding settings: features are valid for exactly these."""
-    top = model.cached_layers
-    h = hashlib.sha1(f"{model.pool_stride}|{model.audio_padding}|{top}".encode())
+    h = hashlib.sha1(f"{model.pool_stride}|{model.audio_padding}|{model.cached_layers}".encode())
     for name, t in sorted(model.audio_tower.state_dict().items()):
-        if top is not None and (name.startswith("layer_norm.") or
-                                (name.startswith("layers.") and int(name.split(".")[1]) >= top)):
+        if not model.cached_weight(name):
             continue  # trained weights: not part of what the cache holds
         h.update(name.encode())
         h.update(t.detach().float().cpu().numpy().tobytes())

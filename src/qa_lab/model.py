@@ -70,6 +70,13 @@ class AudioLLM(nn.Module):
         `audio_features` (the whole tower frozen)."""
         return len(self.audio_tower.layers) - self.train_encoder_layers if self.train_encoder_layers else None
 
+    def cached_weight(self, name: str) -> bool:
+        """Whether the audio-tower weight `name` (a named_parameters / state_dict key) is part of what the feature
+        cache holds: every weight, or with trained top layers only those of the frozen layers below them."""
+        top = self.cached_layers
+        return top is None or not (name.startswith("layer_norm.") or
+                                   (name.startswith("layers.") and int(name.split(".")[1]) >= top))
+
     def cache_features(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """What qa_lab.features caches for a clip: (B, T, d_audio) and lengths (B,); `from_cache` finishes it."""
         if self.cached_layers is None:

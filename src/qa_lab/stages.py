@@ -50,14 +50,7 @@ def apply_stage(model: AudioLLM, stage: str, lora: LoraConfig, freeze: list[str]
 def tower_trains(model: AudioLLM) -> bool:
     """True when any audio-tower weight below its top `model.train_encoder_layers` layers trains; False when the
     tower's features (or, with trained top layers, the output of the frozen layers below) can be cached."""
-    top = model.cached_layers
-    for name, p in model.audio_tower.named_parameters():
-        if top is not None and (name.startswith("layer_norm.") or
-                                (name.startswith("layers.") and int(name.split(".")[1]) >= top)):
-            continue
-        if p.requires_grad:
-            return True
-    return False
+    return any(p.requires_grad and model.cached_weight(name) for name, p in model.audio_tower.named_parameters())
 
 
 def _apply_stage(model: AudioLLM, stage: str, lora: LoraConfig) -> None:
