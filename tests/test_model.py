@@ -122,7 +122,7 @@ def test_remote_code_preset_needs_opt_in():
 
 
 @pytest.mark.parametrize("overrides", [["model.projector=mlp"], ["model.audio_padding=pad30"],
-                                       ["model.pool_stride=1"]])
+                                       ["model.pool_stride=1"], ["model.audio_norm=true"]])
 def test_variants_train_and_decode(corpus, overrides):
     cfg = _cfg("stage=finetune", *overrides)
     model = build(cfg)
@@ -170,6 +170,21 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(corpus):
     assert calls == [{"encoder": 1, "llm": 1}, {"encoder": 2, "llm": 2}], calls
     assert torch.allclose(results[0][0], results[1][0], atol=1e-6)
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+
+
+def test_audio_norm_puts_audio_frames_at_the_text_scale(corpus):
+    examples = read_manifest(corpus / "train.jsonl", ["asr"])[:2]
+    norms = {}
+    for flag in ("false", "true"):
+        torch.manual_seed(0)
+        model = build(_cfg(f"model.audio_norm={flag}")).eval()
+        batch = Collator(model.tokenizer)([AudioTextDataset(examples, model.tokenizer)[i] for i in range(2)])
+        with torch.no_grad():
+            embeds = model.embed(batch)
+        norms[flag] = (embeds[batch["audio_mask"]].norm(dim=1).mean(), embeds[~batch["audio_mask"]].norm(dim=1).mean())
+    audio, text = norms["true"]
+    assert torch.allclose(audio, text, rtol=0.05), norms
+    assert not torch.allclose(norms["false"][0], text, rtol=0.5), norms  # the plain projector is off the text's scale
 
 
 def test_frame_times_give_each_frame_its_time_tokens_code(corpus):

@@ -46,6 +46,12 @@ class ModelConfig:
     unmasked; not Qwen2-Audio's tower, which masks the padded keys)."""
     projector: str = "linear"
     """Audio-to-LLM projector: linear | mlp (Linear-GELU-Linear)."""
+    audio_norm: bool = False
+    """RMS-normalise the projector's output, its gain started at the mean norm of the LLM's token embeddings, so audio
+    frames enter the LLM at the scale of the text around them. Off = the paper's plain projector, whose frames can be
+    tens of times the text's norm (77 vs 1 on tiny-cpu) and so pass the LLM's layers almost unchanged; on tiny-cpu
+    that is what lets the auxiliary CTC learn: with the norm on, the frames' CTC WER stayed at 96 % (measured in
+    experiments/results/listen-diagnosis, section 6)."""
     pool_stride: int = 2
     """Average pooling after the encoder: 2 gives one audio frame per 40 ms (25/s), as in the paper."""
     gradient_checkpointing: bool = False

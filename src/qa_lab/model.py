@@ -22,7 +22,7 @@ class AudioLLM(nn.Module):
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
                  ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
-                 frame_times: bool = False):
+                 frame_times: bool = False, audio_norm: bool = False):
         super().__init__()
         n_enc = len(audio_tower.layers)
         if not 0 <= train_encoder_layers <= n_enc:
@@ -51,6 +51,13 @@ class AudioLLM(nn.Module):
             self.projector = nn.Linear(d_audio, d_llm)
         else:
             self.projector = nn.Sequential(nn.Linear(d_audio, d_llm), nn.GELU(), nn.Linear(d_llm, d_llm))
+        if audio_norm:
+            # Audio frames at the scale of the text they sit among: RMS-normalised, gain started at the mean norm of
+            # the LLM's token embeddings (model.audio_norm).
+            norm = nn.RMSNorm(d_llm, eps=1e-6)
+            text_norm = language_model.get_input_embeddings().weight.detach().float().norm(dim=1).mean()
+            norm.weight.data.fill_(float(text_norm) / d_llm ** 0.5)
+            self.projector = nn.Sequential(self.projector, norm)
 
     def audio_features(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (B, n_mels, T), mel_lengths (B,) -> pooled encoder output (B, T_a, d_audio), before the projector,
@@ -274,7 +281,8 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
         llm.gradient_checkpointing_enable()
     return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
                     pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
-                    train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times)
+                    train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times,
+                    audio_norm=cfg.audio_norm)
 
 
 def time_codes(n: int, d: int) -> torch.Tensor:
