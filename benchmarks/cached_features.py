@@ -1,7 +1,7 @@
 """Frozen-encoder training step: running the encoder every step versus reading its cached features.
 
 With the audio tower frozen (model.freeze=[audio_tower], the CPU recipe), qa_lab encodes each clip once and trains
-on cached pooled features (qa_lab.features). This times forward + backward + AdamW of the recipe's model on the
+on cached pooled features (qa_lab.core.features). This times forward + backward + AdamW of the recipe's model on the
 same batches both ways and prints `speedup_cached_features: X.XX` (live seconds per step / cached) last.
 
     python benchmarks/cached_features.py [--encoder packaged:tiny.en] [--clips 48] [--batch-size 12] [--repeats 2]
@@ -16,11 +16,11 @@ import time
 import numpy as np
 import torch
 
-from qa_lab.audio import log_mel
 from qa_lab.config import load_config
-from qa_lab.data import Collator
-from qa_lab.speech import sentences
-from qa_lab.train import build
+from qa_lab.core.build import build
+from qa_lab.data.audio import log_mel
+from qa_lab.data.dataset import Collator
+from qa_lab.world.speech import sentences
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
         ids = tok(texts[i], add_special_tokens=False)["input_ids"]
         items.append({"mel": mel, "mel_length": mel.shape[1], "prompt_ids": ids[:4], "target_ids": ids,
                       "ctc_ids": ids, "task": "asr", "index": i})
-    with torch.no_grad():  # what qa_lab.features stores: pooled pre-projector features per clip
+    with torch.no_grad():  # what qa_lab.core.features stores: pooled pre-projector features per clip
         for it in items:
             h, n = model.audio_features(it["mel"][None], torch.tensor([it["mel_length"]]))
             it["feats"] = h[0, :int(n[0])]

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import torch
 
-from qa_lab import world
 from qa_lab.config import load_config
-from qa_lab.data import AudioTextDataset, Collator, eval_batches
-from qa_lab.manifest import read_manifest
-from qa_lab.train import build
+from qa_lab.core.build import build
+from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
+from qa_lab.data.manifest import read_manifest
+from qa_lab.world import builder as world
 
 
 def _decode_all(model, ds, collate, batches, new_tokens: int, device) -> float:

@@ -37,13 +37,13 @@ import warnings
 import numpy as np
 import torch
 
-from qa_lab import tasks
-from qa_lab.audio import HOP, SAMPLE_RATE, log_mel, log_mel_pad30
 from qa_lab.config import load_config
-from qa_lab.data import Collator
-from qa_lab.encoder import MEL_FRAMES_30S
-from qa_lab.speech import sentences
-from qa_lab.train import build
+from qa_lab.core.build import build
+from qa_lab.core.encoder import MEL_FRAMES_30S
+from qa_lab.data.audio import HOP, SAMPLE_RATE, log_mel, log_mel_pad30
+from qa_lab.data.dataset import Collator
+from qa_lab.prompts import tasks
+from qa_lab.world.speech import sentences
 
 PATHS = ("pad30", "pad_everything", "real_bucketed", "real_unbucketed")
 PHASES = ("encoder_fwd", "llm_fwd", "backward", "optimizer")

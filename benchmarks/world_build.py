@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa_lab import world
 from qa_lab.config import load_config
+from qa_lab.world import builder as world
 
 
 def _digest(root: Path) -> str:

@@ -20,8 +20,8 @@ LIBRISPEECH = ROOT.parent / "shared" / "audio" / "librispeech-1272-128104-0000.f
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Path:
     """A tiny English world of speech clips (8 train, 2 val, 2 test; asr + srwt lines)."""
-    from qa_lab import world
     from qa_lab.config import WorldConfig
+    from qa_lab.world import builder as world
     cfg = WorldConfig(out=str(tmp_path_factory.mktemp("world")), languages=["en"], n_train=8, n_val=2, n_test=2,
                       workers=1)
     return world.build(cfg, seed=0, tasks=["asr", "srwt"], progress=False)

@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from qa_lab import ablation
-from qa_lab.ablation import DONE, TRAINED, arm_config, load_ablation, run_ablation, run_dir, summarize
 from qa_lab.config import ConfigError
+from qa_lab.study import ablation
+from qa_lab.study.ablation import DONE, TRAINED, arm_config, load_ablation, run_ablation, run_dir, summarize
 
 
 def _write_ablation(tmp_path, runs, world, parts, seeds="[0]") -> str:
@@ -35,7 +35,7 @@ def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypat
     ab = load_ablation(path)
     # a run killed after 2 of its 3 steps: a checkpoint, no TRAINED marker
     from qa_lab.config import to_yaml
-    from qa_lab.train import train
+    from qa_lab.train.run import train
     d = run_dir(ab, tmp_path / "runs", "with", 0)
     train(arm_config(ab, "with", 0, ["trainer.max_steps=2"]), report_examples=0, run_dir=d)
     (d / ablation.RECIPE).write_text(to_yaml(arm_config(ab, "with", 0)))  # what run_one writes before training
@@ -53,7 +53,7 @@ def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypat
 
     def refuse(*a, **k):
         raise AssertionError("a finished run was trained again")
-    monkeypatch.setattr("qa_lab.train.train", refuse)
+    monkeypatch.setattr("qa_lab.train.run.train", refuse)
     run_ablation(path)  # every run DONE: nothing retrains
     monkeypatch.undo()
     # another recipe: the old runs are kept aside, not mixed into the new table

@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from qa_lab import tags
-from qa_lab.analysis import (
+from qa_lab.prompts import tags
+from qa_lab.study.analysis import (
     GradientConflict, answer_form, attention_to_audio, audio_frames, batch_for, confusion_outputs, flatten_metrics,
     gradient_cosines, headline_metrics, output_tokens, read_grad_conflict, tag_confusion, task_gradients,
     transfer_matrix,
 )
-from qa_lab.plots import (plot_grad_conflict, plot_learning_curves, plot_tag_confusion, plot_task_losses,
+from qa_lab.study.plots import (plot_grad_conflict, plot_learning_curves, plot_tag_confusion, plot_task_losses,
                           plot_transfer_matrix)
 
 
@@ -91,9 +91,9 @@ def test_probe_leaves_weights_and_grads_alone():
 
 def test_tiny_audio_llm_cosines_for_asr_and_srwt(corpus):
     from qa_lab.config import load_config
-    from qa_lab.data import AudioTextDataset, Collator
-    from qa_lab.manifest import read_manifest
-    from qa_lab.train import build
+    from qa_lab.core.build import build
+    from qa_lab.data.dataset import AudioTextDataset, Collator
+    from qa_lab.data.manifest import read_manifest
 
     model = build(load_config("base", ["smoke=true", "stage=full"]))
     exs = read_manifest(corpus / "train.jsonl")
@@ -291,8 +291,8 @@ def test_plot_learning_curves_one_line_per_run_coloured_by_arm(tmp_path):
 def tiny(corpus):
     """A random tiny AudioLLM, its config and two asr lines of different clips of the session corpus."""
     from qa_lab.config import load_config
-    from qa_lab.manifest import read_manifest
-    from qa_lab.train import build
+    from qa_lab.core.build import build
+    from qa_lab.data.manifest import read_manifest
 
     cfg = load_config("base", ["smoke=true", "stage=full"])
     model = build(cfg).eval()
@@ -301,7 +301,7 @@ def tiny(corpus):
 
 
 def test_confusion_outputs_prompts_each_clip_once_per_task(tiny):
-    from qa_lab.infer import run
+    from qa_lab.eval.decode import run
 
     model, cfg, exs = tiny
     clip_a = [e for e in exs if e["clip"] == exs[0]["clip"]]
@@ -338,7 +338,7 @@ def test_audio_frames_are_what_the_llm_reads(tiny):
 
 
 def test_batch_for_and_attention_to_audio(tiny):
-    from qa_lab.tasks import target
+    from qa_lab.prompts.tasks import target
 
     model, cfg, exs = tiny
     ex = exs[0]
@@ -364,7 +364,7 @@ def test_batch_for_and_attention_to_audio(tiny):
 
 
 def test_plot_attention_frames_and_word_times():
-    from qa_lab.plots import plot_attention_to_audio, plot_audio_frames, plot_word_times
+    from qa_lab.study.plots import plot_attention_to_audio, plot_audio_frames, plot_word_times
 
     rng = np.random.default_rng(0)
     words = [{"word": "hello", "start": 0.1, "end": 0.5}, {"word": "there", "start": 0.5, "end": 0.9}]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qa_lab.audio import AudioError, check_duration, load_audio, log_mel, log_mel_pad30
+from qa_lab.data.audio import AudioError, check_duration, load_audio, log_mel, log_mel_pad30
 
 
 def test_real_librispeech_clip_loads_at_16k(librispeech):

@@ -71,7 +71,7 @@ def test_resolved_config_round_trips(tmp_path):
 
 
 def test_every_experiment_has_hypothesis_comment_and_merges():
-    from qa_lab.ablation import load_ablation
+    from qa_lab.study.ablation import load_ablation
     names = experiment_names()
     assert {"demo", "ablations/srwt", "ablations/srwt_on", "scale/tiny-cpu", "finetune/new_task"} <= set(names)
     for name in names:
@@ -81,7 +81,7 @@ def test_every_experiment_has_hypothesis_comment_and_merges():
         if "arms:" in f.read_text():
             ab = load_ablation(name)
             for arm in ab.arms:  # every arm merges with the scale, and the two never set the same key
-                from qa_lab.ablation import arm_config
+                from qa_lab.study.ablation import arm_config
                 arm_config(ab, arm, ab.seeds[0])
         elif name.startswith("scale/"):
             load_config("base", layers=[name])

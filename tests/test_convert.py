@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import WhisperConfig, WhisperForConditionalGeneration, WhisperTokenizerFast
 
-from qa_lab.convert import ConvertError, convert_faster_whisper
+from qa_lab.core.convert import ConvertError, convert_faster_whisper
 
 LIBRISPEECH = Path(__file__).resolve().parents[2] / "shared/audio/librispeech-1272-128104-0000.flac"
 QUILTER = "Mr. Quilter is the apostle of the middle classes, and we are glad to welcome his gospel."
@@ -208,7 +208,7 @@ def test_cli_convert(model_bin, tokenizer_json, tmp_path, capsys):
 
 
 def test_ensure_whisper_checks_the_packaged_sha256(model_bin, tokenizer_json, tmp_path, monkeypatch):
-    from qa_lab import convert
+    from qa_lab.core import convert
     src = faster_whisper_folder(tmp_path / "pkg", model_bin, tokenizer_json)
     monkeypatch.setattr(convert, "wheel_folder", lambda name: src)
     with pytest.raises(ConvertError, match=re.escape(f"{src}: model.bin sha256 is ")):
@@ -243,9 +243,9 @@ def test_packaged_tiny_en_transcribes_librispeech(tmp_path):
     from transformers import WhisperProcessor
     from transformers.modeling_outputs import BaseModelOutput
 
-    from qa_lab.audio import load_audio, log_mel
-    from qa_lab.convert import ensure_whisper
-    from qa_lab.encoder import encode_real
+    from qa_lab.core.convert import ensure_whisper
+    from qa_lab.core.encoder import encode_real
+    from qa_lab.data.audio import load_audio, log_mel
 
     folder = ensure_whisper("tiny.en", tmp_path)
     assert folder == tmp_path / "tiny.en" and ensure_whisper("tiny.en", tmp_path) == folder  # second call: cached

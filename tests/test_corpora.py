@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qa_lab.corpora import ADAPTERS, from_hf_dataset, prepare
-from qa_lab.manifest import read_manifest
+from qa_lab.data.corpora import ADAPTERS, from_hf_dataset, prepare
+from qa_lab.data.manifest import read_manifest
 
 SR = 16_000
 

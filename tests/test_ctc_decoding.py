@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from qa_lab.ctc import CTCPrefixScorer
+from qa_lab.core.ctc import CTCPrefixScorer
 
 BLANK, EOS = 0, 5
 
@@ -61,9 +61,9 @@ def test_the_frames_steer_greedy_choices_and_end_the_answer():
 
 def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus):
     from qa_lab.config import ConfigError, load_config
-    from qa_lab.infer import run
-    from qa_lab.manifest import read_manifest
-    from qa_lab.train import build
+    from qa_lab.core.build import build
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.eval.decode import run
 
     cfg = load_config("base", ["smoke=true", "stage=full", "model.ctc_weight=1.0"])
     torch.manual_seed(0)

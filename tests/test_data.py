@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from qa_lab import tags, tasks
-from qa_lab.data import AudioTextDataset, BucketBatchSampler, Collator, eval_batches, pack
-from qa_lab.manifest import read_manifest
-from qa_lab.model import IGNORE
-from qa_lab.tokenizer import tiny_tokenizer
+from qa_lab.core.model import IGNORE
+from qa_lab.core.tokenizer import tiny_tokenizer
+from qa_lab.data.dataset import AudioTextDataset, BucketBatchSampler, Collator, eval_batches, pack
+from qa_lab.data.manifest import read_manifest
+from qa_lab.prompts import tags, tasks
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_dataset_error_names_manifest_line(tmp_path, corpus, tok):
 
 
 def test_tokenizer_that_refuses_new_specials_gets_a_clear_error(tok):
-    from qa_lab.tokenizer import add_tag_tokens
+    from qa_lab.core.tokenizer import add_tag_tokens
 
     class Refusing:
         name_or_path = "Qwen/Qwen-7B"

@@ -7,12 +7,13 @@ import random
 import pytest
 import torch
 
-from qa_lab import tasks, world
 from qa_lab.cli import main
 from qa_lab.config import WorldConfig
+from qa_lab.data.manifest import read_manifest
 from qa_lab.eval import load_metrics, markdown_table, parse_output, score, write
-from qa_lab.manifest import read_manifest
-from qa_lab.plots import read_metrics
+from qa_lab.prompts import tasks
+from qa_lab.study.plots import read_metrics
+from qa_lab.world import builder as world
 
 # the figure that says "perfect" for each metric key
 PERFECT = {"wer": 0.0, "cer": 0.0, "aas": 0.0, "srwt_wer": 0.0, "bleu": 100.0, "accuracy": 1.0, "macro_f1": 1.0,
@@ -123,8 +124,8 @@ def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_pat
 
 def test_beam_search_decodes_and_scores(examples, corpus):
     from qa_lab.config import load_config
+    from qa_lab.core.build import build
     from qa_lab.eval import evaluate
-    from qa_lab.train import build
     cfg = load_config("base", ["smoke=true", "stage=full"])
     model = build(cfg).eval()
     asr = [ex for ex in read_manifest(corpus / "val.jsonl") if ex["task"] == "asr"][:2]
@@ -133,7 +134,7 @@ def test_beam_search_decodes_and_scores(examples, corpus):
     assert greedy["asr"]["n"] == beam["asr"]["n"] == 2
     assert beam["asr"]["wer[en]"]["value"] is not None
     # the beam is really searched (a width that is ignored gives greedy's answers), and decode.num_beams is the default
-    from qa_lab.infer import run
+    from qa_lab.eval.decode import run
     torch.manual_seed(1)
     with torch.no_grad():  # a random LLM far from its init: no single token dominates every step
         for p in model.language_model.parameters():
@@ -146,7 +147,7 @@ def test_beam_search_decodes_and_scores(examples, corpus):
 
 
 def test_timed_answers_never_go_back_in_time():
-    from qa_lab.infer import MonotoneTimes
+    from qa_lab.eval.decode import MonotoneTimes
     times = [7, 8, 9, 10]  # ids of <|0.00|> .. <|0.03|> in a 12-token vocabulary
     rule = MonotoneTimes(times)
     scores = torch.zeros(2, 12)

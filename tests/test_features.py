@@ -4,10 +4,11 @@ import pytest
 import torch
 
 from qa_lab.config import load_config
-from qa_lab.data import AudioTextDataset, Collator
-from qa_lab.features import FeatureStore, clip_key
-from qa_lab.manifest import read_manifest
-from qa_lab.train import build, train
+from qa_lab.core.build import build
+from qa_lab.core.features import FeatureStore, clip_key
+from qa_lab.data.dataset import AudioTextDataset, Collator
+from qa_lab.data.manifest import read_manifest
+from qa_lab.train.run import train
 
 
 def _frozen(tmp_path, *more):
@@ -37,7 +38,7 @@ def test_features_are_computed_once_and_reloaded(corpus, tmp_path, monkeypatch):
     examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])
     FeatureStore.for_model(model, tmp_path).ensure(model, examples, progress=False)
     assert len(list(tmp_path.rglob("*.pt"))) == 1
-    import qa_lab.features as features
+    import qa_lab.core.features as features
     monkeypatch.setattr(features, "encode_clips", lambda *a, **k: pytest.fail("encoded again"))
     store = FeatureStore.for_model(model, tmp_path)
     store.ensure(model, examples, progress=False)
@@ -83,7 +84,7 @@ def test_trained_top_layers_run_on_the_cached_bottom_and_give_the_live_loss(corp
 
 
 def test_encoder_lr_puts_the_tower_in_its_own_group(tmp_path):
-    from qa_lab.module import AudioLLMModule
+    from qa_lab.train.module import AudioLLMModule
     cfg, model = _frozen(tmp_path, "model.train_encoder_layers=1", "trainer.encoder_lr=1e-4", "trainer.lr=2e-3")
     opt = AudioLLMModule(model, cfg.trainer).configure_optimizers()["optimizer"]
     lrs = {id(p): g["initial_lr"] for g in opt.param_groups for p in g["params"]}
@@ -142,8 +143,8 @@ def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
 def test_training_batches_carry_ctc_targets_only_when_the_ctc_loss_is_on(smoke_overrides, weight):
-    from qa_lab.data import AudioDataModule
-    from qa_lab.train import build_tokenizer
+    from qa_lab.core.build import build_tokenizer
+    from qa_lab.data.dataset import AudioDataModule
     cfg = load_config("base", [*smoke_overrides, f"model.ctc_weight={weight}"])
     data = AudioDataModule(cfg, build_tokenizer(cfg))
     data.setup()
@@ -175,7 +176,7 @@ def test_ctc_layer_reads_the_named_layer(corpus, tmp_path):
 
 
 def test_a_bad_clip_names_its_manifest_line_and_writes_no_cache(corpus, tmp_path):
-    from qa_lab.audio import AudioError
+    from qa_lab.data.audio import AudioError
     _, model = _frozen(tmp_path)
     examples = read_manifest(corpus / "train.jsonl", ["asr"])[:3]
     examples[1] = {**examples[1], "_audio_path": str(tmp_path / "gone.wav")}

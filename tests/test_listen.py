@@ -25,7 +25,7 @@ FRAME_WER_BOUND = 0.95
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from qa_lab.train import train
+    from qa_lab.train.run import train
     tmp = tmp_path_factory.mktemp("listen")
     cfg = load_config("base", [
         "stage=full", "model.audio_encoder=packaged:tiny.en", "model.freeze=[audio_tower]", "model.pool_stride=4",
@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
 
 def test_short_run_transcribes_unseen_clips(trained):
     from qa_lab.eval import eval_examples, evaluate
-    from qa_lab.infer import run
+    from qa_lab.eval.decode import run
     cfg, model = trained
     examples, _ = eval_examples(cfg, world_split="test", tasks=["asr"])
     outputs = run(model, cfg, [dict(ex) for ex in examples])
@@ -55,8 +55,8 @@ def test_short_run_transcribes_unseen_clips(trained):
 
 
 def test_answers_depend_on_the_audio(trained):
-    from qa_lab.analysis import listening
     from qa_lab.eval import eval_examples
+    from qa_lab.study.analysis import listening
     cfg, model = trained
     examples, _ = eval_examples(cfg, world_split="test", tasks=["asr"])
     report = listening(model, cfg, examples[:8], max_attention_examples=2)

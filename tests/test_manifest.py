@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qa_lab.manifest import ManifestError, read_manifest
-from qa_lab.tasks import prompt_for as prompt_text
-from qa_lab.tasks import target as target_text
+from qa_lab.data.manifest import ManifestError, read_manifest
+from qa_lab.prompts.tasks import prompt_for as prompt_text
+from qa_lab.prompts.tasks import target as target_text
 
 
 def _write(tmp_path, lines):
@@ -76,7 +76,7 @@ def test_words_past_the_clip_end_are_a_fault(clips):
 
 
 def test_data_check_finds_every_planted_fault(clips):
-    from qa_lab.manifest import check_manifest
+    from qa_lab.data.manifest import check_manifest
     sf.write(clips / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
     sf.write(clips / "stereo44.wav", 0.1 * np.ones((44100, 2), dtype=np.float32), 44100)
     bad_words = [{"word": "a", "start": 0.6, "end": 0.3}]
@@ -115,7 +115,7 @@ def test_data_check_cli_exit_codes(clips, corpus):
 
 
 def test_first_per_task_keeps_manifest_order():
-    from qa_lab.manifest import first_per_task
+    from qa_lab.data.manifest import first_per_task
     exs = [{"task": t} for t in ("asr", "srwt", "asr", "asr", "aqa", "srwt", "srwt")]
     assert first_per_task(exs, 2) == [0, 1, 2, 4, 5]
     assert first_per_task(exs, 0) == []

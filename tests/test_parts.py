@@ -9,12 +9,12 @@ import torch
 from transformers import AutoModelForCausalLM, Qwen2Config, WhisperConfig, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from qa_lab import parts
 from qa_lab.config import load_config
-from qa_lab.parts import PartsSpec, parts_dir, parts_hash, parts_overrides, pretrain_parts, verify
-from qa_lab.presets import PRESETS
-from qa_lab.tokenizer import load_tokenizer, tiny_tokenizer
-from qa_lab.train import build
+from qa_lab.core.build import build
+from qa_lab.core.presets import PRESETS
+from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
+from qa_lab.train import parts
+from qa_lab.train.parts import PartsSpec, parts_dir, parts_hash, parts_overrides, pretrain_parts, verify
 
 SPEC = PartsSpec(encoder_steps=3, llm_steps=3, batch_size=4,
                  world_overrides={"n_train": 4, "n_val": 2, "n_test": 1, "workers": 1})

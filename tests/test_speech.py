@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from qa_lab.speech import (KEYWORDS, LANGUAGES, SPEAKERS, VOICES, corpus_text, display_text,
+from qa_lab.world.speech import (KEYWORDS, LANGUAGES, SPEAKERS, VOICES, corpus_text, display_text,
                            parallel_sentences, sentences, speakers, synthesize)
 
 SR = 16_000
@@ -101,7 +101,7 @@ def test_same_call_gives_identical_bytes_whatever_was_spoken_before():
 
 def test_sentences_and_audio_are_the_same_in_a_fresh_process():
     # a fresh interpreter with another string-hash seed and an untouched espeak-ng
-    code = ("import hashlib, json; from qa_lab.speech import sentences, synthesize; "
+    code = ("import hashlib, json; from qa_lab.world.speech import sentences, synthesize; "
             f"a, w = synthesize({TEXT!r}, voice='en-us+f3'); "
             "print(json.dumps([sentences(20, 0, 'val'), hashlib.sha1(a.tobytes()).hexdigest(), w]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -287,7 +287,7 @@ def test_parallel_sentences_are_aligned_deterministic_and_split_by_meaning():
 
 
 def test_parallel_grammar_agrees_in_gender_case_and_word_order():
-    from qa_lab.speech import _realize
+    from qa_lab.world.speech import _realize
     dog_sleeps = ("clause", (("the", "small", "dog"), "sleeps", None, "", "", ("next to", ("the", "old", "house"))))
     assert [_realize(dog_sleeps, lang) for lang in LANGUAGES] == [
         "the small dog sleeps next to the old house", "der kleine hund schläft neben dem alten haus",
@@ -332,7 +332,7 @@ def test_keywords_are_frequent_single_words(lang):
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_crowd_voices_speak_every_language_and_keep_their_gender(lang):
-    from qa_lab.speech import CROWD, CROWD_PITCH, crowd_voice
+    from qa_lab.world.speech import CROWD, CROWD_PITCH, crowd_voice
     text = sentences(1, seed=0, split="val", lang=lang)[0]
     f0 = {"male": [], "female": []}
     for variant, gender in CROWD.items():
@@ -350,5 +350,5 @@ def test_crowd_voices_speak_every_language_and_keep_their_gender(lang):
 
 
 def speech_accents(lang):
-    from qa_lab.speech import _ACCENTS
+    from qa_lab.world.speech import _ACCENTS
     return _ACCENTS[lang]

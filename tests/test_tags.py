@@ -5,11 +5,11 @@ import re
 
 import pytest
 
-from qa_lab.tags import (
+from qa_lab.prompts.tags import (
     AUDIO_END, AUDIO_START, FORMATS, LANGUAGES, OUTPUT_INSTRUCTIONS, TIME_TOKENS, SrwtFormatError, TaskTags, Word,
     format_srwt, is_time_token, lang_token, parse_srwt, parse_time_token, time_token,
 )
-from qa_lab.tasks import REGISTRY, prompt, special_tokens
+from qa_lab.prompts.tasks import REGISTRY, prompt, special_tokens
 
 TASKS = tuple(REGISTRY)
 HIERARCHY = {name: t.tags for name, t in REGISTRY.items()}

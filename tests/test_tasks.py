@@ -2,9 +2,9 @@
 
 import pytest
 
-from qa_lab import tags, tasks
-from qa_lab.tags import FormatError
-from qa_lab.tokenizer import train_tiny_tokenizer
+from qa_lab.core.tokenizer import train_tiny_tokenizer
+from qa_lab.prompts import tags, tasks
+from qa_lab.prompts.tags import FormatError
 
 # One valid manifest example per built-in task.
 EXAMPLES = {

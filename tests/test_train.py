@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from qa_lab.config import EXPERIMENTS_DIR, experiment_names, load_config
-from qa_lab.data import AudioTextDataset, Collator
-from qa_lab.export import export, load, load_checkpoint
-from qa_lab.infer import run
-from qa_lab.manifest import read_manifest
-from qa_lab.tasks import target as target_text
-from qa_lab.train import train
+from qa_lab.core.checkpoint import export, load, load_checkpoint
+from qa_lab.data.dataset import AudioTextDataset, Collator
+from qa_lab.data.manifest import read_manifest
+from qa_lab.eval.decode import run
+from qa_lab.prompts.tasks import target as target_text
+from qa_lab.train.run import train
 
 
 def _losses(run_dir) -> dict[int, float]:
@@ -85,7 +85,7 @@ def test_export_reload_gives_identical_logits(stage, smoke_overrides, corpus, tm
     assert torch.equal(la, lb)
     # the adapter folder is a standard PEFT adapter
     from peft import PeftModel
-    from qa_lab.train import build
+    from qa_lab.core.build import build
     fresh = build(load_config("base", over + ["stage=full"]), b.tokenizer)  # same seed: same base weights
     peft_llm = PeftModel.from_pretrained(fresh.language_model, out / "adapter")
     with torch.no_grad():
@@ -130,8 +130,8 @@ def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
 def test_sft_starts_from_pretrain_weights(smoke_overrides):
     pre_dir, pre = train(load_config("base", smoke_overrides + ["stage=pretrain"]), report_examples=0)
     ckpt = pre_dir / "checkpoints" / "last.ckpt"
-    from qa_lab.export import init_from
-    from qa_lab.train import build
+    from qa_lab.core.build import build
+    from qa_lab.core.checkpoint import init_from
     fresh_w = build(load_config("base", smoke_overrides + ["stage=sft"])).audio_tower.layers[0].fc1.weight
     sft = build(load_config("base", smoke_overrides + ["stage=sft", f"init_from={ckpt}"]))
     trained_w = pre.model.audio_tower.layers[0].fc1.weight

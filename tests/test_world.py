@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qa_lab import speech, tags, tasks, world
 from qa_lab.cli import main
 from qa_lab.config import WorldConfig
-from qa_lab.manifest import read_manifest
+from qa_lab.data.manifest import read_manifest
+from qa_lab.prompts import tags, tasks
+from qa_lab.world import speech, builder as world
 
 
 def _cfg(out, **kw) -> WorldConfig:
@@ -129,7 +130,7 @@ def test_cli_world_build_and_show(tmp_path, capsys):
 
 
 def test_plot_examples_draws_one_row_per_example(built):
-    from qa_lab.plots import plot_examples
+    from qa_lab.study.plots import plot_examples
     exs = [next(world.iter_examples(built, "train", [t])) for t in ("srwt", "sed", "note_analysis")]
     fig = plot_examples(exs)
     assert len(fig.axes) == 3

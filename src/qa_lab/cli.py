@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qa_lab import tags, tasks
+from qa_lab.prompts import tags, tasks
 
 
 def _config_show(a) -> None:
@@ -20,14 +20,14 @@ def _tags_show(a) -> None:
 
 def _train(a) -> None:
     from qa_lab.config import experiment_path, load_config
-    from qa_lab.train import train
+    from qa_lab.train.run import train
     cfg = load_config(a.experiment, a.overrides)
     train(cfg, resume=a.resume, source_yaml=experiment_path(a.experiment))
 
 
 def _infer(a) -> None:
-    from qa_lab.export import load
-    from qa_lab.infer import format_words, transcribe
+    from qa_lab.core.checkpoint import load
+    from qa_lab.eval.decode import format_words, transcribe
     cfg, model = load(a.checkpoint)
     _decode_flags(cfg, a)
     outs = transcribe(model, cfg, a.audio, task=a.task, audio_lang=a.audio_lang, text_lang=a.text_lang,
@@ -48,8 +48,8 @@ def _decode_flags(cfg, a) -> None:
 def _eval(a) -> None:
     from pathlib import Path
 
+    from qa_lab.core.checkpoint import load
     from qa_lab.eval import eval_examples, evaluate, markdown_table
-    from qa_lab.export import load
     cfg, model = load(a.checkpoint)
     _decode_flags(cfg, a)
     examples, name = eval_examples(cfg, manifest=a.manifest, world_split=a.world, tasks=a.tasks, limit=a.limit)
@@ -65,7 +65,7 @@ def _eval(a) -> None:
 
 
 def _ablate(a) -> None:
-    from qa_lab.ablation import load_ablation, run_ablation
+    from qa_lab.study.ablation import load_ablation, run_ablation
     if a.scale:
         load_ablation(a.ablation)  # check the file before anything runs
     run_ablation(a.ablation, seeds=a.seeds, overrides=a.overrides, scale=a.scale)
@@ -73,33 +73,33 @@ def _ablate(a) -> None:
 
 def _pretrain_parts(a) -> None:
     from qa_lab.config import load_config
-    from qa_lab.train import ensure_parts
+    from qa_lab.train.run import ensure_parts
     cfg = load_config("base", ["parts.enabled=true", *a.overrides], layers=[a.scale])
     path = ensure_parts(cfg)
     print(f"[qa-lab] parts: {path}")
 
 
 def _export(a) -> None:
-    from qa_lab.export import export
+    from qa_lab.core.checkpoint import export
     print(f"exported to {export(a.checkpoint, a.out_dir)}")
 
 
 def _convert_faster_whisper(a) -> None:
     from transformers import WhisperForConditionalGeneration
 
-    from qa_lab.convert import convert_faster_whisper
+    from qa_lab.core.convert import convert_faster_whisper
     out = convert_faster_whisper(a.src, a.out)
     n_params = WhisperForConditionalGeneration.from_pretrained(out).num_parameters()
     print(f"converted to {out} ({n_params:,} parameters)")
 
 
 def _convert_packaged(a) -> None:
-    from qa_lab.convert import ensure_whisper
+    from qa_lab.core.convert import ensure_whisper
     print(f"Whisper {a.name}: {ensure_whisper(a.name, a.out)}")
 
 
 def _data_check(a) -> None:
-    from qa_lab.manifest import check_manifest
+    from qa_lab.data.manifest import check_manifest
     r = check_manifest(a.manifest)
     for line, problem in r["problems"]:
         print(f"{a.manifest}:{line}: {problem}")
@@ -126,13 +126,13 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 
 
 def _data_prepare(a) -> None:
-    from qa_lab.corpora import prepare
+    from qa_lab.data.corpora import prepare
     report = prepare(a.name, a.root, a.out, split=a.split, **_pairs(a.option, "--option"))
     _report_prepared(a.out, report)
 
 
 def _data_import_hf(a) -> None:
-    from qa_lab.corpora import from_hf_dataset
+    from qa_lab.data.corpora import from_hf_dataset
     report = from_hf_dataset(a.path, a.out, a.task, audio_column=a.audio_column, columns=_pairs(a.column, "--column"),
                              split=a.split, audio_dir=a.audio_dir, **_pairs(a.field, "--field"))
     _report_prepared(a.out, report)
@@ -155,7 +155,7 @@ def _world_config(a):
 
 
 def _world_build(a) -> None:
-    from qa_lab import world
+    from qa_lab.world import builder as world
     cfg = _world_config(a)
     root = world.build(cfg.world, cfg.seed)
     print(world.format_summary(world.summary(root)))
@@ -163,10 +163,10 @@ def _world_build(a) -> None:
 
 
 def _world_show(a) -> None:
-    from qa_lab import world
+    from qa_lab.world import builder as world
     cfg = _world_config(a)
     root = world.world_dir(cfg.world, cfg.seed)
-    from qa_lab.cache import is_complete
+    from qa_lab.data.cache import is_complete
     if not is_complete(root):
         raise FileNotFoundError(f"{root}: this world is not built yet; run `qa-lab world build {' '.join(a.args)}`")
     print(world.format_summary(world.summary(root)))
@@ -204,7 +204,7 @@ def parser() -> argparse.ArgumentParser:
     dc = dt_sub.add_parser("check", help="validate every line of a manifest (decodes all audio)")
     dc.add_argument("manifest")
     dc.set_defaults(func=_data_check)
-    from qa_lab.corpora import ADAPTERS
+    from qa_lab.data.corpora import ADAPTERS
     dp = dt_sub.add_parser("prepare", help="turn a corpus in its original layout into a manifest")
     dp.add_argument("name", help=f"one of {', '.join(ADAPTERS)}")
     dp.add_argument("root", help="the corpus folder as distributed")
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
         warnings.filterwarnings("ignore", message=msg)
     args = parse_args(argv)
     if args.func in (_train, _infer, _eval, _ablate, _pretrain_parts, _export):
-        from qa_lab.train import quiet_libraries
+        from qa_lab.train.run import quiet_libraries
         quiet_libraries()
     try:
         args.func(args)

@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from qa_lab.tags import FORMATS
+from qa_lab.prompts.tags import FORMATS
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -34,7 +34,7 @@ def _check(value: Any, allowed: tuple, key: str) -> None:
 @dataclass
 class ModelConfig:
     preset: str = "tiny"
-    """Architecture and checkpoints: tiny | qwen-audio-7b | whisper-large-v2+qwen2.5-7b (see qa_lab.presets)."""
+    """Architecture and checkpoints: tiny | qwen-audio-7b | whisper-large-v2+qwen2.5-7b (see qa_lab.core.presets)."""
     audio_encoder: str | None = None
     """Override the preset's Whisper checkpoint: a hub id or a local save_pretrained folder."""
     language_model: str | None = None
@@ -66,16 +66,19 @@ class ModelConfig:
     freeze: list[str] = field(default_factory=list)
     """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
     frame_times: bool = False
-    """Add to each audio frame the embedding of the time token at its start, and start the time tokens' embeddings
-    (input and LM head) from sinusoidal codes of their time (nearby times alike): an SRWT or grounding answer can
-    then find the frame of a time it writes, and write the time of a frame it finds. Off = the paper's model."""
+    """Add to each audio frame the embedding of the time token at its start, scaled to the frame's own norm, and start
+    the time tokens' embeddings (input and LM head) from sinusoidal codes of their time (nearby times alike): an SRWT
+    or grounding answer can then find the frame of a time it writes, and write the time of a frame it finds. Off = the
+    paper's model. On tiny-cpu it makes the transcript answers use the audio (answer loss with another clip's audio
+    0.2-0.4 nats worse instead of 0.01-0.15) but moves the demo's metrics only within one seed's noise
+    (experiments/results/listen-diagnosis, section 6)."""
     train_encoder_layers: int = 0
     """Top audio-tower layers (with its final norm) that train even when audio_tower is frozen (model.freeze, stage
-    sft). The frozen layers below run once per clip and their output is cached (qa_lab.features), so a step runs
+    sft). The frozen layers below run once per clip and their output is cached (qa_lab.core.features), so a step runs
     only these: adapting the top of a frozen Whisper to new voices at a fraction of a full tower's cost."""
 
     def __post_init__(self) -> None:
-        from qa_lab.presets import PRESETS
+        from qa_lab.core.presets import PRESETS
         for part in self.freeze:
             _check(part, PARTS, "model.freeze")
         _check(self.preset, tuple(PRESETS), "model.preset")
@@ -185,7 +188,7 @@ class DataConfig:
     """DataLoader worker processes."""
     cache_features: bool = True
     """When the audio tower is frozen (stage sft, or model.freeze), encode each clip once and train on cached
-    features (qa_lab.features); false runs the encoder every step."""
+    features (qa_lab.core.features); false runs the encoder every step."""
     features_dir: str = "data/features"
     """Where cached audio-tower features live (one folder per tower weights hash)."""
     skip_invalid: bool = False
@@ -259,7 +262,7 @@ class TrainerConfig:
     val_every_n_steps: int = 100
     """Validate every this many training batches."""
     grad_conflict_every_n_steps: int = 0
-    """Every this many steps log the cosine between per-task gradients (qa_lab.analysis; grad_conflict.jsonl in
+    """Every this many steps log the cosine between per-task gradients (qa_lab.study.analysis; grad_conflict.jsonl in
     the run folder) on a fixed batch holding two examples of every task; 0 = off."""
     val_decode_per_task: int = 0
     """At each validation also decode this many validation examples per task and log the task metrics
@@ -283,7 +286,7 @@ class DecodeConfig:
     """Beam width of every decode (validation, eval, infer, ablations); 1 = greedy. `--num-beams` overrides it."""
     ctc_weight: float = 0.0
     """Joint CTC / LM decoding of transcription tasks (asr, asr_noise): each next token is scored by
-    (1 - w) log p_LM + w x its CTC prefix score from the model's own audio frames (qa_lab.ctc). 0 = the LM alone.
+    (1 - w) log p_LM + w x its CTC prefix score from the model's own audio frames (qa_lab.core.ctc). 0 = the LM alone.
     Needs a model trained with model.ctc_weight > 0. `--ctc-weight` overrides it."""
     monotone_times: bool = True
     """SRWT answers: a time token may not be earlier than the one before it (Whisper's timestamp rule), so answers

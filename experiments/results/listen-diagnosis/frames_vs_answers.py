@@ -3,17 +3,17 @@
     python experiments/results/listen-diagnosis/frames_vs_answers.py CHECKPOINT [N_CLIPS] [WEIGHTS]
 
 Prints the WER of the greedy answers (what `qa-lab eval` scores) and of the frames' greedy CTC reading
-(qa_lab.analysis.frame_transcripts), then a few clips side by side. WEIGHTS (e.g. 0.3,0.5): also the WER of
+(qa_lab.study.analysis.frame_transcripts), then a few clips side by side. WEIGHTS (e.g. 0.3,0.5): also the WER of
 greedy joint CTC / LM decoding at each `decode.ctc_weight`.
 """
 import sys
 
-from qa_lab.analysis import frame_transcripts
+from qa_lab.core.checkpoint import load
+from qa_lab.eval.decode import run
 from qa_lab.eval.harness import eval_examples
 from qa_lab.eval.metrics import word_error_rate
-from qa_lab.export import load
-from qa_lab.infer import run
-from qa_lab.tasks import target
+from qa_lab.prompts.tasks import target
+from qa_lab.study.analysis import frame_transcripts
 
 
 def main():

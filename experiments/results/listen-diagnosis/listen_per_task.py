@@ -1,4 +1,4 @@
-"""Does each task's answer use the audio? qa_lab.analysis.listening per task on a trained checkpoint.
+"""Does each task's answer use the audio? qa_lab.study.analysis.listening per task on a trained checkpoint.
 
     python experiments/results/listen-diagnosis/listen_per_task.py RUN_DIR [N]
 
@@ -9,10 +9,10 @@ mass answer positions put on audio frames per LLM layer.
 import sys
 from pathlib import Path
 
-from qa_lab.analysis import listening
 from qa_lab.config import load_config
+from qa_lab.core.checkpoint import load
 from qa_lab.eval import eval_examples
-from qa_lab.export import load
+from qa_lab.study.analysis import listening
 
 run = Path(sys.argv[1])
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 30

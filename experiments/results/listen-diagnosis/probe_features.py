@@ -6,11 +6,11 @@ WARPS: comma-separated mel frequency-warp factors applied to the training clips 
 """
 import sys, time, torch, torch.nn as nn, torch.nn.functional as F
 from qa_lab.config import load_config
-from qa_lab.train import build
-from qa_lab.features import encode_clips, clip_key
+from qa_lab.core.build import build
+from qa_lab.core.features import encode_clips, clip_key
 from qa_lab.eval.harness import eval_examples
 from qa_lab.eval.metrics import word_error_rate
-from qa_lab.tasks import transcript
+from qa_lab.prompts.tasks import transcript
 
 def main():
     n_train = int(sys.argv[1]); steps = int(sys.argv[2])

@@ -10,13 +10,13 @@ test clips (voices never synthesised here) and 75 held-out sentences in training
 """
 import sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
-from qa_lab.audio import log_mel
 from qa_lab.config import load_config
-from qa_lab.train import build
+from qa_lab.core.build import build
+from qa_lab.data.audio import log_mel
+from qa_lab.data.audio import load_audio
 from qa_lab.eval.harness import eval_examples
 from qa_lab.eval.metrics import word_error_rate
-from qa_lab.tasks import transcript
-from qa_lab.audio import load_audio
+from qa_lab.prompts.tasks import transcript
 from probe_voices import synth_clips
 
 

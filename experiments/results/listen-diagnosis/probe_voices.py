@@ -10,14 +10,14 @@ test voices ("wide"). The probe (384 -> 256 -> vocab MLP, CTC) is scored on the 
 """
 import sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
-from qa_lab import speech, world
-from qa_lab.audio import log_mel
 from qa_lab.config import load_config
-from qa_lab.train import build
-from qa_lab.features import encode_clips, clip_key
+from qa_lab.core.build import build
+from qa_lab.core.features import encode_clips, clip_key
+from qa_lab.data.audio import log_mel
 from qa_lab.eval.harness import eval_examples
 from qa_lab.eval.metrics import word_error_rate
-from qa_lab.tasks import transcript
+from qa_lab.prompts.tasks import transcript
+from qa_lab.world import speech, builder as world
 
 WIDE = ("Alex Alicia Andrea Andy AnxiousAndy Denis Diogo Gene Gene2 Henrique Hugo Jacky Lee Mario Michael Mike "
         "Nguyen Reed RicishayMax Storm adam antonio aunty belinda benjamin boris caleb croak david ed edward "

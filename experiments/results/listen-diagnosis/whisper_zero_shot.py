@@ -5,10 +5,10 @@
 import torch
 from transformers import WhisperForConditionalGeneration, WhisperProcessor
 from qa_lab.config import load_config
+from qa_lab.data.audio import load_audio
 from qa_lab.eval.harness import eval_examples
 from qa_lab.eval.metrics import word_error_rate
-from qa_lab.tasks import transcript
-from qa_lab.audio import load_audio
+from qa_lab.prompts.tasks import transcript
 def main():
     import glob
     path = glob.glob("data/whisper/*tiny*")[0]

@@ -12,10 +12,10 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from qa_lab import tags
-from qa_lab import tasks as registry
+from qa_lab.data.manifest import first_per_task
 from qa_lab.eval import metrics as M
-from qa_lab.manifest import first_per_task
+from qa_lab.prompts import tags
+from qa_lab.prompts import tasks as registry
 
 # Display names as papers print them, and whether higher is better.
 NAMES = {
@@ -249,7 +249,7 @@ def evaluate(model, cfg, examples: list[dict], out_dir: str | Path | None = None
 
     max_new_tokens overrides the per-task caps (infer.MAX_NEW_TOKENS) for every task; num_beams None = the config's
     (cfg.decode, as is the joint CTC weight)."""
-    from qa_lab.infer import run
+    from qa_lab.eval.decode import run
     outputs = run(model, cfg, [dict(ex) for ex in examples], batch_seconds=batch_seconds, num_beams=num_beams,
                   progress=progress, max_new_tokens=max_new_tokens)
     metrics, rows = score(examples, outputs, n_resamples=n_resamples, seed=cfg.seed)
@@ -262,11 +262,11 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
                   tasks: list[str] | None = None, limit: int | None = None) -> tuple[list[dict], str]:
     """Validated examples from a manifest or a split of cfg's world (default tasks: those cfg trains on that
     the world makes), at most `limit` per task -> (examples, a short name for the source)."""
-    from qa_lab.manifest import read_manifest
+    from qa_lab.data.manifest import read_manifest
     if manifest is not None:
         examples, name = read_manifest(manifest, tasks), Path(manifest).stem
     else:
-        from qa_lab import world
+        from qa_lab.world import builder as world
         want = tasks or [t for t in (cfg.world.tasks or cfg.data.tasks) if t in world.TASKS]
         root = world.build(cfg.world, cfg.seed, tasks=want)
         examples, name = read_manifest(root / f"{world_split}.jsonl", want), f"world-{world_split}"

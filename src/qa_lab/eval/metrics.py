@@ -21,7 +21,7 @@ from torchmetrics.functional.text import char_error_rate as _tm_cer
 from torchmetrics.functional.text import word_error_rate as _tm_wer
 from whisper_normalizer.english import EnglishTextNormalizer
 
-from qa_lab import tags
+from qa_lab.prompts import tags
 
 NOTE_FIELDS = ("pitch", "velocity", "instrument")
 _EPS = 1e-9  # slack for float rounding when comparing times on the 0.01 s grid with a tolerance

@@ -7,8 +7,8 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import TrainableTokensConfig, get_peft_model
 
 from qa_lab.config import LoraConfig
-from qa_lab.model import AudioLLM
-from qa_lab.tokenizer import tag_token_ids
+from qa_lab.core.model import AudioLLM
+from qa_lab.core.tokenizer import tag_token_ids
 
 
 def _module_name(model: nn.Module, module: nn.Module) -> str:

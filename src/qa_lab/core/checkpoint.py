@@ -9,8 +9,8 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from qa_lab.config import Config, from_yaml, from_yaml_text, to_yaml
-from qa_lab.model import AudioLLM
-from qa_lab.tokenizer import tag_token_ids
+from qa_lab.core.model import AudioLLM
+from qa_lab.core.tokenizer import tag_token_ids
 
 
 def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -33,7 +33,7 @@ def _read_checkpoint(path: Path) -> tuple[str | None, dict[str, torch.Tensor]]:
 
 def load_checkpoint(path: str | Path) -> tuple[Config, AudioLLM]:
     """A Lightning checkpoint from `qa-lab train` -> (config, model in eval mode)."""
-    from qa_lab.train import build
+    from qa_lab.core.build import build
     path = Path(path)
     config_text, state = _read_checkpoint(path)
     if config_text is None:
@@ -47,7 +47,7 @@ def load_checkpoint(path: str | Path) -> tuple[Config, AudioLLM]:
 
 def load_export(path: str | Path) -> tuple[Config, AudioLLM]:
     """An export folder from `qa-lab export` -> (config, model in eval mode)."""
-    from qa_lab.train import build
+    from qa_lab.core.build import build
     path = Path(path)
     for need in ("config.yaml", "tokenizer", "trainable.safetensors"):
         if not (path / need).exists():
@@ -79,7 +79,7 @@ def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[s
     the names loaded in `model`.
 
     Names are compared without peft's wrapping, so a full-stage checkpoint (plain names) initialises a LoRA
-    model's base weights and a pretrain checkpoint initialises sft. train.build calls this before the stage
+    model's base weights and a pretrain checkpoint initialises sft. core.build.build calls this before the stage
     wraps the model (base weights and embedding rows, which trainable-token copies then start from) and after
     (LoRA and trainable-token weights of a peft source). LoRA weights of a source are not merged into base
     weights. Errors if nothing matches and `require`.

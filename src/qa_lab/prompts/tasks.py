@@ -2,8 +2,8 @@
 
 Adding a task for your own data is one `register(Task(...))` call before training (see the README):
 
-    from qa_lab.tasks import Task, register
-    from qa_lab.tags import STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, TaskTags
+    from qa_lab.prompts.tags import STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, TaskTags
+    from qa_lab.prompts.tasks import Task, register
     register(Task("bird_species", family="sound", metric="accuracy", fields=("label",),
                   tags=TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|bird_species|>"),
                   natural="Which bird is singing?", audio_lang="unknown"))
@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from qa_lab import tags
 from qa_lab.errors import unknown
-from qa_lab.tags import (
+from qa_lab.prompts import tags
+from qa_lab.prompts.tags import (
     ANSWER, CAPTION, KEYWORD, NOTIMESTAMPS, QUESTION, STARTOFANALYSIS, STARTOFTRANSCRIPT, TIMESTAMPS, TRANSCRIBE,
     TRANSLATE, TaskTags,
 )

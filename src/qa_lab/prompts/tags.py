@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from qa_lab.audio import MAX_SECONDS
+from qa_lab.data.audio import MAX_SECONDS
 from qa_lab.errors import unknown
 
 AUDIO_START = "<audio>"

@@ -34,10 +34,10 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from qa_lab import sounds, speech
-from qa_lab.audio import SAMPLE_RATE
-from qa_lab.cache import building, is_complete
 from qa_lab.config import WorldConfig
+from qa_lab.data.audio import SAMPLE_RATE
+from qa_lab.data.cache import building, is_complete
+from qa_lab.world import sounds, speech
 
 WORLD_VERSION = 2  # bump when generation changes: part of the cache key
 SPLITS = ("train", "val", "test")
@@ -484,7 +484,7 @@ def read_split(root: str | Path, split: str) -> list[dict]:
 
 def summary(root: str | Path) -> list[dict]:
     """Per task: family, lines and hours in each split (from the manifests)."""
-    from qa_lab import tasks as registry
+    from qa_lab.prompts import tasks as registry
     rows: dict[str, dict] = {}
     for split in SPLITS:
         for ex in read_split(root, split):

@@ -11,13 +11,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from qa_lab import tags
-from qa_lab.audio import HOP, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30
 from qa_lab.config import Config
-from qa_lab.encoder import pooled_lengths
-from qa_lab.manifest import read_manifest, where
-from qa_lab.tasks import prompt_for, target, transcript
-from qa_lab.model import IGNORE
+from qa_lab.core.encoder import pooled_lengths
+from qa_lab.core.model import IGNORE
+from qa_lab.data.audio import HOP, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30
+from qa_lab.data.manifest import read_manifest, where
+from qa_lab.prompts import tags
+from qa_lab.prompts.tasks import prompt_for, target, transcript
 
 
 class AudioTextDataset(Dataset):
@@ -26,7 +26,7 @@ class AudioTextDataset(Dataset):
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
                  audio_padding: str = "real", with_target: bool = True, features=None, ctc: bool = False):
         self.examples = examples
-        self.features = features  # a qa_lab.features.FeatureStore: items carry cached tower features, not mel
+        self.features = features  # a qa_lab.core.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
         self.tag_format = tag_format
         self.audio_padding = audio_padding
@@ -205,7 +205,7 @@ class AudioDataModule(L.LightningDataModule):
         d = self.cfg.data
         if d.train_manifest:
             return Path(d.train_manifest), Path(d.val_manifest)
-        from qa_lab import world
+        from qa_lab.world import builder as world
         w = self.cfg.world
         root = world.build(w, self.cfg.seed, tasks=w.tasks if w.tasks is not None else list(d.tasks))
         return root / "train.jsonl", root / "val.jsonl"

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from qa_lab import tasks as registry
-from qa_lab.audio import MAX_SECONDS, AudioError, load_audio
-from qa_lab.audio import duration as audio_duration
+from qa_lab.data.audio import MAX_SECONDS, AudioError, load_audio
+from qa_lab.data.audio import duration as audio_duration
+from qa_lab.prompts import tasks as registry
 
 log = logging.getLogger(__name__)
 

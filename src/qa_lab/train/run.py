@@ -13,44 +13,17 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from qa_lab.config import Config, experiment_path, to_yaml
-from qa_lab.data import AudioDataModule
-from qa_lab.model import AudioLLM, build_model
-from qa_lab.module import AudioLLMModule
-from qa_lab.presets import PRESETS
-from qa_lab.stages import apply_stage, count_parameters, tower_trains
-from qa_lab.tokenizer import load_tokenizer, tiny_tokenizer
+from qa_lab.core.build import build, build_tokenizer
+from qa_lab.core.model import AudioLLM
+from qa_lab.core.stages import count_parameters, tower_trains
+from qa_lab.data.dataset import AudioDataModule
+from qa_lab.train.module import AudioLLMModule
 
-log = logging.getLogger(__name__)
-
-
-def build_tokenizer(cfg: Config):
-    """The LLM's tokenizer with tag tokens, or the tiny BPE when the preset has no LLM checkpoint."""
-    name = cfg.model.language_model or PRESETS[cfg.model.preset].language_model
-    if name is None:
-        return tiny_tokenizer()
-    return load_tokenizer(name, trust_remote_code=cfg.model.trust_remote_code)
-
-
-def build(cfg: Config, tokenizer=None) -> AudioLLM:
-    """Tokenizer + model for `cfg`, frozen and wrapped for its stage. Seeded: random inits repeat."""
-    tokenizer = tokenizer or build_tokenizer(cfg)
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, tokenizer)
-    if cfg.init_from:  # before and after the stage wraps the model: see export.init_from
-        from qa_lab.export import init_from
-        loaded = init_from(model, cfg.init_from, require=False)
-        model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)
-        loaded += init_from(model, cfg.init_from, require=not loaded)
-        log.info("init_from %s: %d weight tensors loaded", cfg.init_from, len(loaded))
-    else:
-        model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)
-    # from_pretrained hands back modules in eval mode; a model built for training starts in train mode
-    return model.train()
 
 
 def ensure_parts(cfg: Config) -> Path:
     """Make (or find cached) the kit-made pretrained encoder and LLM for cfg's preset (cfg.parts)."""
-    from qa_lab.parts import PartsSpec, pretrain_parts
+    from qa_lab.train.parts import PartsSpec, pretrain_parts
     p = cfg.parts
     spec = PartsSpec(preset=cfg.model.preset, encoder_steps=p.encoder_steps, encoder_from=p.encoder_from,
                      encoder_layers=p.encoder_layers, encoder_clips=p.encoder_clips,
@@ -69,7 +42,7 @@ def with_parts(cfg: Config) -> tuple[Config, dict | None]:
                          f"model.audio_encoder={cfg.model.audio_encoder} names another; leave model.audio_encoder unset")
     import copy
 
-    from qa_lab.parts import parts_hash
+    from qa_lab.train.parts import parts_hash
     path = ensure_parts(cfg).resolve()
     cfg = copy.deepcopy(cfg)
     if not cfg.model.audio_encoder:
@@ -86,7 +59,7 @@ def feature_cache(cfg: Config, model: AudioLLM):
     layers train) when data.cache_features is on; else None (the encoder runs every step)."""
     if not cfg.data.cache_features or tower_trains(model):
         return None
-    from qa_lab.features import FeatureStore
+    from qa_lab.core.features import FeatureStore
     store = FeatureStore.for_model(model, cfg.data.features_dir)
 
     def features(examples: list[dict]) -> FeatureStore:
@@ -119,8 +92,8 @@ def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = N
 
 def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
     """A fixed training batch with `per_task` examples of every task (for gradient-conflict probes)."""
-    from qa_lab.data import Collator
-    from qa_lab.manifest import first_per_task
+    from qa_lab.data.dataset import Collator
+    from qa_lab.data.manifest import first_per_task
     data.setup()
     idx = first_per_task(data.train_set.examples, per_task)
     return Collator(data.tokenizer, data.cfg.model.pool_stride, train=True)([data.train_set[i] for i in idx])
@@ -231,7 +204,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
     extra = []
     if cfg.trainer.grad_conflict_every_n_steps:
-        from qa_lab.analysis import GradientConflict
+        from qa_lab.study.analysis import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
     trainer = trainer_for(cfg, run_dir, extra, label=label, **trainer_overrides)
     before = None if resume else _val_loss(trainer, module, data)
@@ -251,9 +224,9 @@ def report(cfg: Config, run_dir: Path, module: AudioLLMModule, data: AudioDataMo
     """Decode held-out examples, write results.json and loss.png into the run folder, print a summary."""
     import json
 
-    from qa_lab.infer import format_words, run
-    from qa_lab.tasks import target
-    from qa_lab.plots import plot_losses
+    from qa_lab.eval.decode import format_words, run
+    from qa_lab.prompts.tasks import target
+    from qa_lab.study.plots import plot_losses
 
     model = module.model.eval()
     examples = [dict(ex) for ex in data.val_set.examples[:n_examples]]

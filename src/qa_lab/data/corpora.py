@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from qa_lab.errors import unknown
-from qa_lab.tags import LANGUAGES
+from qa_lab.prompts.tags import LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -649,7 +649,7 @@ def from_hf_dataset(path: str | Path, out: str | Path, task: str, audio_column: 
     to `audio_dir` (default <out stem>_audio/ beside `out`). `split` picks one split of a DatasetDict.
     Returns what `prepare` returns.
     """
-    from qa_lab.tasks import get
+    from qa_lab.prompts.tasks import get
     get(task)  # a typo in the task name fails before any work (names the closest registered task)
     from datasets import Audio, ClassLabel, DatasetDict, load_from_disk  # lazy: an optional dependency
 

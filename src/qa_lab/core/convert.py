@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qa_lab.cache import building, is_complete
+from qa_lab.data.cache import building, is_complete
 
 # dtype ids of CTranslate2's DataType enum -> numpy
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from qa_lab.tasks import special_tokens
+from qa_lab.prompts.tasks import special_tokens
 
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -31,7 +31,7 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB) -> PreT
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
     """The tiny preset's tokenizer, trained on the built-in world's text (deterministic)."""
-    from qa_lab.world import corpus_text
+    from qa_lab.world.builder import corpus_text
     return train_tiny_tokenizer(corpus_text())
 
 

@@ -27,11 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from qa_lab import world
-from qa_lab.cache import COMPLETE, building, is_complete
 from qa_lab.config import WORLD_SIZES, WorldConfig
-from qa_lab.model import IGNORE
-from qa_lab.presets import PRESETS
+from qa_lab.core.model import IGNORE
+from qa_lab.core.presets import PRESETS
+from qa_lab.data.cache import COMPLETE, building, is_complete
+from qa_lab.world import builder as world
 
 PARTS_VERSION = 2  # bump when pretraining changes what a spec produces: part of the cache key
 PARTS_WORLD_SEED = 1_000_003  # world seed offset: experiments' worlds use seeds 0, 1, 2 ...
@@ -46,7 +46,7 @@ class PartsSpec:
     """Everything that determines the parts' bytes (hashed into the cache folder name)."""
 
     preset: str = "tiny"
-    """Architecture from qa_lab.presets; must be one without checkpoint ids (tiny)."""
+    """Architecture from qa_lab.core.presets; must be one without checkpoint ids (tiny)."""
     seed: int = 0
     """Seeds initialisation, batch order and the pretraining world (PARTS_WORLD_SEED + seed)."""
     encoder_steps: int = 300
@@ -128,7 +128,7 @@ def char_vocab() -> dict[str, int]:
 
 def asr_clips(root: Path, split: str, vocab: dict[str, int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The world's ASR lines of `split` -> [(mel (n_mels, T), character ids (S,))]."""
-    from qa_lab.audio import load_audio, log_mel
+    from qa_lab.data.audio import load_audio, log_mel
     clips = []
     for ex in world.iter_examples(root, split, list(ASR_TASKS)):
         unknown = sorted(set(ex["text"]) - set(vocab))
@@ -149,7 +149,7 @@ def world_texts(root: Path, split: str) -> list[str]:
     Targets holding tag or time tokens (srwt, sed, grounding, note_analysis) are left out: the tag grammar is what
     the experiments teach, not what the LLM brings.
     """
-    from qa_lab.tasks import target
+    from qa_lab.prompts.tasks import target
     texts = []
     for ex in world.read_split(root, split):
         texts.append(target(ex))
@@ -214,7 +214,7 @@ def _text_batch(seqs, idx, pad_id, device) -> dict:
 
 def ctc_loss(encoder, head: nn.Linear, mel, mel_lengths, targets, target_lengths, reduction: str = "mean"):
     """CTC on the encoder's real-length frames (as the kit encodes them); blank = 0."""
-    from qa_lab.encoder import encode_real, encoder_lengths
+    from qa_lab.core.encoder import encode_real, encoder_lengths
     logp = head(encode_real(encoder, mel, mel_lengths)).float().log_softmax(-1)  # (B, T_enc, C)
     return F.ctc_loss(logp.transpose(0, 1), targets, encoder_lengths(mel_lengths), target_lengths, blank=0,
                       reduction=reduction, zero_infinity=True)
@@ -264,7 +264,7 @@ def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch
     """Train the top `n_top` layers, the final norm (at `encoder_lr`, default lr) and the CTC head (at lr) of a
     pretrained encoder on [(mel, char ids)]; the layers below stay frozen and run once per clip (their output is kept
     in memory). -> per-step loss."""
-    from qa_lab.encoder import encode_layers, encode_real, encoder_lengths
+    from qa_lab.core.encoder import encode_layers, encode_real, encoder_lengths
     k = len(encoder.layers) - n_top
     encoder.requires_grad_(False).eval().to(device)
     head.train().to(device)
@@ -369,7 +369,7 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
     from transformers import AutoModelForCausalLM, Qwen2Config, WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    from qa_lab.tokenizer import load_tokenizer, tiny_tokenizer
+    from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
 
     final = parts_dir(spec, out)
     if is_complete(final):
@@ -394,7 +394,7 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
                 clips, val_clips = asr_clips(speech, "train", vocab), asr_clips(speech, "val", vocab)
                 torch.manual_seed(spec.seed)
                 if spec.encoder_from:
-                    from qa_lab.model import load_whisper_encoder
+                    from qa_lab.core.model import load_whisper_encoder
                     encoder = load_whisper_encoder(spec.encoder_from)
                     c = encoder.config
                     encoder_config = {k: getattr(c, k) for k in (

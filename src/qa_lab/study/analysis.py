@@ -12,7 +12,7 @@
     frame_transcripts(model, cfg, examples)            # what the LLM hears: greedy CTC reading at the audio frames
     listening(model, cfg, examples)                    # own vs swapped audio loss, norms, attention mass, frame WER
 
-Plots live in qa_lab.plots (plot_grad_conflict, plot_transfer_matrix, plot_tag_confusion, plot_task_losses,
+Plots live in qa_lab.study.plots (plot_grad_conflict, plot_transfer_matrix, plot_tag_confusion, plot_task_losses,
 plot_attention_to_audio, plot_audio_frames, plot_word_times).
 """
 
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from qa_lab import tags
-from qa_lab import tasks as registry
-from qa_lab.model import IGNORE
+from qa_lab.core.model import IGNORE
+from qa_lab.prompts import tags
+from qa_lab.prompts import tasks as registry
 
 GRAD_CONFLICT_FILE = "grad_conflict.jsonl"
 
@@ -296,8 +296,8 @@ def confusion_outputs(model, cfg, examples: list[dict], tasks: list[str], max_ne
     prompted once per task in `tasks` in cfg.tags.format. A task whose prompt takes a question or query (aqa,
     grounding) is prompted only on clips that have one among their lines; s2tt keeps a clip's target language
     when one of its lines names it. Audio paths are `_audio_path` (read_manifest's resolved path) or `audio`.
-    Decoding is qa_lab.infer.run (greedy, per-task caps unless max_new_tokens)."""
-    from qa_lab.infer import run
+    Decoding is qa_lab.eval.decode.run (greedy, per-task caps unless max_new_tokens)."""
+    from qa_lab.eval.decode import run
 
     clips: dict = {}
     for ex in examples:
@@ -365,7 +365,7 @@ def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None
     """A teacher-forced batch of manifest-style examples, as training collates it (right-padded, labels on the
     output only), on the model's device. The output of example i is its target text, or `outputs[i]` (e.g. the
     model's own decode) when given."""
-    from qa_lab.data import AudioTextDataset, Collator
+    from qa_lab.data.dataset import AudioTextDataset, Collator
 
     if outputs is not None and len(outputs) != len(examples):
         raise ValueError(f"batch_for: {len(examples)} examples but {len(outputs)} outputs")
@@ -456,7 +456,7 @@ def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8)
     frame_transcripts against what is said in each clip (clips with a transcript; None without any): low frame_wer
     with a high answer WER means the model hears the words but does not copy them into its answers."""
     from qa_lab.eval.metrics import word_error_rate
-    from qa_lab.tasks import target, transcript
+    from qa_lab.prompts.tasks import target, transcript
     was_training = model.training
     model.eval()
     outputs = [target(ex) for ex in examples]

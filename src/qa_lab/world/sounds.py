@@ -13,7 +13,7 @@ import numpy as np
 import soxr
 from scipy.fft import next_fast_len
 
-from qa_lab.audio import SAMPLE_RATE
+from qa_lab.data.audio import SAMPLE_RATE
 from qa_lab.errors import unknown
 
 SR = SAMPLE_RATE

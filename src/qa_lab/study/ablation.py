@@ -131,9 +131,9 @@ def _eval_name(e: dict) -> str:
 
 def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=()) -> Path:
     """Train (or resume) and evaluate one arm x seed; a run marked DONE is returned untouched."""
+    from qa_lab.core.checkpoint import load
     from qa_lab.eval import eval_examples, evaluate
-    from qa_lab.export import load
-    from qa_lab.train import train
+    from qa_lab.train.run import train
 
     from qa_lab.config import to_yaml
 
@@ -215,7 +215,7 @@ def _higher_is_better(metric: str) -> bool:
 def summary_table(ab: Ablation, rows: list[dict]) -> str:
     """Markdown: per eval set and metric, mean [95 % CI] per arm over seeds, and each arm minus the baseline
     paired by seed, with a plain-words verdict that says when a difference is not significant."""
-    from qa_lab import stats
+    from qa_lab.study import stats
     arms = list(ab.arms)
     others = [a for a in arms if a != ab.baseline]
     head = ["eval", "metric", *arms, *[f"{a} − {ab.baseline}" for a in others], "verdict"]
@@ -252,7 +252,7 @@ def summary_table(ab: Ablation, rows: list[dict]) -> str:
 
 def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
     """results.csv, results.md and a plot of the headline metrics under runs/<ablation>/."""
-    from qa_lab.plots import plot_ablation, plot_learning_curves
+    from qa_lab.study.plots import plot_ablation, plot_learning_curves
     root = root_dir(ab, runs_dir)
     root.mkdir(parents=True, exist_ok=True)
     rows = collect(ab, runs_dir)

@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from qa_lab import ctc, tags
-from qa_lab.audio import duration
 from qa_lab.config import Config
-from qa_lab.data import AudioTextDataset, Collator, eval_batches
-from qa_lab.model import AudioLLM
+from qa_lab.core import ctc
+from qa_lab.core.model import AudioLLM
+from qa_lab.data.audio import duration
+from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
+from qa_lab.prompts import tags
 
 # Per-task cap on new tokens (default 128): SRWT doubles the length with a time token per word.
 MAX_NEW_TOKENS = {"srwt": 256, "sed": 96, "aqa": 64, "note_analysis": 32, "grounding": 32,
@@ -53,7 +54,7 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
 
     Batches hold one task each (its own cap on new tokens, MAX_NEW_TOKENS) and clips of similar duration;
     beam width `num_beams` (None: cfg.decode.num_beams; 1 = greedy); transcription tasks decode jointly with the
-    frames' CTC scores when cfg.decode.ctc_weight > 0 (qa_lab.ctc). Outputs come back in input order.
+    frames' CTC scores when cfg.decode.ctc_weight > 0 (qa_lab.core.ctc). Outputs come back in input order.
     """
     from tqdm import tqdm
     num_beams = num_beams or cfg.decode.num_beams

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 
 from qa_lab.config import TrainerConfig
-from qa_lab.model import AudioLLM
+from qa_lab.core.model import AudioLLM
 
 
 class AudioLLMModule(L.LightningModule):

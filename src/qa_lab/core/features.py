@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from qa_lab.data import AudioTextDataset, Collator, eval_batches
+from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
 
 
 def clip_key(ex: dict) -> str:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, Qwen2Config, WhisperConfig, WhisperModel
+from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from qa_lab.audio import HOP, SAMPLE_RATE
-from qa_lab.config import ModelConfig
-from qa_lab.encoder import encode_layers, encode_pad30, encode_real, encoder_lengths, pooled_lengths
-from qa_lab.presets import PRESETS
+from qa_lab.core.encoder import encode_layers, encode_pad30, encode_real, encoder_lengths, pooled_lengths
+from qa_lab.data.audio import HOP, SAMPLE_RATE
 
 IGNORE = -100
 
@@ -32,7 +30,7 @@ class AudioLLM(nn.Module):
         self.train_encoder_layers = train_encoder_layers
         self.frame_times = frame_times
         if frame_times:
-            from qa_lab.tags import TIME_TOKENS
+            from qa_lab.prompts.tags import TIME_TOKENS
             self.register_buffer("time_ids", torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS))),
                                  persistent=False)
         self.ctc_weight = ctc_weight
@@ -61,7 +59,7 @@ class AudioLLM(nn.Module):
 
     def audio_features(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (B, n_mels, T), mel_lengths (B,) -> pooled encoder output (B, T_a, d_audio), before the projector,
-        and its lengths (B,). What a frozen tower's feature cache stores (qa_lab.features)."""
+        and its lengths (B,). What a frozen tower's feature cache stores (qa_lab.core.features)."""
         if self.audio_padding == "pad30":
             h = encode_pad30(self.audio_tower, mel)  # (B, 1500, d_audio)
         else:
@@ -85,7 +83,7 @@ class AudioLLM(nn.Module):
                                    (name.startswith("layers.") and int(name.split(".")[1]) >= top))
 
     def cache_features(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """What qa_lab.features caches for a clip: (B, T, d_audio) and lengths (B,); `from_cache` finishes it."""
+        """What qa_lab.core.features caches for a clip: (B, T, d_audio) and lengths (B,); `from_cache` finishes it."""
         if self.cached_layers is None:
             return self.audio_features(mel, mel_lengths)
         return encode_real(self.audio_tower, mel, mel_lengths, self.cached_layers), encoder_lengths(mel_lengths)
@@ -109,7 +107,7 @@ class AudioLLM(nn.Module):
     def embed(self, batch: dict) -> torch.Tensor:
         """Token embeddings with the audio frames written into the `audio_mask` slots: (B, L, d_llm).
 
-        The batch holds either mel features (`mel`) or cached audio-tower features (`audio_feats`, qa_lab.features)."""
+        The batch holds either mel features (`mel`) or cached audio-tower features (`audio_feats`, qa_lab.core.features)."""
         embeds = self.language_model.get_input_embeddings()(batch["input_ids"])
         if "audio_feats" in batch:
             feats = self.projector(self.from_cache(batch["audio_feats"].to(self.projector_dtype()), batch["mel_lengths"]))
@@ -117,7 +115,10 @@ class AudioLLM(nn.Module):
         else:
             feats, lengths = self.encode_audio(batch["mel"], batch["mel_lengths"])
         if self.frame_times:
-            feats = feats + self.frame_time_embeddings(feats.shape[1]).to(feats.dtype)
+            # at each frame's own scale: the LLM's layers RMS-normalise their input, so a code much smaller than the
+            # frame would be invisible to attention (tiny-cpu frames have 77x the text's norm)
+            codes = self.frame_time_embeddings(feats.shape[1]).to(feats.dtype)
+            feats = feats + codes * (feats.norm(dim=-1, keepdim=True).detach() / codes.norm(dim=-1, keepdim=True))
         valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]
         slots = batch["audio_mask"]
         if int(slots.sum()) != int(valid.sum()):
@@ -209,14 +210,14 @@ class AudioLLM(nn.Module):
         """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example.
 
         Greedy (num_beams=1) or beam search; ctc_weight > 0 decodes jointly with the CTC prefix scores of the
-        model's own frames (qa_lab.ctc; for transcription prompts of a model trained with the CTC loss). Other
+        model's own frames (qa_lab.core.ctc; for transcription prompts of a model trained with the CTC loss). Other
         keyword arguments go to transformers' generate()."""
         embeds = self.embed(batch)
         tok = self.tokenizer
         mask = batch["attention_mask"]
         if ctc_weight > 0:
             from transformers import LogitsProcessorList
-            from qa_lab.ctc import CTCPrefixScorer
+            from qa_lab.core.ctc import CTCPrefixScorer
             scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
                                      eos=tok.eos_token_id, num_beams=num_beams)
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
@@ -231,58 +232,19 @@ class AudioLLM(nn.Module):
         return result
 
 
-PACKAGED = "packaged:"  # model.audio_encoder=packaged:tiny.en -> a Whisper shipped in a pip package (qa_lab.convert)
+PACKAGED = "packaged:"  # model.audio_encoder=packaged:tiny.en -> a Whisper shipped in a pip package (qa_lab.core.convert)
 
 
 def load_whisper_encoder(name: str) -> WhisperEncoder:
     """The encoder half of a Whisper checkpoint (hub id, save_pretrained folder, or packaged:NAME)."""
     if name.startswith(PACKAGED):
-        from qa_lab.convert import ensure_whisper
+        from qa_lab.core.convert import ensure_whisper
         name = str(ensure_whisper(name.removeprefix(PACKAGED)))
     config = AutoConfig.from_pretrained(name)
     if getattr(config, "model_type", None) != "whisper":
         raise ValueError(f"model.audio_encoder={name!r} is a {config.model_type!r} checkpoint, expected whisper")
     encoder = WhisperModel.from_pretrained(name).get_encoder()
     return encoder
-
-
-def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, PreTrainedModel]:
-    """Encoder and LLM from the preset: checkpoints via from_pretrained, or random init for `tiny`.
-
-    `model.audio_encoder` / `model.language_model` override the preset's checkpoint ids (e.g. local folders).
-    """
-    preset = PRESETS[cfg.preset]
-    enc_name = cfg.audio_encoder or preset.audio_encoder
-    llm_name = cfg.language_model or preset.language_model
-    if llm_name and preset.trust_remote_code and not cfg.trust_remote_code and not cfg.language_model:
-        raise ValueError(f"model.preset={cfg.preset!r} loads {llm_name} with remote code; "
-                         "set model.trust_remote_code=true to allow it")
-    if enc_name:
-        encoder = load_whisper_encoder(enc_name)
-    else:
-        encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
-    if llm_name:
-        llm = AutoModelForCausalLM.from_pretrained(llm_name, trust_remote_code=cfg.trust_remote_code,
-                                                   dtype="auto")
-    else:
-        llm = AutoModelForCausalLM.from_config(Qwen2Config(vocab_size=vocab_size, **preset.llm_config))
-    return encoder, llm
-
-
-def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
-    """An AudioLLM for `cfg` with the token table sized to `tokenizer` (tag tokens included)."""
-    encoder, llm = build_backbones(cfg, len(tokenizer))
-    if llm.get_input_embeddings().num_embeddings < len(tokenizer):
-        llm.resize_token_embeddings(len(tokenizer))
-    if cfg.frame_times:
-        init_time_codes(llm, tokenizer)
-    if cfg.gradient_checkpointing:
-        encoder.gradient_checkpointing_enable()
-        llm.gradient_checkpointing_enable()
-    return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
-                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
-                    train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times,
-                    audio_norm=cfg.audio_norm)
 
 
 def time_codes(n: int, d: int) -> torch.Tensor:
@@ -298,7 +260,7 @@ def time_codes(n: int, d: int) -> torch.Tensor:
 def init_time_codes(llm: PreTrainedModel, tokenizer) -> None:
     """Write time_codes into the time tokens' rows of the input embeddings and (when untied) the LM head, at the mean
     norm of the other rows, so that a time token and the audio frame at that time (model.frame_times) share a code."""
-    from qa_lab.tags import TIME_TOKENS
+    from qa_lab.prompts.tags import TIME_TOKENS
     ids = torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS)))
     tables = {id(m.weight): m.weight for m in (llm.get_input_embeddings(), llm.get_output_embeddings()) if m is not None}
     for w in tables.values():

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from qa_lab.audio import SAMPLE_RATE, resample
+from qa_lab.data.audio import SAMPLE_RATE, resample
 
 CORPUS_VERSION = 2  # bump when synthesis, grammar or manifest layout changes: it is part of the cache key
 
@@ -287,7 +287,7 @@ def _draw(rng: np.random.Generator, items, cum: np.ndarray):
 
 def split_of(key: str) -> str:
     """Stable split of a sentence or combination by hash (80/10/10), whatever the seed: the world's one split rule
-    (sentences here, event and note combinations in qa_lab.world)."""
+    (sentences here, event and note combinations in qa_lab.world.builder)."""
     h = int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big") % 10
     return "train" if h < 8 else ("val" if h == 8 else "test")
 

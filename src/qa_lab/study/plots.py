@@ -50,9 +50,9 @@ def plot_losses(run_dir: str | Path) -> Figure:
 def plot_examples(examples: list[dict], max_words: int = 40) -> Figure:
     """One row per example: log-mel spectrogram with its ground truth overlaid (word boundaries and words,
     event spans and labels, note spans), titled with task and target. `examples` are manifest lines whose
-    `audio` is an absolute path (qa_lab.world.iter_examples gives those)."""
-    from qa_lab.audio import load_audio, log_mel
-    from qa_lab.tasks import target
+    `audio` is an absolute path (qa_lab.world.builder.iter_examples gives those)."""
+    from qa_lab.data.audio import load_audio, log_mel
+    from qa_lab.prompts.tasks import target
 
     fig, axes = plt.subplots(len(examples), 1, figsize=(10, 2.3 * len(examples)), squeeze=False)
     for ax, ex in zip(axes[:, 0], examples):
@@ -82,7 +82,7 @@ def plot_examples(examples: list[dict], max_words: int = 40) -> Figure:
     return fig
 
 
-# --- task-interference probes (qa_lab.analysis) ----------------------------------------------------------------
+# --- task-interference probes (qa_lab.study.analysis) ----------------------------------------------------------------
 
 def _cell_text(ax, matrix, fmt) -> None:
     """Write each value of a (R, C) matrix into its imshow cell, in black or white for contrast."""
@@ -249,7 +249,7 @@ def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_na
     """One panel per `task/metric`: each arm's mean over seeds with its 95 % t-interval, seeds as dots.
 
     `rows` are the ablation runner's results.csv rows ({arm, seed, eval, task, metric, value})."""
-    from qa_lab.stats import mean_ci
+    from qa_lab.study.stats import mean_ci
     eval_name = eval_name or (rows[0]["eval"] if rows else "")
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 3.2), squeeze=False)
     for ax, tm in zip(axes[0], metrics):
@@ -270,7 +270,7 @@ def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_na
     return fig
 
 
-# --- inside one example (qa_lab.analysis.audio_frames, attention_to_audio) ----------------------------------------
+# --- inside one example (qa_lab.study.analysis.audio_frames, attention_to_audio) ----------------------------------------
 
 def _word_lines(ax, words, y_text: float | None = None) -> None:
     """Reference word starts as dotted lines, each word written at its start (y_text in axis coordinates)."""
@@ -342,7 +342,7 @@ def plot_attention_to_audio(attention, tokens: list[str] | None = None, frame_se
 def plot_word_times(reference: list[dict], output: str, title: str = "") -> Figure:
     """SRWT: the reference words (top lane) and the words of a decoded output (bottom lane) as spans on one time
     axis. An output that does not parse as SRWT leaves its lane empty, with the parse error in the title."""
-    from qa_lab import tags
+    from qa_lab.prompts import tags
 
     try:
         predicted = [{"word": w.word, "start": w.start, "end": w.end} for w in tags.parse_srwt(output)]

@@ -1,0 +1,82 @@
+"""A model from a config: the preset's checkpoints (from_pretrained) or tiny random inits, the tokenizer with tag
+tokens, the stage's freezing and LoRA, and `init_from` weights."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedModel, Qwen2Config, WhisperConfig
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+from qa_lab.config import Config, ModelConfig
+from qa_lab.core.model import AudioLLM, init_time_codes, load_whisper_encoder
+from qa_lab.core.presets import PRESETS
+from qa_lab.core.stages import apply_stage
+from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, PreTrainedModel]:
+    """Encoder and LLM from the preset: checkpoints via from_pretrained, or random init for `tiny`.
+
+    `model.audio_encoder` / `model.language_model` override the preset's checkpoint ids (e.g. local folders).
+    """
+    preset = PRESETS[cfg.preset]
+    enc_name = cfg.audio_encoder or preset.audio_encoder
+    llm_name = cfg.language_model or preset.language_model
+    if llm_name and preset.trust_remote_code and not cfg.trust_remote_code and not cfg.language_model:
+        raise ValueError(f"model.preset={cfg.preset!r} loads {llm_name} with remote code; "
+                         "set model.trust_remote_code=true to allow it")
+    if enc_name:
+        encoder = load_whisper_encoder(enc_name)
+    else:
+        encoder = WhisperEncoder(WhisperConfig(**preset.encoder_config))
+    if llm_name:
+        llm = AutoModelForCausalLM.from_pretrained(llm_name, trust_remote_code=cfg.trust_remote_code,
+                                                   dtype="auto")
+    else:
+        llm = AutoModelForCausalLM.from_config(Qwen2Config(vocab_size=vocab_size, **preset.llm_config))
+    return encoder, llm
+
+
+def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
+    """An AudioLLM for `cfg` with the token table sized to `tokenizer` (tag tokens included)."""
+    encoder, llm = build_backbones(cfg, len(tokenizer))
+    if llm.get_input_embeddings().num_embeddings < len(tokenizer):
+        llm.resize_token_embeddings(len(tokenizer))
+    if cfg.frame_times:
+        init_time_codes(llm, tokenizer)
+    if cfg.gradient_checkpointing:
+        encoder.gradient_checkpointing_enable()
+        llm.gradient_checkpointing_enable()
+    return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
+                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
+                    train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times,
+                    audio_norm=cfg.audio_norm)
+
+
+def build_tokenizer(cfg: Config):
+    """The LLM's tokenizer with tag tokens, or the tiny BPE when the preset has no LLM checkpoint."""
+    name = cfg.model.language_model or PRESETS[cfg.model.preset].language_model
+    if name is None:
+        return tiny_tokenizer()
+    return load_tokenizer(name, trust_remote_code=cfg.model.trust_remote_code)
+
+
+def build(cfg: Config, tokenizer=None) -> AudioLLM:
+    """Tokenizer + model for `cfg`, frozen and wrapped for its stage. Seeded: random inits repeat."""
+    tokenizer = tokenizer or build_tokenizer(cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, tokenizer)
+    if cfg.init_from:  # before and after the stage wraps the model: see core.checkpoint.init_from
+        from qa_lab.core.checkpoint import init_from
+        loaded = init_from(model, cfg.init_from, require=False)
+        model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)
+        loaded += init_from(model, cfg.init_from, require=not loaded)
+        log.info("init_from %s: %d weight tensors loaded", cfg.init_from, len(loaded))
+    else:
+        model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)
+    # from_pretrained hands back modules in eval mode; a model built for training starts in train mode
+    return model.train()

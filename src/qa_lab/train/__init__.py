@@ -1,0 +1,1 @@
+"""Training: the thin LightningModule, run folders and the Trainer, and the kit-pretrained parts."""
