@@ -13,12 +13,13 @@ import torch.nn as nn
 
 from qa_lab.prompts import tags
 from qa_lab.study.analysis import (
-    GradientConflict, answer_form, attention_to_audio, audio_frames, batch_for, confusion_outputs, flatten_metrics,
+    answer_form, attention_to_audio, audio_frames, batch_for, confusion_outputs, flatten_metrics,
     gradient_cosines, headline_metrics, output_tokens, read_grad_conflict, tag_confusion, task_gradients,
     transfer_matrix,
 )
 from qa_lab.study.plots import (plot_grad_conflict, plot_learning_curves, plot_tag_confusion, plot_task_losses,
-                          plot_transfer_matrix)
+                                plot_transfer_matrix)
+from qa_lab.train.callbacks import GradientConflict
 
 
 class Toy(nn.Module):
@@ -381,3 +382,11 @@ def test_plot_attention_frames_and_word_times():
     assert len(fig.axes[0].patches) == 4 and "2 predicted words" in fig.axes[0].get_title(loc="left")
     fig = plot_word_times(words, "hello there")
     assert len(fig.axes[0].patches) == 2 and "not SRWT" in fig.axes[0].get_title(loc="left")
+
+
+def test_callbacks_are_lightning_callbacks():
+    import lightning as L
+
+    from qa_lab.train.callbacks import GenerationEval
+    assert isinstance(GradientConflict(every_n_steps=3), L.Callback)
+    assert isinstance(GenerationEval(None, per_task=1), L.Callback)

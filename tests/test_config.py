@@ -34,6 +34,14 @@ def test_experiment_inherits_from_parent(tmp_path):
     assert cfg.parent == "demo" and cfg.name == "child"
 
 
+def test_parent_is_recorded_by_the_name_that_loads_it(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("parent: ablations/srwt_on\n")
+    cfg = load_config(child)
+    assert cfg.parent == "ablations/srwt_on"  # not the bare stem, which names no experiment
+    assert load_config(cfg.parent).data.tasks == cfg.data.tasks
+
+
 def test_unknown_key_names_key_and_suggestion():
     with pytest.raises(ConfigError, match=r"unknown config key 'trainer.max_step'.*did you mean 'trainer.max_steps'"):
         load_config("base", ["trainer.max_step=5"])

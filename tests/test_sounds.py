@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from qa_lab.world.sounds import (BACKGROUNDS, EVENT_PHRASES, EVENTS, INSTRUMENTS, SCENES, active_span, background, event,
-                           mix, note, phrase, rms_db, set_rms_db)
+                                 mix, note, phrase, rms_db, set_rms_db)
 
 SR = 16_000
 

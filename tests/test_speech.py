@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qa_lab.world.speech import (KEYWORDS, LANGUAGES, SPEAKERS, VOICES, corpus_text, display_text,
-                           parallel_sentences, sentences, speakers, synthesize)
+                                 parallel_sentences, sentences, speakers, synthesize)
 
 SR = 16_000
 TEXT = "the curious elephant carried an orange umbrella across the bridge"

@@ -206,28 +206,38 @@ class DataConfig:
 
 
 @dataclass
-class PartsConfig:
+class PartsRecipe:
+    """What the kit-made parts are made of: shared by the run config (`parts.*`) and the cache key (PartsSpec)."""
+
+    encoder_steps: int = 300
+    """CTC steps of the encoder on world ASR (characters of the transcript); 0 makes no encoder (the run names a
+    real one in model.audio_encoder)."""
+    encoder_from: str | None = None
+    """Adapt this real Whisper (a model.audio_encoder name, e.g. packaged:tiny.en) to the world's voices by CTC instead
+    of training a random encoder of the preset's shape; the runs then start from the adapted one (leave
+    model.audio_encoder unset). None = random."""
+    encoder_layers: int = 0
+    """With encoder_from: train only its top this-many layers and final norm (the frozen layers below run once per
+    clip); 0 = every layer."""
+    encoder_clips: int = 1500
+    """With encoder_from: training speech clips the adaptation hears, from a speech-only world of its own (same seed
+    and languages as the parts world; half crowd voices, as every world)."""
+    encoder_lr: float = 3e-4
+    """With encoder_from: peak learning rate of the pretrained Whisper's weights (its fresh CTC head uses the parts'
+    lr). Measured on tiny.en's top two layers: 3e-4 carried to unseen voices, 1e-3 did worse than not training them."""
+    llm_steps: int = 300
+    """Causal-LM steps of the LLM on the world's target texts."""
+    world_size: str = "tiny"
+    """The world the parts pretrain on: tiny | small | full."""
+    world_overrides: dict = field(default_factory=dict)
+    """Other world settings for that world, e.g. {n_train: 200, languages: [en]}."""
+
+
+@dataclass
+class PartsConfig(PartsRecipe):
     enabled: bool = False
     """Start from kit-made pretrained parts (tiny presets have no published checkpoints): a Whisper encoder
     pretrained on the world's ASR through a CTC head, and an LLM pretrained on the world's text (qa-lab pretrain-parts)."""
-    encoder_steps: int = 300
-    """CTC pretraining steps of the encoder; 0 makes no encoder (the run names a real one in model.audio_encoder)."""
-    encoder_from: str | None = None
-    """Adapt this real Whisper (e.g. packaged:tiny.en) to the world's voices by CTC instead of training a random
-    encoder; the runs then start from the adapted one (leave model.audio_encoder unset)."""
-    encoder_layers: int = 0
-    """With encoder_from: train its top this-many layers and final norm only (the layers below run once per clip);
-    0 = every layer."""
-    encoder_clips: int = 1500
-    """With encoder_from: training speech clips of the adaptation (a speech-only world of its own)."""
-    encoder_lr: float = 3e-4
-    """With encoder_from: peak learning rate of the Whisper's weights (its fresh CTC head trains at 2e-3)."""
-    llm_steps: int = 300
-    """Language-model pretraining steps of the LLM."""
-    world_size: str = "tiny"
-    """The world the parts pretrain on (tiny | small | full)."""
-    world_overrides: dict = field(default_factory=dict)
-    """Other world settings for that world, e.g. {n_train: 200}."""
     out: str = "data/parts"
     """Cache folder; one subfolder per parts spec (preset, steps, world)."""
 
@@ -400,6 +410,14 @@ def experiment_path(name: str | Path) -> Path:
     raise ConfigError(f"experiment '{name}' not found (no {q}); known: {', '.join(known)}{hint}")
 
 
+def _experiment_name(path: Path) -> str:
+    """A yaml's name as load_config takes it ('ablations/srwt_on'), or its path when it is outside experiments/."""
+    try:
+        return path.resolve().relative_to(EXPERIMENTS_DIR.resolve()).with_suffix("").as_posix()
+    except ValueError:
+        return str(path)
+
+
 def experiment_names() -> list[str]:
     """Every yaml under experiments/, as names load_config takes ('demo', 'ablations/srwt_on')."""
     return sorted(str(x.relative_to(EXPERIMENTS_DIR).with_suffix("")) for x in EXPERIMENTS_DIR.rglob("*.yaml")
@@ -459,7 +477,7 @@ def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[st
         raw = {k: v for k, v in _load_yaml(lp).items() if k != "parent"}
         cfg = _merge(cfg, raw, str(lp))
     cfg.name = path.stem
-    cfg.parent = chain[-2][0].stem if len(chain) > 1 else None
+    cfg.parent = _experiment_name(chain[-2][0]) if len(chain) > 1 else None
     for item in overrides:
         cfg = _override(cfg, item)
     if cfg.smoke:  # shrink whatever the yamls say; explicit key=value overrides still win

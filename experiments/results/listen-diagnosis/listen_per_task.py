@@ -9,7 +9,7 @@ mass answer positions put on audio frames per LLM layer.
 import sys
 from pathlib import Path
 
-from qa_lab.config import load_config
+from qa_lab.config import from_yaml
 from qa_lab.core.checkpoint import load
 from qa_lab.eval import eval_examples
 from qa_lab.study.analysis import listening
@@ -17,7 +17,7 @@ from qa_lab.study.analysis import listening
 run = Path(sys.argv[1])
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 _, model = load(run / "checkpoints" / "last.ckpt")
-cfg = load_config(str(run / "recipe.yaml"))
+cfg = from_yaml(run / "recipe.yaml")
 examples, _ = eval_examples(cfg, world_split="test")
 for task in ("asr", "srwt", "grounding", "aqa"):
     ex = [e for e in examples if e["task"] == task][:n]

@@ -7,8 +7,8 @@
 """
 
 from qa_lab.eval.harness import (
-    GenerationEval, eval_examples, evaluate, load_metrics, markdown_table, parse_output, score, score_task, write,
+    eval_examples, evaluate, load_metrics, markdown_table, parse_output, score, score_task, write,
 )
 
-__all__ = ["GenerationEval", "eval_examples", "evaluate", "load_metrics", "markdown_table", "parse_output", "score",
+__all__ = ["eval_examples", "evaluate", "load_metrics", "markdown_table", "parse_output", "score",
            "score_task", "write"]

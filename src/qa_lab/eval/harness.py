@@ -273,37 +273,3 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
     if limit is not None:
         examples = [examples[i] for i in first_per_task(examples, limit)]
     return examples, name
-
-
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
-
-
-class GenerationEval:
-    """Lightning callback: at each validation, decode the first `per_task` validation examples of every task
-    and log the task metrics next to the per-task losses (`val/{task}/{metric}`, no CIs)."""
-
-    def __new__(cls, *args, **kwargs):  # a Callback subclass made lazily, so importing eval needs no Lightning
-        import lightning as L
-
-        class _GenerationEval(L.Callback):
-            def __init__(self, cfg, per_task: int):
-                self.cfg, self.per_task, self.examples = cfg, per_task, None
-
-            def on_validation_epoch_end(self, trainer, pl_module) -> None:
-                if trainer.sanity_checking or trainer.datamodule is None:
-                    return
-                if self.examples is None:
-                    val = trainer.datamodule.val_set.examples
-                    self.examples = [val[i] for i in first_per_task(val, self.per_task)]
-                model = pl_module.model
-                was_training = model.training
-                model.eval()
-                metrics = evaluate(model, self.cfg, self.examples, n_resamples=0, progress=False)
-                model.train(was_training)
-                for task, res in metrics.items():
-                    for key, m in res.items():
-                        if isinstance(m, dict) and _finite(m.get("value")):
-                            pl_module.log(f"val/{task}/{key}", float(m["value"]), batch_size=res["n"])
-
-        return _GenerationEval(*args, **kwargs)

@@ -2,8 +2,7 @@
 
     grads = task_gradients(model, batch)               # {task: flat gradient} over the trainable parameters
     tasks, cos = gradient_cosines(grads)               # (K, K) cosine matrix; < 0 means the tasks pull apart
-    GradientConflict(every_n_steps=100)                # a Lightning callback: the same on a fixed probe batch,
-    read_grad_conflict(run_dir)                        #   logged and written to grad_conflict.jsonl
+    read_grad_conflict(run_dir)                        # what qa_lab.train.callbacks.GradientConflict logged
     transfer_matrix(single, multi, higher_is_better)   # relative gain of multi-task arms over single-task runs
     tag_confusion(prompted, outputs, candidates)       # which task's answer form each prompt's outputs took
 
@@ -81,77 +80,6 @@ def gradient_cosines(grads: dict[str, torch.Tensor]) -> tuple[list[str], np.ndar
     cos[norms.cpu().numpy() == 0, :] = np.nan
     cos[:, norms.cpu().numpy() == 0] = np.nan
     return names, np.clip(cos, -1.0, 1.0)
-
-
-class GradientConflict:
-    """Lightning callback: every `every_n_steps` optimizer steps (step 0 included), on one fixed probe batch,
-    compute task_gradients on pl_module.model, log `probe/grad_cos/{a}/{b}` for each task pair a < b and append
-    {"step", "tasks", "cosine", "norm"} to `<out_dir or trainer.log_dir>/grad_conflict.jsonl`.
-
-    The probe batch is `batch` when given (moved to the module's device) or else the first training batch seen;
-    that one mixes all tasks only if the sampler mixes them, so pass a batch with a few examples of every task
-    when it matters (records list the tasks they cover). The probe runs before the optimizer step of that batch,
-    in eval mode (no dropout, so successive probes measure the same function of the weights) under the trainer's
-    precision context, on global rank 0 only; it never touches `.grad` or the weights. FSDP (sharded parameters)
-    is not supported."""
-
-    def __new__(cls, *args, **kwargs):  # a Callback subclass made lazily, so importing analysis needs no Lightning
-        import lightning as L
-
-        class _GradientConflict(L.Callback):
-            def __init__(self, every_n_steps: int = 100, batch: dict | None = None, out_dir: str | Path | None = None):
-                if every_n_steps < 1:
-                    raise ValueError(f"GradientConflict: every_n_steps must be >= 1, got {every_n_steps!r}")
-                self.every_n_steps, self.batch, self.out_dir = every_n_steps, batch, out_dir
-                self._moved = False
-                self._last_step = None
-                self.path: Path | None = None  # the jsonl file, known once training starts
-
-            def setup(self, trainer, pl_module, stage: str) -> None:
-                if "fsdp" in type(trainer.strategy).__name__.lower():
-                    raise ValueError("GradientConflict does not support FSDP (parameters are sharded); "
-                                     "use ddp or a single device for gradient-conflict probes")
-                # trainer.log_dir broadcasts across ranks, so read it here, where every rank runs
-                self.path = Path(self.out_dir or trainer.log_dir or trainer.default_root_dir) / GRAD_CONFLICT_FILE
-
-            def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-                step = trainer.global_step
-                if step % self.every_n_steps or step == self._last_step:  # once per optimizer step
-                    return
-                self._last_step = step
-                if self.batch is None:
-                    self.batch, self._moved = batch, True
-                if not trainer.is_global_zero:
-                    return
-                if not self._moved:
-                    from lightning.fabric.utilities.apply_func import move_data_to_device
-                    self.batch, self._moved = move_data_to_device(self.batch, pl_module.device), True
-                model = pl_module.model
-                was_training = model.training
-                model.eval()
-                try:
-                    with trainer.precision_plugin.forward_context():
-                        grads = task_gradients(model, self.batch)
-                finally:
-                    model.train(was_training)
-                names, cos = gradient_cosines(grads)
-                norms = [float(torch.linalg.vector_norm(grads[t])) for t in names]
-                del grads
-                for i, a in enumerate(names):
-                    for j in range(i + 1, len(names)):
-                        pl_module.log(f"probe/grad_cos/{a}/{names[j]}", float(cos[i, j]), on_step=True,
-                                      on_epoch=False, batch_size=1, rank_zero_only=True)
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                record = {"step": step, "tasks": names, "cosine": [[_json_float(x) for x in row] for row in cos],
-                          "norm": norms}
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(record) + "\n")
-
-        return _GradientConflict(*args, **kwargs)
-
-
-def _json_float(x: float) -> float | None:
-    return None if math.isnan(x) else float(x)
 
 
 def read_grad_conflict(path: str | Path) -> list[dict]:

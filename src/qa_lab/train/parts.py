@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from qa_lab.config import WORLD_SIZES, WorldConfig
+from qa_lab.config import WORLD_SIZES, PartsRecipe, WorldConfig
 from qa_lab.core.model import IGNORE
 from qa_lab.core.presets import PRESETS
 from qa_lab.data.cache import COMPLETE, building, is_complete
@@ -42,40 +42,25 @@ _PARTS = ("encoder", "llm", "tokenizer")
 
 
 @dataclass
-class PartsSpec:
-    """Everything that determines the parts' bytes (hashed into the cache folder name)."""
+class PartsSpec(PartsRecipe):
+    """Everything that determines the parts' bytes (hashed into the cache folder name): the recipe plus these."""
 
     preset: str = "tiny"
     """Architecture from qa_lab.core.presets; must be one without checkpoint ids (tiny)."""
     seed: int = 0
     """Seeds initialisation, batch order and the pretraining world (PARTS_WORLD_SEED + seed)."""
-    encoder_steps: int = 300
-    """CTC steps on world ASR (characters of the transcript, every world language)."""
-    encoder_from: str | None = None
-    """Adapt this real Whisper (a model.audio_encoder name, e.g. packaged:tiny.en) to the world's voices instead of
-    training a random encoder of the preset's shape; None = random."""
-    encoder_layers: int = 0
-    """With encoder_from: train only its top this-many layers and final norm (the frozen layers below run once per
-    clip); 0 = every layer."""
-    encoder_clips: int = 1500
-    """With encoder_from: training speech clips the adaptation hears, from a speech-only world of its own (same seed
-    and languages as the parts world; half crowd voices, as every world)."""
-    encoder_lr: float = 3e-4
-    """With encoder_from: peak learning rate of the pretrained Whisper's weights (its fresh CTC head uses lr).
-    Measured on tiny.en's top two layers: 3e-4 carried to unseen voices, 1e-3 did worse than not training them."""
-    llm_steps: int = 300
-    """Causal-LM steps on the world's target texts."""
     batch_size: int = 16
     """Clips (encoder) or texts (LLM) per step."""
     lr: float = 2e-3
     """Peak AdamW learning rate (linear warm-up, cosine decay) for both parts."""
-    world_size: str = "tiny"
-    """World to pretrain on: tiny | small | full."""
-    world_overrides: dict = field(default_factory=dict)
-    """Other WorldConfig fields for that world, e.g. {"n_train": 200, "languages": ["en"]}."""
     threads: int = 1
     """CPU threads while training: float sums depend on it, so it is part of the key (1 is also the fastest
     on a small shared CPU)."""
+
+    @classmethod
+    def of(cls, preset: str, recipe: PartsRecipe) -> PartsSpec:
+        """The spec a run with `model.preset=preset` and `parts` = recipe pretrains."""
+        return cls(preset=preset, **{f.name: getattr(recipe, f.name) for f in fields(PartsRecipe)})
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

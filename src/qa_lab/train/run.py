@@ -24,12 +24,7 @@ from qa_lab.train.module import AudioLLMModule
 def ensure_parts(cfg: Config) -> Path:
     """Make (or find cached) the kit-made pretrained encoder and LLM for cfg's preset (cfg.parts)."""
     from qa_lab.train.parts import PartsSpec, pretrain_parts
-    p = cfg.parts
-    spec = PartsSpec(preset=cfg.model.preset, encoder_steps=p.encoder_steps, encoder_from=p.encoder_from,
-                     encoder_layers=p.encoder_layers, encoder_clips=p.encoder_clips,
-                     encoder_lr=p.encoder_lr, llm_steps=p.llm_steps,
-                     world_size=p.world_size, world_overrides=dict(p.world_overrides))
-    return pretrain_parts(spec, p.out)
+    return pretrain_parts(PartsSpec.of(cfg.model.preset, cfg.parts), cfg.parts.out)
 
 
 def with_parts(cfg: Config) -> tuple[Config, dict | None]:
@@ -157,7 +152,7 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
     callbacks = [ckpt, ProgressLine(label or cfg.name), *(extra_callbacks or [])]
     if t.val_decode_per_task:
-        from qa_lab.eval import GenerationEval
+        from qa_lab.train.callbacks import GenerationEval
         callbacks.append(GenerationEval(cfg, t.val_decode_per_task))
     kwargs = dict(
         default_root_dir=run_dir, max_steps=t.max_steps, precision=resolve_precision(t.precision),
@@ -204,7 +199,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
     extra = []
     if cfg.trainer.grad_conflict_every_n_steps:
-        from qa_lab.study.analysis import GradientConflict
+        from qa_lab.train.callbacks import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
     trainer = trainer_for(cfg, run_dir, extra, label=label, **trainer_overrides)
     before = None if resume else _val_loss(trainer, module, data)

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from qa_lab.config import WORLD_LANGUAGES
 from qa_lab.data.audio import SAMPLE_RATE, resample
 
 CORPUS_VERSION = 2  # bump when synthesis, grammar or manifest layout changes: it is part of the cache key
@@ -129,7 +130,7 @@ def _espeak(text: str, voice: str, rate: int, pitch: int, volume: int,
     return audio, sr, words
 
 
-LANGUAGES: tuple[str, ...] = ("en", "de", "fr", "es", "zh")  # the kit's language tags
+LANGUAGES: tuple[str, ...] = WORLD_LANGUAGES  # the languages the world speaks (world.languages)
 ESPEAK_LANG = {"en": "en-us", "de": "de", "fr": "fr", "es": "es", "zh": "cmn"}  # espeak-ng has no "zh" voice name
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
