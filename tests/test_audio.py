@@ -30,6 +30,10 @@ def test_offset_and_duration_select_a_segment(tmp_path):
     sf.write(tmp_path / "a.wav", np.linspace(-1, 1, 32000, dtype=np.float32), 16000)
     seg = load_audio(tmp_path / "a.wav", offset=0.5, duration=0.25)
     assert len(seg) == 4000
+    assert np.allclose(seg, np.linspace(-1, 1, 32000, dtype=np.float32)[8000:12000], atol=1e-4)  # 0.5-0.75 s (16-bit wav)
+    assert len(load_audio(tmp_path / "a.wav", offset=1.5)) == 8000  # no duration: to the end
+    with pytest.raises(AudioError, match="a.wav: empty audio .* at offset 3.00 s"):
+        load_audio(tmp_path / "a.wav", offset=3.0)
 
 
 def test_bad_files_name_the_file(tmp_path):

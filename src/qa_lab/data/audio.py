@@ -37,10 +37,13 @@ def load_audio(path: str | Path, offset: float = 0.0, duration: float | None = N
     if not path.is_file():
         raise AudioError(f"{path}: audio file not found")
     try:
-        info = sf.info(str(path))
-        start = int(round(offset * info.samplerate))
-        stop = None if duration is None else start + int(round(duration * info.samplerate))
-        data, sr = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:  # one open: header and samples
+            sr, start = f.samplerate, int(round(offset * f.samplerate))
+            if start < f.frames:
+                f.seek(start)
+                data = f.read(-1 if duration is None else int(round(duration * sr)), dtype="float32", always_2d=True)
+            else:
+                data = np.zeros((0, f.channels), np.float32)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioError(f"{path}: cannot decode audio ({e})") from None
     if data.shape[0] == 0:
