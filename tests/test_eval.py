@@ -156,3 +156,41 @@ def test_timed_answers_never_go_back_in_time():
     assert torch.isinf(out[0, [7, 8]]).all() and torch.isfinite(out[0, [9, 10, 3]]).all()  # 0.02 may repeat
     assert torch.isfinite(out[1]).all()
     assert torch.isfinite(rule(torch.zeros(2, 0, dtype=torch.long), scores)).all()  # nothing generated yet
+
+
+def test_a_new_task_with_a_new_metric_family_is_one_registration_each(monkeypatch):
+    """A task and its metric family are the only two places a new kind of answer is defined: parse, score,
+    headline, display name and decoding budget all follow from them."""
+    from qa_lab.eval import families
+    from qa_lab.prompts.tags import KEYWORD, NOTIMESTAMPS, STARTOFANALYSIS, FormatError, TaskTags
+    from qa_lab.study.analysis import headline_metrics, tag_confusion
+    monkeypatch.setattr(tasks, "REGISTRY", dict(tasks.REGISTRY))
+    monkeypatch.setattr(tasks, "METRICS", set(tasks.METRICS))
+    monkeypatch.setattr(families, "FAMILIES", dict(families.FAMILIES))
+
+    def parse(text: str) -> str:
+        if not text.isupper():
+            raise FormatError(f"not shouted: {text!r}")
+        return text
+
+    def exact(s: families.Scoring) -> None:
+        s.res["exact"] = s.ci(lambda r, h: sum(a == b for a, b in zip(r, h)) / len(r), s.refs_text,
+                              [p or "" for p in s.parsed])
+
+    with pytest.raises(ValueError, match="metric of task"):
+        tasks.Task("shout", "speech", TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|shout|>"), "Shout it.",
+                   metric="exact")
+    families.register_family(families.MetricFamily("exact", exact, ("exact",), parse,
+                                                   names={"exact": ("exact match", True)}, percent=("exact",),
+                                                   form_rank=0))
+    tasks.register(tasks.Task("shout", "speech", TaskTags(STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, "<|shout|>"),
+                              "Shout it.", metric="exact", max_new_tokens=4))
+    examples = [{"task": "shout", "label": w, "audio": "x.wav"} for w in ("YES", "NO", "STOP", "GO")]
+    metrics, rows = score(examples, ["YES", "NO", "go", "WAIT"], n_resamples=0)
+    assert metrics["shout"]["exact"]["value"] == 0.5 and metrics["shout"]["format_errors"] == 1
+    assert [r["format_error"] for r in rows] == [False, False, True, False]
+    assert "| shout | exact match % ↑ | 50.0 |" in markdown_table(metrics)
+    assert headline_metrics({"shout/exact": 0.5, "shout/format_error_rate": 0.25}) == {"shout/exact": True}
+    rows_, cols, share = tag_confusion(["shout", "shout"], ["GO", "go"], ["asr", "shout"])
+    assert share[0].tolist() == [0.5, 0.5, 0.0]  # a shouted answer is the more specific form; "go" is plain text
+    assert tasks.get("shout").max_new_tokens == 4

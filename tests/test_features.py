@@ -115,10 +115,10 @@ def test_freeze_names_a_part():
         load_config("base", ["model.freeze=[encoder]"])
 
 
-@pytest.mark.parametrize("layer", ["null", "1"])
-def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp_path, layer):
+@pytest.mark.parametrize("layer,projector", [("null", "linear"), ("1", "linear"), ("0", "linear"), ("0", "tokens")])
+def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp_path, layer, projector):
     cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0",
-                               f"model.ctc_layer={layer}"])
+                               f"model.ctc_layer={layer}", f"model.projector={projector}"])
     torch.manual_seed(0)
     model = build(cfg).train()
     examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])[:4]
@@ -139,6 +139,9 @@ def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp
     assert float(out["ctc"]) < 0.5 * first
     model.eval()
     assert "ctc" not in model(batch)  # evaluation losses stay the answer loss alone
+    logp = model.frame_log_probs(batch)  # what joint CTC decoding reads, wherever the CTC sits
+    assert [len(x) for x in logp] == batch["audio_mask"].sum(1).tolist()
+    assert torch.allclose(logp[0].exp().sum(-1), torch.ones(len(logp[0])), atol=1e-4)
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
@@ -170,7 +173,14 @@ def test_ctc_layer_reads_the_named_layer(corpus, tmp_path):
                                 allow_unused=True)
     assert all(g is None or not g.any() for g in grads[:-1]) and grads[-1].abs().sum() > 0
     with pytest.raises(ConfigError, match="model.ctc_layer"):
-        load_config("base", ["model.ctc_layer=0"])
+        load_config("base", ["model.ctc_layer=-1"])
+    with pytest.raises(ConfigError, match="model.projector=tokens needs model.ctc_layer=0"):
+        load_config("base", ["model.projector=tokens"])
+    model.ctc_layer = 0  # at the LLM's input: no LLM weight gets a gradient from the CTC, the projector does
+    ctc = model(batch)["ctc"]
+    llm = [p for p in model.language_model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(ctc, [*llm[1:], model.projector.weight], allow_unused=True)  # [0]: the embedding table
+    assert all(g is None or not g.any() for g in grads[:-1]) and grads[-1].abs().sum() > 0
     with pytest.raises(ValueError, match=rf"model.ctc_layer={n + 1}: .*1..{n}"):
         build(load_config("base", [f"model.ctc_layer={n + 1}"]))
 

@@ -187,6 +187,23 @@ def test_audio_norm_puts_audio_frames_at_the_text_scale(corpus):
     assert not torch.allclose(norms["false"][0], text, rtol=0.5), norms  # the plain projector is off the text's scale
 
 
+def test_token_frames_are_mixes_of_token_embeddings_and_stay_at_the_text_scale(corpus):
+    examples = read_manifest(corpus / "train.jsonl", ["asr"])[:2]
+    torch.manual_seed(0)
+    model = build(_cfg("model.projector=tokens", "model.ctc_layer=0")).eval()
+    batch = Collator(model.tokenizer)([AudioTextDataset(examples, model.tokenizer)[i] for i in range(2)])
+    table = model.language_model.get_input_embeddings().weight
+    with torch.no_grad():
+        embeds, logits = model.embed(batch, frame_logits=True)
+        frames = embeds[batch["audio_mask"]]
+        assert torch.allclose(frames, logits.softmax(-1) @ table, atol=1e-5)  # the residual starts at zero
+        model.projector.residual.weight.normal_(std=100.0)  # a residual grown huge still adds at most one token's norm
+        frames = model.embed(batch)[batch["audio_mask"]]
+    token_norm = table.norm(dim=-1).mean()
+    assert float(frames.norm(dim=-1).max()) <= 2 * float(table.norm(dim=-1).max()) + 1e-4
+    assert float(frames.norm(dim=-1).mean()) < 3 * float(token_norm)
+
+
 def test_frame_times_give_each_frame_its_time_tokens_code(corpus):
     from qa_lab.prompts.tags import TIME_TOKENS, time_token
     model = build(_cfg("model.frame_times=true", "model.pool_stride=4")).eval()

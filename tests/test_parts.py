@@ -123,6 +123,28 @@ def test_folder_is_keyed_by_spec(built):
     assert len(names) == len(others) and built.name not in names
 
 
+def test_copy_rows_spell_each_text_as_a_ctc_would_and_label_only_the_copy():
+    texts = [[0, *range(5 + i, 12 + i), 0] for i in range(40)]
+    rows, prefixes = parts.copy_rows(texts, 0.5, blank=1, seed=0)
+    assert 5 < sum(p > 0 for p in prefixes) < 35 and rows[prefixes.index(0)] in texts
+    for row, text, p in zip(rows, texts, prefixes):
+        if p:
+            spelled = row[1:p - 1]
+            collapsed = [t for i, t in enumerate(spelled) if t != 1 and (i == 0 or t != spelled[i - 1])]
+            assert collapsed == text[1:-1] and row[p - 1:] == [0, *text[1:]]  # EOS, then the text itself
+    batch = parts._text_batch(rows, [0, 1], 3, "cpu", prefixes)
+    for b in range(2):
+        assert (batch["labels"][b, :prefixes[b]] == -100).all()
+        assert (batch["labels"][b, prefixes[b]:len(rows[b])] >= 0).all()
+
+
+def test_copy_rows_key_the_folder_only_when_used(built):
+    assert parts_dir(replace(SPEC, llm_copy=0.0), built.parent) == built  # caches made before the key stay valid
+    assert parts_dir(replace(SPEC, llm_copy=0.3), built.parent) != built
+    with pytest.raises(ValueError, match="llm_copy=1"):
+        PartsSpec(llm_copy=1.0)
+
+
 def test_bad_specs_are_refused():
     with pytest.raises(ValueError, match="qwen-audio-7b.*checkpoints"):
         PartsSpec(preset="qwen-audio-7b")

@@ -17,7 +17,7 @@ EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 STAGES = ("pretrain", "sft", "finetune", "full")
 TAG_FORMATS = FORMATS
 AUDIO_PADDING = ("real", "pad30")
-PROJECTORS = ("linear", "mlp")
+PROJECTORS = ("linear", "mlp", "tokens")
 STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
 PARTS = ("audio_tower", "projector", "language_model")
 
@@ -45,7 +45,9 @@ class ModelConfig:
     """real: encode at each clip's own length (fast); pad30: pad to 30 s and attend to the padding (stock Whisper,
     unmasked; not Qwen2-Audio's tower, which masks the padded keys)."""
     projector: str = "linear"
-    """Audio-to-LLM projector: linear | mlp (Linear-GELU-Linear)."""
+    """Audio-to-LLM projector: linear | mlp (Linear-GELU-Linear) | tokens (each frame enters as the softmax-weighted
+    mix of the LLM's token embeddings it scores highest, plus a zero-initialised linear residual for what no token
+    spells; train it with the auxiliary CTC at the input, `ctc_layer: 0`: qa_lab.core.model.TokenProjector)."""
     audio_norm: bool = False
     """RMS-normalise the projector's output, its gain started at the mean norm of the LLM's token embeddings, so audio
     frames enter the LLM at the scale of the text around them. Off = the paper's plain projector, whose frames can be
@@ -62,7 +64,9 @@ class ModelConfig:
     the logits at every audio frame (frames x vocab): cheap for the tiny vocabulary, heavy for a 152k-token LLM."""
     ctc_layer: int | None = None
     """Which LLM layer the auxiliary CTC reads (1-based; its output through the final norm and the LM head); None =
-    the last. A middle layer leaves the layers above it free to copy the spelled-out audio into the answer."""
+    the last. A middle layer leaves the layers above it free to copy the spelled-out audio into the answer. 0 = the
+    audio embeddings at the LLM's input, scored against its input embedding table: the frames then look like the
+    tokens they spell (with `projector: tokens`, exactly those tokens' embeddings)."""
     freeze: list[str] = field(default_factory=list)
     """Parts kept frozen whatever the stage trains: audio_tower | projector | language_model."""
     frame_times: bool = False
@@ -90,8 +94,12 @@ class ModelConfig:
             raise ConfigError(f"model.ctc_weight={self.ctc_weight}: expected >= 0")
         if self.train_encoder_layers < 0:
             raise ConfigError(f"model.train_encoder_layers={self.train_encoder_layers}: expected >= 0")
-        if self.ctc_layer is not None and self.ctc_layer < 1:
-            raise ConfigError(f"model.ctc_layer={self.ctc_layer}: expected a layer number >= 1 or null (the last)")
+        if self.ctc_layer is not None and self.ctc_layer < 0:
+            raise ConfigError(f"model.ctc_layer={self.ctc_layer}: expected a layer number >= 1, 0 (the LLM's input) "
+                              "or null (the last)")
+        if self.projector == "tokens" and self.ctc_layer != 0:
+            raise ConfigError("model.projector=tokens needs model.ctc_layer=0: the CTC at the LLM's input is what "
+                              "teaches each frame its token")
 
 
 @dataclass
@@ -227,6 +235,10 @@ class PartsRecipe:
     lr). Measured on tiny.en's top two layers: 3e-4 carried to unseen voices, 1e-3 did worse than not training them."""
     llm_steps: int = 300
     """Causal-LM steps of the LLM on the world's target texts."""
+    llm_copy: float = 0.0
+    """Share of the LLM's pretraining texts given as copy rows: the text as an audio CTC would spell it (each token
+    once or twice, blanks = the pad token between), then the text itself, the loss on the copy only. It teaches the
+    text LLM to copy a spelled-out span before any audio arrives (for `model.projector: tokens`). 0 = plain text."""
     world_size: str = "tiny"
     """The world the parts pretrain on: tiny | small | full."""
     world_overrides: dict = field(default_factory=dict)

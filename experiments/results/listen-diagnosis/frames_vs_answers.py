@@ -2,7 +2,8 @@
 
     python experiments/results/listen-diagnosis/frames_vs_answers.py CHECKPOINT [N_CLIPS] [WEIGHTS]
 
-Prints the WER of the greedy answers (what `qa-lab eval` scores) and of the frames' greedy CTC reading
+Prints the WER of the answers decoded as the checkpoint's config says (`decode.num_beams`, `decode.ctc_weight`: what
+`qa-lab eval` scores; greedy LM-only for configs that set neither) and of the frames' greedy CTC reading
 (qa_lab.study.analysis.frame_transcripts), then a few clips side by side. WEIGHTS (e.g. 0.3,0.5): also the WER of
 greedy joint CTC / LM decoding at each `decode.ctc_weight`.
 """

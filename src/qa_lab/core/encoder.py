@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from qa_lab.data.audio import encoder_lengths, pooled_lengths  # noqa: F401  (re-exported: the encoder's frame counts)
+
 MEL_FRAMES_30S = 3000
-
-
-def encoder_lengths(mel_lengths: torch.Tensor) -> torch.Tensor:
-    """Mel frames -> encoder frames after conv2 (stride 2, kernel 3, padding 1): ceil(L / 2)."""
-    return (mel_lengths - 1) // 2 + 1
-
-
-def pooled_lengths(mel_lengths: torch.Tensor, stride: int = 2) -> torch.Tensor:
-    """Mel frames -> audio frames the LLM sees after average pooling (25 per second for stride 2)."""
-    return encoder_lengths(mel_lengths) // stride
 
 
 def encode_real(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.Tensor,
@@ -51,8 +44,8 @@ def encode_layers(encoder: WhisperEncoder, x: torch.Tensor, lengths: torch.Tenso
     """Encoder layers start..stop-1 over x (B, T2, d_model) whose clip i has lengths[i] valid frames (padded keys
     masked); no final norm."""
     key_valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
-    mask = torch.zeros(x.shape[0], 1, 1, x.shape[1], dtype=x.dtype, device=x.device)
-    mask = mask.masked_fill(~key_valid[:, None, None, :], torch.finfo(x.dtype).min)  # additive, padded keys
+    # padded keys masked, in the form the tower's attention implementation wants (None when nothing is padded)
+    mask = create_bidirectional_mask(config=encoder.config, inputs_embeds=x, attention_mask=key_valid)
     for layer in encoder.layers[start:stop]:
         x = layer(x, mask)
     return x

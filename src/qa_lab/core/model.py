@@ -8,10 +8,36 @@ import torch.nn.functional as F
 from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from qa_lab.core.encoder import encode_layers, encode_pad30, encode_real, encoder_lengths, pooled_lengths
-from qa_lab.data.audio import HOP, SAMPLE_RATE
+from qa_lab.core.encoder import encode_layers, encode_pad30, encode_real
+from qa_lab.data.audio import HOP, SAMPLE_RATE, encoder_lengths, pooled_lengths
+from qa_lab.data.dataset import IGNORE
 
-IGNORE = -100
+
+class TokenProjector(nn.Module):
+    """model.projector=tokens: each audio frame enters the LLM as the token it most likely spells.
+
+    Scores every frame against the LLM's input embedding table (logits = to_token(h) @ E^T, which the auxiliary
+    CTC trains at `model.ctc_layer=0`) and feeds the LLM softmax(logits) @ E: a frame that spells "cat" looks to
+    the LLM like the token "cat", and a blank frame like the pad token. Answers then copy text they can match
+    token for token, which the LLM's text pretraining can teach (`parts.llm_copy`). A zero-initialised linear
+    residual, its norm capped at a token embedding's mean norm, carries what no token spells (sounds, voices)."""
+
+    def __init__(self, d_audio: int, d_llm: int):
+        super().__init__()
+        self.to_token = nn.Linear(d_audio, d_llm)
+        self.residual = nn.Linear(d_audio, d_llm)
+        nn.init.zeros_(self.residual.weight)
+        nn.init.zeros_(self.residual.bias)
+
+    def forward(self, h: torch.Tensor, table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h (..., d_audio), table (V, d_llm) -> (embeddings (..., d_llm), logits (..., V))."""
+        logits = self.to_token(h) @ table.T
+        residual = self.residual(h)
+        # never louder than a token: left free, the residual grew to 58x the text's norm on tiny-cpu and the frames
+        # stopped looking like tokens (experiments/results/listen-diagnosis, section 7)
+        scale = table.detach().norm(dim=-1).mean()
+        residual = residual * (scale / residual.norm(dim=-1, keepdim=True).clamp(min=float(scale)))
+        return logits.softmax(-1).to(table.dtype) @ table + residual, logits
 
 
 class AudioLLM(nn.Module):
@@ -35,9 +61,10 @@ class AudioLLM(nn.Module):
                                  persistent=False)
         self.ctc_weight = ctc_weight
         n_layers = language_model.config.num_hidden_layers
-        if ctc_layer is not None and not 1 <= ctc_layer <= n_layers:
-            raise ValueError(f"model.ctc_layer={ctc_layer}: the language model has layers 1..{n_layers}")
-        self.ctc_layer = ctc_layer or n_layers
+        if ctc_layer is not None and not 0 <= ctc_layer <= n_layers:
+            raise ValueError(f"model.ctc_layer={ctc_layer}: the language model has layers 1..{n_layers} "
+                             "(0 = the audio embeddings at its input)")
+        self.ctc_layer = n_layers if ctc_layer is None else ctc_layer
         self.audio_tower = audio_tower
         self.language_model = language_model
         self.tokenizer = tokenizer
@@ -47,8 +74,12 @@ class AudioLLM(nn.Module):
         d_llm = language_model.get_input_embeddings().embedding_dim
         if projector == "linear":
             self.projector = nn.Linear(d_audio, d_llm)
+        elif projector == "tokens":
+            self.projector = TokenProjector(d_audio, d_llm)
         else:
             self.projector = nn.Sequential(nn.Linear(d_audio, d_llm), nn.GELU(), nn.Linear(d_llm, d_llm))
+        if audio_norm and projector == "tokens":
+            raise ValueError("model.audio_norm with model.projector=tokens: token frames are at the text's scale already")
         if audio_norm:
             # Audio frames at the scale of the text they sit among: RMS-normalised, gain started at the mean norm of
             # the LLM's token embeddings (model.audio_norm).
@@ -99,21 +130,35 @@ class AudioLLM(nn.Module):
             h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
         return h
 
+    def project(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pooled encoder output (B, T_a, d_audio) -> audio embeddings (B, T_a, d_llm) and, when the CTC reads the
+        LLM's input (`ctc_layer` 0), each frame's logits over the vocabulary (B, T_a, V), else None."""
+        table = self.language_model.get_input_embeddings().weight
+        if isinstance(self.projector, TokenProjector):
+            feats, logits = self.projector(h, table)
+        else:
+            feats = self.projector(h)
+            logits = feats @ table.T
+        return feats, logits if self.ctc_layer == 0 else None
+
     def encode_audio(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (B, n_mels, T), mel_lengths (B,) -> audio embeddings (B, T_a, d_llm) and their lengths (B,)."""
         h, lengths = self.audio_features(mel, mel_lengths)
-        return self.projector(h), lengths  # (B, T_a, d_llm)
+        return self.project(h)[0], lengths  # (B, T_a, d_llm)
 
-    def embed(self, batch: dict) -> torch.Tensor:
-        """Token embeddings with the audio frames written into the `audio_mask` slots: (B, L, d_llm).
+    def embed(self, batch: dict, frame_logits: bool = False):
+        """Token embeddings with the audio frames written into the `audio_mask` slots: (B, L, d_llm); with
+        `frame_logits` (needs `ctc_layer` 0) also the frames' logits at the LLM's input (N_frames, V) in
+        `audio_mask` order.
 
         The batch holds either mel features (`mel`) or cached audio-tower features (`audio_feats`, qa_lab.core.features)."""
         embeds = self.language_model.get_input_embeddings()(batch["input_ids"])
         if "audio_feats" in batch:
-            feats = self.projector(self.from_cache(batch["audio_feats"].to(self.projector_dtype()), batch["mel_lengths"]))
+            h = self.from_cache(batch["audio_feats"].to(self.projector_dtype()), batch["mel_lengths"])
             lengths = pooled_lengths(batch["mel_lengths"], self.pool_stride)
         else:
-            feats, lengths = self.encode_audio(batch["mel"], batch["mel_lengths"])
+            h, lengths = self.audio_features(batch["mel"], batch["mel_lengths"])
+        feats, logits = self.project(h)
         if self.frame_times:
             # at each frame's own scale: the LLM's layers RMS-normalise their input, so a code much smaller than the
             # frame would be invisible to attention (tiny-cpu frames have 77x the text's norm)
@@ -124,7 +169,8 @@ class AudioLLM(nn.Module):
         if int(slots.sum()) != int(valid.sum()):
             raise ValueError(f"batch has {int(slots.sum())} audio slots but the encoder gave "
                              f"{int(valid.sum())} frames; collate and model disagree on pool_stride")
-        return embeds.masked_scatter(slots[..., None], feats[valid].to(embeds.dtype))
+        embeds = embeds.masked_scatter(slots[..., None], feats[valid].to(embeds.dtype))
+        return (embeds, logits[valid].float()) if frame_logits else embeds
 
     @property
     def frame_seconds(self) -> float:
@@ -138,6 +184,7 @@ class AudioLLM(nn.Module):
         return self.language_model.get_input_embeddings()(self.time_ids[k])[None]
 
     def projector_dtype(self) -> torch.dtype:
+        """dtype the projector computes in (cached features are cast to it)."""
         return next(self.projector.parameters()).dtype
 
     def forward(self, batch: dict) -> dict:
@@ -146,15 +193,16 @@ class AudioLLM(nn.Module):
         Returns loss (mean over target tokens, plus ctc_weight x the CTC loss when that is on), and per example the
         summed token loss and token count (for per-task losses); with ctc_weight > 0 also `ctc` (the auxiliary loss).
         """
-        embeds = self.embed(batch)
         labels = batch["labels"]  # (B, L), IGNORE outside the output text
         use_ctc = self.ctc_weight > 0 and self.training and int(batch.get("ctc_lengths", torch.zeros(1)).sum()) > 0
+        at_input = use_ctc and self.ctc_layer == 0
+        embeds, input_logits = self.embed(batch, frame_logits=True) if at_input else (self.embed(batch), None)
         has_label = (labels != IGNORE).any(0).nonzero()
         first = int(has_label[0]) if len(has_label) else labels.shape[1] - 1
         # Logits only where a label follows: the audio frames are most of the sequence and need none.
         keep = labels.shape[1] - max(first - 1, 0)
         out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
-                                  logits_to_keep=keep, use_cache=False, output_hidden_states=use_ctc)
+                                  logits_to_keep=keep, use_cache=False, output_hidden_states=use_ctc and not at_input)
         logits = out.logits[:, :-1].float()  # (B, keep-1, V) predicting labels[:, L-keep+1:]
         target = labels[:, labels.shape[1] - keep + 1:]
         tok_loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
@@ -163,21 +211,23 @@ class AudioLLM(nn.Module):
         loss = loss_sum.sum() / n_tokens.sum().clamp(min=1)
         result = {"loss": loss, "loss_sum": loss_sum, "n_tokens": n_tokens}
         if use_ctc:
-            result["ctc"] = self.ctc_loss(self.frame_logits(out.hidden_states, batch["audio_mask"]), batch)
+            frames = input_logits if at_input else self.frame_logits(out.hidden_states, batch["audio_mask"])
+            result["ctc"] = self.ctc_loss(frames, batch)
             result["loss"] = loss + self.ctc_weight * result["ctc"]
         return result
 
     def frame_logits(self, hidden_states: tuple[torch.Tensor, ...], audio_mask: torch.Tensor) -> torch.Tensor:
         """The LM head's logits at every audio frame (N_frames, V), in `audio_mask` order, read from layer
-        `ctc_layer`. transformers' hidden_states are (embeddings, layer 1, ..., layer n) with the last already through
-        the final norm, so only a middle layer gets the norm here."""
+        `ctc_layer` >= 1. transformers' hidden_states are (embeddings, layer 1, ..., layer n) with the last already
+        through the final norm, so only a middle layer gets the norm here."""
         h = hidden_states[self.ctc_layer][audio_mask]
         if self.ctc_layer < len(hidden_states) - 1:
             h = self.language_model.get_decoder().norm(h)
         return self.language_model.get_output_embeddings()(h).float()
 
     def ctc_loss(self, frame_logits: torch.Tensor, batch: dict) -> torch.Tensor:
-        """Auxiliary CTC: the LLM's outputs at the audio frames (N_frames, V) spell the clip's transcript (blank = pad).
+        """Auxiliary CTC: the LLM's outputs at the audio frames (N_frames, V) spell the clip's transcript (blank = pad);
+        with `ctc_layer` 0 the frames' scores against the input embeddings do (the LLM's input spells it).
 
         It gives every frame a direct gradient towards what is said there, so a small LLM learns to read the audio
         long before its answers alone would teach it (measured: issue 9's note in the README). Clips without a
@@ -198,12 +248,15 @@ class AudioLLM(nn.Module):
     def frame_log_probs(self, batch: dict, embeds: torch.Tensor | None = None) -> list[torch.Tensor]:
         """CTC log-probabilities at each clip's audio frames (layer `ctc_layer`): one (T_i, V) tensor per clip.
         Positions count real tokens only, so left-padded (decoding) and right-padded batches agree."""
+        split = batch["audio_mask"].sum(1).tolist()
+        if self.ctc_layer == 0:  # read at the LLM's input: the LLM need not run
+            return list(self.embed(batch, frame_logits=True)[1].log_softmax(-1).split(split))
         embeds = self.embed(batch) if embeds is None else embeds
         mask = batch["attention_mask"]
         out = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.long().cumsum(-1) - 1).clamp(min=0),
                                   logits_to_keep=1, output_hidden_states=True, use_cache=False)
         logp = self.frame_logits(out.hidden_states, batch["audio_mask"]).log_softmax(-1)
-        return list(logp.split(batch["audio_mask"].sum(1).tolist()))
+        return list(logp.split(split))
 
     def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, ctc_weight: float = 0.0,
                  **generate_kwargs) -> list[list[int]]:

@@ -93,3 +93,15 @@ def log_mel_pad30(audio: np.ndarray, n_mels: int = N_MELS) -> np.ndarray:
     """(T,) 16 kHz -> (n_mels, 3000): exactly what Whisper saw in training (audio zero-padded to 30 s)."""
     fe = feature_extractor(n_mels)
     return fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="np")["input_features"][0].astype(np.float32)
+
+
+# Frame arithmetic shared by the collator (audio slots per clip) and the model (frames per clip): ints or tensors.
+
+def encoder_lengths(mel_lengths):
+    """Mel frames -> Whisper encoder frames after conv2 (stride 2, kernel 3, padding 1): ceil(L / 2)."""
+    return (mel_lengths - 1) // 2 + 1
+
+
+def pooled_lengths(mel_lengths, stride: int = 2):
+    """Mel frames -> audio frames the LLM sees after average pooling (25 per second for stride 2)."""
+    return encoder_lengths(mel_lengths) // stride

@@ -12,12 +12,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from qa_lab.config import Config
-from qa_lab.core.encoder import pooled_lengths
-from qa_lab.core.model import IGNORE
-from qa_lab.data.audio import HOP, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30
+from qa_lab.data.audio import (
+    HOP, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30, pooled_lengths,
+)
 from qa_lab.data.manifest import read_manifest, where
 from qa_lab.prompts import tags
 from qa_lab.prompts.tasks import prompt_for, target, transcript
+
+IGNORE = -100  # the label of positions without a loss (torch's cross_entropy ignore_index)
 
 
 class AudioTextDataset(Dataset):

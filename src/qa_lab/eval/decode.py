@@ -13,13 +13,7 @@ from qa_lab.core import ctc
 from qa_lab.core.model import AudioLLM
 from qa_lab.data.audio import duration
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
-from qa_lab.prompts import tags
-
-# Per-task cap on new tokens (default 128): SRWT doubles the length with a time token per word.
-MAX_NEW_TOKENS = {"srwt": 256, "sed": 96, "aqa": 64, "note_analysis": 32, "grounding": 32,
-                  **{t: 16 for t in ("asc", "vsc", "ser", "lid", "speaker_id", "gender", "speaking_rate", "event",
-                                     "count", "instrument", "tempo")}}
-
+from qa_lab.prompts import tags, tasks
 
 TIMED = ("srwt",)  # answers whose time tokens must not go back in time
 
@@ -52,7 +46,7 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         progress: bool = False) -> list[str]:
     """Decode manifest-style examples (keys: audio, task, and audio_lang/question as the task needs).
 
-    Batches hold one task each (its own cap on new tokens, MAX_NEW_TOKENS) and clips of similar duration;
+    Batches hold one task each (its own cap on new tokens, Task.max_new_tokens) and clips of similar duration;
     beam width `num_beams` (None: cfg.decode.num_beams; 1 = greedy); transcription tasks decode jointly with the
     frames' CTC scores when cfg.decode.ctc_weight > 0 (qa_lab.core.ctc). Outputs come back in input order.
     """
@@ -80,7 +74,7 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         batch = collate([ds[i] for i in batch_idx])
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         task = examples[batch_idx[0]]["task"]
-        cap = max_new_tokens or MAX_NEW_TOKENS.get(task, 128)
+        cap = max_new_tokens or tasks.get(task).max_new_tokens
         w = cfg.decode.ctc_weight if task in ctc.TASKS else 0.0
         extra = {}
         if task in TIMED and cfg.decode.monotone_times:

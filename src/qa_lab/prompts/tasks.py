@@ -25,8 +25,9 @@ from qa_lab.prompts.tags import (
 )
 
 FAMILIES = ("speech", "sound", "music", "mixed")
-# Metrics the evaluation harness knows; a task names one of them.
-METRICS = ("wer", "aas", "bleu", "cider", "accuracy", "count", "iou", "event_f1", "note_fields")
+# Metric families a task may name: the built-in ones, plus any registered with qa_lab.eval.families.register_family
+# (which owns each family's parser, scorer, headline and display names).
+METRICS = {"wer", "aas", "bleu", "cider", "accuracy", "count", "iou", "event_f1", "note_fields"}
 
 
 def _label(ex: dict) -> str:
@@ -42,13 +43,14 @@ class Task:
     tags: TaskTags  # the hierarchical slots; tags.task == <|question|> means the question form (aqa)
     natural: str  # natural-language instruction; may use {text_lang_name} and {query}
     fields: tuple[str, ...] = ("label",)  # manifest fields the task needs besides audio and task
-    metric: str = "accuracy"  # one of METRICS
+    metric: str = "accuracy"  # its metric family (METRICS; qa_lab.eval.families): parser, scorer, headline
     target: Callable[[dict], str] = _label  # manifest example -> output text
     query: str | None = None  # manifest field spliced into the prompt: "question" (aqa), "query" (grounding)
     audio_lang: str | None = None  # fixed audio-language tag ("unknown" for sound, music, language ID)
     flat: str | None = None  # flat-format token; default <|task_NAME|> (an alias shares another task's token)
     official: bool = False  # hierarchical tags exactly as the released Qwen-Audio evaluation uses them
     description: str = ""
+    max_new_tokens: int = 128  # decoding budget; SRWT doubles a transcript's length with a time token per word
     extra: dict = field(default_factory=dict, compare=False)  # free-form facts, e.g. {"labels": (...)}
 
     def __post_init__(self):
@@ -57,7 +59,9 @@ class Task:
         if self.family not in FAMILIES:
             raise unknown(f"family of task {self.name!r}", self.family, FAMILIES)
         if self.metric not in METRICS:
-            raise unknown(f"metric of task {self.name!r}", self.metric, METRICS)
+            raise unknown(f"metric of task {self.name!r}", self.metric, tuple(sorted(METRICS)))
+        if self.max_new_tokens < 1:
+            raise ValueError(f"task {self.name!r}: max_new_tokens={self.max_new_tokens}, expected >= 1")
         if self.query not in (None, "question", "query"):
             raise ValueError(f"task {self.name!r}: query must be None, 'question' or 'query', got {self.query!r}")
         if (self.tags.task == QUESTION) != (self.query == "question"):
@@ -204,7 +208,7 @@ for _t in (
     Task("srwt", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, TIMESTAMPS, None),
          "Transcribe the speech with word-level timestamps.", ("words",), "aas",
          lambda ex: tags.format_srwt(ex["words"]), official=True,
-         description="speech recognition with word-level timestamps (AAS)"),
+         max_new_tokens=256, description="speech recognition with word-level timestamps (AAS)"),
     Task("s2tt", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSLATE, NOTIMESTAMPS, "<|itn|>"),
          "Translate the speech into {text_lang_name}.", ("text", "text_lang"), "bleu", _text, official=True,
          description="speech-to-text translation (BLEU)"),
@@ -212,46 +216,46 @@ for _t in (
          "Transcribe the speech.", ("text",), "wer", _text, flat="<|task_asr|>", official=True,
          description="ASR on speech mixed with background noise (same prompt as asr)"),
     Task("lid", "speech", _keyword("<|language_id|>"), "Which language is spoken?", audio_lang="unknown",
-         description="spoken language identification"),
+         max_new_tokens=16, description="spoken language identification"),
     Task("speaker_id", "speech", _keyword("<|speaker_id|>"), "Who is speaking?",
-         description="closed-set speaker (voice) identification"),
+         max_new_tokens=16, description="closed-set speaker (voice) identification"),
     Task("gender", "speech", _keyword("<|speaker_meta|>"), "Is the speaker male or female?",
-         description="speaker gender (male / female)"),
+         max_new_tokens=16, description="speaker gender (male / female)"),
     Task("speaking_rate", "speech", _keyword("<|speaking_rate|>"), "Is the speech slow, normal or fast?",
-         description="speaking-rate class (slow / normal / fast)"),
+         max_new_tokens=16, description="speaking-rate class (slow / normal / fast)"),
     Task("ser", "speech", _keyword("<|emotion_recognition|>"), "Which emotion does the speaker express?",
-         official=True, description="speech emotion recognition (in the world: a prosody proxy)"),
+         official=True, max_new_tokens=16, description="speech emotion recognition (in the world: a prosody proxy)"),
     Task("kws", "speech", _keyword("<|keyword_spotting|>"), "Which keywords are said?",
          description="keyword spotting: the keywords said, in order, or 'none'"),
     Task("grounding", "speech", _keyword("<|audio_grounding|>", TIMESTAMPS), 'When is the word "{query}" said?',
          ("query", "spans"), "iou", lambda ex: tags.format_spans(ex["spans"]), query="query",
-         description="word grounding: the time span(s) of a given word"),
+         max_new_tokens=32, description="word grounding: the time span(s) of a given word"),
     # sound
     Task("aac", "sound", TaskTags(STARTOFANALYSIS, CAPTION, NOTIMESTAMPS, "<|caption_clotho|>"),
          "Describe the audio in one sentence.", ("text",), "cider", _text, audio_lang="unknown", official=True,
          description="audio captioning (CIDEr-D, SPIDEr)"),
     Task("asc", "sound", _keyword("<|scene|>"), "Classify the acoustic scene.", audio_lang="unknown",
-         official=True, description="acoustic scene classification"),
+         official=True, max_new_tokens=16, description="acoustic scene classification"),
     Task("vsc", "sound", _keyword("<|vocal_classification|>"), "Which vocal sound is this?", official=True,
-         description="vocal sound classification (laughter, cough …)"),
+         max_new_tokens=16, description="vocal sound classification (laughter, cough …)"),
     Task("event", "sound", _keyword("<|event|>"), "Which sound event is this?", audio_lang="unknown",
-         description="sound event classification (one event per clip)"),
+         max_new_tokens=16, description="sound event classification (one event per clip)"),
     Task("sed", "sound", _keyword("<|event|>", TIMESTAMPS), "List the sound events with their start and end times.",
          ("events",), "event_f1", lambda ex: tags.format_events(ex["events"]), audio_lang="unknown",
-         description="sound event detection with onset/offset times"),
+         max_new_tokens=96, description="sound event detection with onset/offset times"),
     Task("count", "sound", _keyword("<|count|>"), "How many sound events are there?", metric="count",
-         audio_lang="unknown", description="count the sound events in the clip"),
+         audio_lang="unknown", max_new_tokens=16, description="count the sound events in the clip"),
     # music
     Task("note_analysis", "music", _keyword("<|note_analysis|>"), "Describe the note: pitch, velocity and instrument.",
          ("pitch", "velocity", "instrument"), "note_fields", lambda ex: tags.format_note(ex), audio_lang="unknown",
-         official=True, description="pitch, velocity and instrument of one note"),
+         official=True, max_new_tokens=32, description="pitch, velocity and instrument of one note"),
     Task("instrument", "music", _keyword("<|instrument_class|>"), "Which instrument is playing?",
-         audio_lang="unknown", description="instrument classification"),
+         audio_lang="unknown", max_new_tokens=16, description="instrument classification"),
     Task("tempo", "music", _keyword("<|tempo|>"), "Is the tempo slow, moderate or fast?", audio_lang="unknown",
-         description="tempo class of a phrase (slow / moderate / fast)"),
+         max_new_tokens=16, description="tempo class of a phrase (slow / moderate / fast)"),
     # mixed
     Task("aqa", "mixed", TaskTags(STARTOFANALYSIS, QUESTION, None, None), "{query}", ("question", "answer"),
          "accuracy", lambda ex: ex["answer"], query="question", official=True,
-         description="audio question answering (yes/no, choice, open, temporal)"),
+         max_new_tokens=64, description="audio question answering (yes/no, choice, open, temporal)"),
 ):
     register(_t)

@@ -208,8 +208,8 @@ def collect(ab: Ablation, runs_dir: str | Path) -> list[dict]:
 
 
 def _higher_is_better(metric: str) -> bool:
-    from qa_lab.eval.harness import NAMES
-    return NAMES.get(metric.split("[")[0], (metric, True))[1]
+    from qa_lab.eval.harness import display
+    return display(metric)[1]
 
 
 def summary_table(ab: Ablation, rows: list[dict]) -> str:

@@ -150,13 +150,13 @@ def transfer_matrix(single: dict[str, dict[str, float]], multi: dict[str, dict[s
 
 # --- tag confusion -----------------------------------------------------------------------------------------------
 
-# Answer forms from most to least specific; a task's form is that of its metric (tasks.py).
-FORM_RANK = {"note_fields": 0, "iou": 1, "event_f1": 2, "aas": 2, "count": 3}  # every other metric: plain text (4)
 _INTEGER = re.compile(r"\d+\.?")
 
 
 def _rank(task: str) -> int:
-    return FORM_RANK.get(registry.get(task).metric, 4)
+    """How specific the task's answer form is: its metric family's form_rank (0 note ... 4 plain text)."""
+    from qa_lab.eval.families import family_of
+    return family_of(task).form_rank
 
 
 def answer_form(text: str, candidates: list[str]) -> str | None:
@@ -256,19 +256,15 @@ def confusion_outputs(model, cfg, examples: list[dict], tasks: list[str], max_ne
 
 # --- headline metrics (transfer matrices) ----------------------------------------------------------------------------
 
-# The key each task metric is read from in flattened eval metrics ("task/key"); per-language keys match "key[".
-HEADLINE = {"wer": ("wer", "cer"), "aas": ("aas",), "bleu": ("bleu",), "cider": ("cider_d",), "accuracy": ("accuracy",),
-            "count": ("accuracy",), "iou": ("iou",), "event_f1": ("event_f1",), "note_fields": ("pitch",)}
-
-
 def headline_metrics(flat: dict[str, float], tasks: list[str] | None = None) -> dict[str, bool]:
     """Each task's headline metric among flattened metrics (flatten_metrics keys, e.g. "asr/wer[en]") ->
     {key: higher is better}, in `tasks` order (default: the tasks present, in order of appearance).
 
-    The headline is the task's registry metric: WER (CER for Chinese; English when present, else the first
-    language), AAS, BLEU, CIDEr-D, accuracy (overall, not accuracy[temporal]), IoU, event-F1, pitch accuracy.
-    A task with no such key is left out."""
-    from qa_lab.eval.harness import NAMES
+    The headline is what the task's metric family names (qa_lab.eval.families): WER (CER for Chinese; English
+    when present, else the first language), AAS, BLEU, CIDEr-D, accuracy (overall, not accuracy[temporal]), IoU,
+    event-F1, pitch accuracy. A task with no such key is left out."""
+    from qa_lab.eval.families import family_of
+    from qa_lab.eval.harness import display
 
     by_task: dict[str, list[str]] = {}
     for key in flat:
@@ -276,14 +272,13 @@ def headline_metrics(flat: dict[str, float], tasks: list[str] | None = None) -> 
         by_task.setdefault(task, []).append(metric)
     out = {}
     for task in tasks if tasks is not None else list(by_task):
-        metric = registry.get(task).metric
-        per_language = metric in ("wer", "bleu")  # wer[en], cer[zh], bleu[de]; elsewhere [..] is a subset
+        family = family_of(task)
         keys = [m for m in by_task.get(task, [])
-                if m.split("[")[0] in HEADLINE[metric] and (per_language or "[" not in m)]
+                if m.split("[")[0] in family.headline and (family.per_language or "[" not in m)]
         if not keys:
             continue
         key = next((m for m in keys if m.endswith("[en]")), keys[0])
-        out[f"{task}/{key}"] = NAMES.get(key.split("[")[0], (key, True))[1]
+        out[f"{task}/{key}"] = display(key)[1]
     return out
 
 

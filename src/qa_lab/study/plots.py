@@ -207,9 +207,9 @@ def plot_task_losses(run_dirs: dict[str, str | Path]) -> Figure:
 
 def _metric_title(task: str, metric: str) -> str:
     """'asr', 'wer[en]' -> 'asr: WER (en) ↓' (the metric's display name and which way is better)."""
-    from qa_lab.eval.harness import NAMES
+    from qa_lab.eval.harness import display
     base = metric.split("[")[0]
-    name, higher = NAMES.get(base, (base, True))
+    name, higher = display(metric)
     suffix = metric[len(base):].strip("[]")
     return f"{task}: {name}{' (' + suffix + ')' if suffix else ''} {'↑' if higher else '↓'}"
 

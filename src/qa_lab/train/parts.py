@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -82,6 +83,8 @@ class PartsSpec(PartsRecipe):
                 raise ValueError(f"parts.{key}={getattr(self, key)}: expected >= 1")
         if not self.lr > 0:
             raise ValueError(f"parts.lr={self.lr}: expected > 0")
+        if not 0 <= self.llm_copy < 1:
+            raise ValueError(f"parts.llm_copy={self.llm_copy}: expected a share in [0, 1)")
         if self.world_size not in WORLD_SIZES:
             raise ValueError(f"parts.world_size={self.world_size!r}: expected one of {', '.join(WORLD_SIZES)}")
         allowed = {f.name for f in fields(WorldConfig)} - {"size", "out"}
@@ -95,9 +98,13 @@ class PartsSpec(PartsRecipe):
         return WorldConfig(size=self.world_size, out=str(out), **self.world_overrides)
 
 
+_LATER = {"llm_copy": 0.0}  # recipe keys added after PARTS_VERSION 2: left out of the key at these defaults
+
+
 def parts_dir(spec: PartsSpec, out: str | Path = "data/parts") -> Path:
     """Where pretrain_parts puts (or finds) the parts for `spec`: <out>/<preset>-<hash>."""
-    key = {"version": PARTS_VERSION, "world_version": world.WORLD_VERSION, "spec": asdict(spec)}
+    fields_ = {k: v for k, v in asdict(spec).items() if not (k in _LATER and v == _LATER[k])}
+    key = {"version": PARTS_VERSION, "world_version": world.WORLD_VERSION, "spec": fields_}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return Path(out) / f"{spec.preset}-{digest}"
 
@@ -148,6 +155,24 @@ def text_rows(tokenizer, texts: list[str]) -> list[list[int]]:
     return [[eos, *tokenizer(t, add_special_tokens=False)["input_ids"][:MAX_TEXT_TOKENS], eos] for t in texts]
 
 
+def copy_rows(seqs: list[list[int]], share: float, blank: int, seed: int) -> tuple[list[list[int]], list[int]]:
+    """parts.llm_copy: turn about `share` of the rows (EOS + text + EOS) into EOS + spelled + EOS + text + EOS, where
+    `spelled` is the text as a CTC over audio frames spells it: each token once or twice, 0-3 blanks before it.
+    -> (rows, per row the number of leading tokens that carry no label: the spelled part)."""
+    rng = random.Random(seed)
+    rows, prefixes = [], []
+    for row in seqs:
+        if rng.random() >= share:
+            rows.append(row)
+            prefixes.append(0)
+            continue
+        text = row[1:-1]
+        spelled = [t for tok in text for t in [blank] * rng.randint(0, 3) + [tok] * rng.randint(1, 2)]
+        rows.append([row[0], *spelled, row[0], *text, row[-1]])
+        prefixes.append(len(spelled) + 2)
+    return rows, prefixes
+
+
 def _order(n: int, steps: int, batch_size: int, generator: torch.Generator,
            lengths: list[int] | None = None) -> list[list[int]]:
     """`steps` batches of indices (at most n each) from seeded epochs of shuffled indices.
@@ -181,8 +206,8 @@ def _mel_batch(clips, idx, device) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return mel.to(device), lengths.to(device), targets.to(device), target_lengths.to(device)
 
 
-def _text_batch(seqs, idx, pad_id, device) -> dict:
-    """Right-padded token rows with labels (IGNORE on padding)."""
+def _text_batch(seqs, idx, pad_id, device, prefixes: list[int] | None = None) -> dict:
+    """Right-padded token rows with labels (IGNORE on padding and on each row's unlabelled prefix)."""
     rows = [seqs[i] for i in idx]
     L = max(map(len, rows))
     ids = torch.full((len(rows), L), pad_id)
@@ -191,6 +216,9 @@ def _text_batch(seqs, idx, pad_id, device) -> dict:
         ids[b, :len(r)] = torch.tensor(r)
         mask[b, :len(r)] = 1
     labels = ids.masked_fill(mask == 0, IGNORE)
+    for b, i in enumerate(idx):
+        if prefixes and prefixes[i]:
+            labels[b, :prefixes[i]] = IGNORE
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
 
 
@@ -277,12 +305,13 @@ def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch
 
 
 def train_lm(llm, seqs: list[list[int]], pad_id: int, steps: int, batch_size: int, lr: float, seed: int,
-             device: str = "cpu", progress: bool = True) -> list[float]:
-    """Next-token training of a causal LM on token rows (each EOS + text + EOS). -> per-step loss."""
+             device: str = "cpu", progress: bool = True, prefixes: list[int] | None = None) -> list[float]:
+    """Next-token training of a causal LM on token rows (each EOS + text + EOS; `prefixes`: leading tokens per row
+    without a label, as copy_rows makes). -> per-step loss."""
     llm.train().to(device)
     batches = _order(len(seqs), steps, batch_size, torch.Generator().manual_seed(seed))
     return _optimise(llm.parameters(), lr, steps,
-                     lambda s: llm(**_text_batch(seqs, batches[s], pad_id, device), use_cache=False).loss,
+                     lambda s: llm(**_text_batch(seqs, batches[s], pad_id, device, prefixes), use_cache=False).loss,
                      "llm (next token)", progress)
 
 
@@ -420,8 +449,9 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
             torch.manual_seed(spec.seed)
             llm = AutoModelForCausalLM.from_config(llm_config).to(device)
             llm_val = [eval_lm(llm, val_seqs, tok.pad_token_id, spec.batch_size, device)]
-            llm_losses = train_lm(llm, seqs, tok.pad_token_id, spec.llm_steps, spec.batch_size, spec.lr, spec.seed,
-                                  device, progress)
+            rows, prefixes = copy_rows(seqs, spec.llm_copy, tok.pad_token_id, spec.seed)
+            llm_losses = train_lm(llm, rows, tok.pad_token_id, spec.llm_steps, spec.batch_size, spec.lr, spec.seed,
+                                  device, progress, prefixes)
             llm_val.append(eval_lm(llm, val_seqs, tok.pad_token_id, spec.batch_size, device))
             llm.cpu().save_pretrained(tmp / "llm")
             t_llm = time.time()
