@@ -28,7 +28,7 @@ def _train(a) -> None:
 def _infer(a) -> None:
     from qa_lab.core.checkpoint import load
     from qa_lab.eval.decode import format_words, transcribe
-    cfg, model = load(a.checkpoint)
+    cfg, model = load(a.checkpoint, a.trust_remote_code)
     _decode_flags(cfg, a)
     outs = transcribe(model, cfg, a.audio, task=a.task, audio_lang=a.audio_lang, text_lang=a.text_lang,
                       question=a.question, query=a.query)
@@ -50,7 +50,7 @@ def _eval(a) -> None:
 
     from qa_lab.core.checkpoint import load
     from qa_lab.eval import eval_examples, evaluate, markdown_table
-    cfg, model = load(a.checkpoint)
+    cfg, model = load(a.checkpoint, a.trust_remote_code)
     _decode_flags(cfg, a)
     examples, name = eval_examples(cfg, manifest=a.manifest, world_split=a.world, tasks=a.tasks, limit=a.limit)
     src = Path(a.checkpoint)
@@ -81,7 +81,7 @@ def _pretrain_parts(a) -> None:
 
 def _export(a) -> None:
     from qa_lab.core.checkpoint import export
-    print(f"exported to {export(a.checkpoint, a.out_dir)}")
+    print(f"exported to {export(a.checkpoint, a.out_dir, a.trust_remote_code)}")
 
 
 def _convert_faster_whisper(a) -> None:
@@ -285,6 +285,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint")
     ex.add_argument("out_dir")
     ex.set_defaults(func=_export)
+    for loader in (inf, ev, ex):
+        loader.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code "
+                            "(a checkpoint's or export's own config cannot turn it on)")
 
     cv = sub.add_parser("convert", help="real Whisper weights from CTranslate2 (faster-whisper) files, no hub")
     cv_sub = cv.add_subparsers(dest="action", required=True)

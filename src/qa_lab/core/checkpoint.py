@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import pickle
 from pathlib import Path
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from qa_lab.config import Config, from_yaml, from_yaml_text, to_yaml
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.tokenizer import tag_token_ids
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made safe: each checkpoint is written beside its target (same filesystem,
+    whatever TMPDIR is), flushed to disk, then renamed over it. A kill, a crash or a full disk mid-save leaves the
+    previous file whole (never a truncated or empty last.ckpt) and no temporary file behind."""
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -24,35 +49,60 @@ def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Pat
 
 
 def _read_checkpoint(path: Path) -> tuple[str | None, dict[str, torch.Tensor]]:
-    """A Lightning checkpoint -> (its qa-lab config yaml, if any; trained weights by AudioLLM name)."""
+    """A Lightning checkpoint -> (its qa-lab config yaml, if any; trained weights by AudioLLM name).
+
+    Read with torch's weights-only unpickler: a checkpoint holds tensors and plain containers, so a file that needs
+    anything else (a pickle that would run code) is refused, as is an empty, truncated or foreign file, each by name."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: checkpoint not found")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty checkpoint file (a save that never finished?)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+        unsafe = [line.strip() for line in str(e).splitlines() if "Unsupported global" in line]
+        if unsafe:
+            raise ValueError(f"{path}: refused: it holds objects beyond tensors and plain containers, which loading "
+                             f"would execute ({unsafe[0]})") from None
+        raise ValueError(f"{path}: not a readable checkpoint (truncated or corrupt: {str(e).splitlines()[-1]})") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict inside)")
     return ckpt.get("qa_lab_config"), {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
 
 
-def load_checkpoint(path: str | Path) -> tuple[Config, AudioLLM]:
-    """A Lightning checkpoint from `qa-lab train` -> (config, model in eval mode)."""
+def _no_remote_code(cfg: Config, source: Path, allow: bool) -> Config:
+    """A loaded file never turns remote code on by itself: its model.trust_remote_code stands only when the user
+    allows it (`--trust-remote-code`, or `allow=True` in code)."""
+    if cfg.model.trust_remote_code and not allow:
+        log.warning("%s asks for model.trust_remote_code; ignored (pass --trust-remote-code to allow it)", source)
+        cfg.model.trust_remote_code = False
+    return cfg
+
+
+def load_checkpoint(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
+    """A Lightning checkpoint from `qa-lab train` -> (config, model in eval mode). Remote modelling code runs only
+    with `trust_remote_code` (the checkpoint's own config cannot enable it)."""
     from qa_lab.core.build import build
     path = Path(path)
     config_text, state = _read_checkpoint(path)
     if config_text is None:
         raise ValueError(f"{path}: not a qa-lab checkpoint (no qa_lab_config inside)")
-    cfg = from_yaml_text(config_text, str(path))
+    cfg = _no_remote_code(from_yaml_text(config_text, str(path)), path, trust_remote_code)
     tok_dir = path.parent.parent / "tokenizer"  # the run folder's copy; rebuilt from the config otherwise
     model = build(cfg, AutoTokenizer.from_pretrained(tok_dir) if tok_dir.is_dir() else None)
     _load_trainable(model, state, path)
     return cfg, model.eval()
 
 
-def load_export(path: str | Path) -> tuple[Config, AudioLLM]:
-    """An export folder from `qa-lab export` -> (config, model in eval mode)."""
+def load_export(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
+    """An export folder from `qa-lab export` -> (config, model in eval mode). Remote modelling code runs only with
+    `trust_remote_code` (the export's config.yaml cannot enable it)."""
     from qa_lab.core.build import build
     path = Path(path)
     for need in ("config.yaml", "tokenizer", "trainable.safetensors"):
         if not (path / need).exists():
             raise FileNotFoundError(f"{path}: not a qa-lab export (missing {need})")
-    cfg = from_yaml(path / "config.yaml")
+    cfg = _no_remote_code(from_yaml(path / "config.yaml"), path / "config.yaml", trust_remote_code)
     model = build(cfg, AutoTokenizer.from_pretrained(path / "tokenizer"))
     _load_trainable(model, load_file(path / "trainable.safetensors"), path / "trainable.safetensors")
     return cfg, model.eval()
@@ -93,9 +143,9 @@ def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[s
     return sorted(fits)
 
 
-def load(path: str | Path) -> tuple[Config, AudioLLM]:
+def load(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
     """A checkpoint file or an export folder -> (config, model)."""
-    return load_export(path) if Path(path).is_dir() else load_checkpoint(path)
+    return (load_export if Path(path).is_dir() else load_checkpoint)(path, trust_remote_code)
 
 
 @torch.no_grad()
@@ -105,7 +155,7 @@ def _head_rows(head: torch.nn.Module, ids: torch.Tensor, d: int) -> torch.Tensor
     return torch.cat([head(eye[i:i + 256])[:, ids] for i in range(0, d, 256)]).T.contiguous()
 
 
-def export(ckpt: str | Path, out_dir: str | Path) -> Path:
+def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = False) -> Path:
     """Write an export of a checkpoint. Not self-contained: reloading it also needs what its config points to
     (the parts folder of kit-pretrained presets, the `init_from` checkpoint's untrained weights, hub or local
     base checkpoints).
@@ -115,7 +165,7 @@ def export(ckpt: str | Path, out_dir: str | Path) -> Path:
     tokens' embedding and LM-head rows), OUT/trainable.safetensors (every trained weight, what the
     kit reloads), OUT/tokenizer/ and OUT/config.yaml.
     """
-    cfg, model = load_checkpoint(ckpt)
+    cfg, model = load_checkpoint(ckpt, trust_remote_code)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     llm, enc = model.language_model, model.audio_tower

@@ -163,6 +163,9 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         logger=[CSVLogger(run_dir, name="", version="logs"), TensorBoardLogger(run_dir, name="", version="tb")],
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
     )
+    if t.strategy not in ("fsdp", "deepspeed"):  # those write sharded checkpoints with their own IO
+        from qa_lab.core.checkpoint import AtomicCheckpointIO
+        kwargs["plugins"] = [AtomicCheckpointIO()]
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
 
