@@ -36,11 +36,32 @@ GOOD = {"audio": "ok.wav", "task": "asr", "text": "hello world"}
     ({"audio": "ok.wav", "task": "asr"}, "task 'asr' needs field\\(s\\) 'text'"),
     ({"audio": "ok.wav", "task": "srwt", "words": [{"word": "a", "start": 0.5, "end": 0.2}]}, "bad 'words'"),
     ("{not json", "not valid JSON"),
+    ({**GOOD, "offset": -1}, "'offset' must be >= 0"),
+    ({**GOOD, "duration": -1}, "'duration' must be > 0"),
+    ({**GOOD, "duration": 0}, "'duration' must be > 0"),
+    ({**GOOD, "offset": "0.5"}, "'offset' must be a number"),
+    ({**GOOD, "duration": float("nan")}, "'duration' must be a number"),
+    ({**GOOD, "offset": 2.0}, "offset 2.0 s is past the end"),
+    ({**GOOD, "duration": 0.009}, "0.009 s long.*at least 0.1 s"),
+    ({**GOOD, "audio": None}, "'audio' must be a file path"),
+    ({**GOOD, "text": 12345}, "'text' must be text"),
+    ({"audio": "ok.wav", "task": "asc", "label": ["park"]}, "'label' must be text"),
 ])
 def test_each_fault_names_file_and_line(clips, bad, message):
     p = _write(clips, [GOOD, bad, GOOD])
     with pytest.raises(ManifestError, match=rf"m.jsonl:2: .*{message}"):
         read_manifest(p)
+
+
+def test_a_non_utf8_line_is_named_and_the_rest_still_checked(clips):
+    p = clips / "m.jsonl"
+    p.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"audio": "ok.wav", "task": "asr", "text": "caf\xe9"}\n'
+                  + json.dumps({**GOOD, "offset": -1}).encode() + b"\n")
+    with pytest.raises(ManifestError, match=r"m.jsonl:2: not UTF-8 text \(byte 0xe9 at column 48\)") as e:
+        read_manifest(p)
+    assert "m.jsonl:3" in str(e.value)
+    assert [ex["_line"] for ex in read_manifest(p, skip_invalid=True)] == [1]
+    assert read_manifest(_write(clips, [{"audio": "ok.wav", "task": "count", "label": 3}]))[0]["label"] == 3
 
 
 def test_skip_invalid_keeps_good_lines(clips, caplog):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +21,11 @@ log = logging.getLogger(__name__)
 class ManifestError(ValueError):
     """Bad manifest lines; the message lists each as path:line: problem."""
 
+
+MIN_SECONDS = 0.1  # shortest clip: 10 mel frames, 5 encoder frames, at least one LLM frame at pool strides up to 4
+# manifest fields that hold text (a number or list there fails late, inside tokenisation); labels may be whole numbers
+_TEXT_FIELDS = ("text", "question", "query", "text_lang", "instrument", "source_text")
+_LABEL_FIELDS = ("label", "answer")
 
 # fields holding times that must fall inside the clip: field -> latest time in it
 _TIMED = {
@@ -40,9 +46,27 @@ def _problem(ex: object, root: Path) -> str | None:
         return str(e)
     if "audio" not in ex:
         return "missing field 'audio'"
+    if not isinstance(ex["audio"], str) or not ex["audio"].strip():
+        return f"field 'audio' must be a file path (a non-empty string), got {ex['audio']!r}"
     missing = [f for f in spec.fields if ex.get(f) in (None, "", [])]
     if missing:
         return f"task {task!r} needs field(s) {', '.join(repr(m) for m in missing)}"
+    wrong = [f for f in spec.fields if (f in _TEXT_FIELDS and not isinstance(ex[f], str)) or
+             (f in _LABEL_FIELDS and (isinstance(ex[f], bool) or not isinstance(ex[f], (str, int))))]
+    if wrong:
+        return "; ".join(f"field {f!r} must be text (a JSON string), got {ex[f]!r}" for f in wrong)
+    span = {}
+    for key in ("offset", "duration"):
+        value = ex.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"field {key!r} must be a number of seconds, got {value!r}"
+        span[key] = float(value)
+    if span.get("offset", 0.0) < 0:
+        return f"field 'offset' must be >= 0 s, got {span['offset']}"
+    if "duration" in span and span["duration"] <= 0:
+        return f"field 'duration' must be > 0 s, got {span['duration']}"
     path = Path(ex["audio"]) if Path(ex["audio"]).is_absolute() else root / ex["audio"]
     try:
         total = audio_duration(path)
@@ -50,12 +74,15 @@ def _problem(ex: object, root: Path) -> str | None:
         return str(e)
     if total == 0:
         return f"{path}: empty audio (0 samples)"
-    offset = float(ex.get("offset") or 0.0)
-    duration = ex.get("duration")
-    if duration is None:
-        duration = total - offset
-    if offset + float(duration) > total + 0.05:
+    offset = span.get("offset", 0.0)
+    if offset >= total:
+        return f"offset {offset} s is past the end of {path} ({total:.2f} s)"
+    duration = span.get("duration", total - offset)
+    if offset + duration > total + 0.05:
         return f"offset {offset} + duration {duration} s runs past the end of {path} ({total:.2f} s)"
+    if duration < MIN_SECONDS:
+        return (f"clip is {duration:.3f} s long: {path}; the encoder needs at least {MIN_SECONDS} s "
+                "(a few audio frames)")
     if float(duration) > MAX_SECONDS + 1e-6:
         return (f"clip is {float(duration):.2f} s long: {path}; the encoder takes at most {MAX_SECONDS:.0f} s "
                 "(split it with offset/duration)")
@@ -74,8 +101,13 @@ def _problem(ex: object, root: Path) -> str | None:
 
 def _lines(path: Path, tasks: list[str] | None):
     """Yield (line number, example or None, problem or None) for each non-empty line of a manifest."""
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with path.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield lineno, None, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})"
+                continue
             if not line.strip():
                 continue
             try:
