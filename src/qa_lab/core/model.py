@@ -130,16 +130,16 @@ class AudioLLM(nn.Module):
             h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
         return h
 
-    def project(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Pooled encoder output (B, T_a, d_audio) -> audio embeddings (B, T_a, d_llm) and, when the CTC reads the
-        LLM's input (`ctc_layer` 0), each frame's logits over the vocabulary (B, T_a, V), else None."""
+    def project(self, h: torch.Tensor, with_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pooled encoder output (B, T_a, d_audio) -> audio embeddings (B, T_a, d_llm) and, with `with_logits` (the
+        CTC at the LLM's input, `ctc_layer` 0), each frame's logits over the vocabulary (B, T_a, V), else None."""
         table = self.language_model.get_input_embeddings().weight
         if isinstance(self.projector, TokenProjector):
-            feats, logits = self.projector(h, table)
+            feats, logits = self.projector(h, table)  # the token mix needs the logits anyway
         else:
             feats = self.projector(h)
-            logits = feats @ table.T
-        return feats, logits if self.ctc_layer == 0 else None
+            logits = feats @ table.T if with_logits else None
+        return feats, logits if with_logits else None
 
     def encode_audio(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (B, n_mels, T), mel_lengths (B,) -> audio embeddings (B, T_a, d_llm) and their lengths (B,)."""
@@ -158,7 +158,9 @@ class AudioLLM(nn.Module):
             lengths = pooled_lengths(batch["mel_lengths"], self.pool_stride)
         else:
             h, lengths = self.audio_features(batch["mel"], batch["mel_lengths"])
-        feats, logits = self.project(h)
+        if frame_logits and self.ctc_layer != 0:
+            raise ValueError(f"frame logits at the LLM's input need model.ctc_layer=0 (it is {self.ctc_layer})")
+        feats, logits = self.project(h, with_logits=frame_logits)
         if self.frame_times:
             # at each frame's own scale: the LLM's layers RMS-normalise their input, so a code much smaller than the
             # frame would be invisible to attention (tiny-cpu frames have 77x the text's norm)

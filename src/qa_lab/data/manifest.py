@@ -83,8 +83,8 @@ def _problem(ex: object, root: Path) -> str | None:
     if duration < MIN_SECONDS:
         return (f"clip is {duration:.3f} s long: {path}; the encoder needs at least {MIN_SECONDS} s "
                 "(a few audio frames)")
-    if float(duration) > MAX_SECONDS + 1e-6:
-        return (f"clip is {float(duration):.2f} s long: {path}; the encoder takes at most {MAX_SECONDS:.0f} s "
+    if duration > MAX_SECONDS + 1e-6:
+        return (f"clip is {duration:.2f} s long: {path}; the encoder takes at most {MAX_SECONDS:.0f} s "
                 "(split it with offset/duration)")
     try:
         registry.target(ex)
@@ -92,10 +92,10 @@ def _problem(ex: object, root: Path) -> str | None:
     except (ValueError, KeyError, TypeError, IndexError) as e:
         return f"bad {', '.join(repr(f) for f in spec.fields)} for task {task!r}: {e}"
     for name, latest in _TIMED.items():
-        if name in spec.fields and latest(ex[name]) > float(duration) + 0.01:
-            return (f"bad {name!r}: ends at {latest(ex[name])} s, after the clip's end ({float(duration):.2f} s)")
+        if name in spec.fields and latest(ex[name]) > duration + 0.01:
+            return (f"bad {name!r}: ends at {latest(ex[name])} s, after the clip's end ({duration:.2f} s)")
     ex["_audio_path"] = str(path)
-    ex["_duration"] = float(duration)
+    ex["_duration"] = duration
     return None
 
 
