@@ -114,3 +114,14 @@ def test_bad_ablation_files_name_the_problem(tmp_path, text, match):
     (tmp_path / "ab.yaml").write_text("# Hypothesis: x. Run: qa-lab x\n" + text)
     with pytest.raises(ConfigError, match=match):
         load_ablation(tmp_path / "ab.yaml")
+
+
+def test_a_recipe_written_before_a_new_config_key_is_still_the_same_recipe(tmp_path):
+    from qa_lab.config import load_config, to_yaml
+    cfg = load_config("demo")
+    old = tmp_path / "recipe.yaml"
+    old.write_text("\n".join(l for l in to_yaml(cfg).splitlines() if "max_target_tokens" not in l) + "\n")
+    assert "max_target_tokens" not in old.read_text()
+    assert ablation._same_recipe(old, cfg)  # the key read as its default: finished runs stay valid
+    assert not ablation._same_recipe(old, load_config("demo", ["data.max_target_tokens=9"]))
+    assert not ablation._same_recipe(tmp_path / "missing.yaml", cfg)

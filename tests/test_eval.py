@@ -121,6 +121,21 @@ def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_pat
     assert {p["task"] for p in preds} == set(world.TASKS)
     assert all(isinstance(p["output"], str) and p["reference"] for p in preds)
 
+    # results are never overwritten: the default folder moves on, --out refuses a used folder unless --overwrite
+    again = ["eval", str(run_dir / "checkpoints" / "last.ckpt"), "--world", "test", "--tasks", "asr", "--limit", "1",
+             "--max-new-tokens", "4", "--bootstrap", "0"]
+    main(again)
+    assert (run_dir / "eval" / "world-test-2" / "metrics.json").is_file()
+    assert len((run_dir / "eval" / "world-test" / "predictions.jsonl").read_text().splitlines()) == len(preds)
+    mine = tmp_path / "mine"
+    main([*again, "--out", str(mine)])
+    (mine / "stale.txt").write_text("from an earlier run")
+    with pytest.raises(SystemExit):
+        main([*again, "--out", str(mine)])
+    assert f"{mine}: the eval folder exists and is not empty; pass --overwrite" in capsys.readouterr().err
+    main([*again, "--out", str(mine), "--overwrite"])
+    assert not (mine / "stale.txt").exists() and (mine / "metrics.json").is_file()
+
 
 def test_beam_search_decodes_and_scores(examples, corpus):
     from qa_lab.config import load_config

@@ -140,3 +140,28 @@ def test_first_per_task_keeps_manifest_order():
     exs = [{"task": t} for t in ("asr", "srwt", "asr", "asr", "aqa", "srwt", "srwt")]
     assert first_per_task(exs, 2) == [0, 1, 2, 4, 5]
     assert first_per_task(exs, 0) == []
+
+
+def test_an_empty_manifest_fails_the_check(tmp_path, capsys):
+    from qa_lab.cli import main
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(SystemExit) as e:
+        main(["data", "check", str(empty)])
+    assert e.value.code == 1
+    assert f"{empty}: the manifest has no examples" in capsys.readouterr().out
+
+
+def test_lines_of_tasks_not_asked_for_are_counted(corpus, caplog):
+    import logging
+    with caplog.at_level(logging.INFO, logger="qa_lab.data.manifest"):
+        kept = read_manifest(corpus / "train.jsonl", ["asr"])
+    n_srwt = sum('"task": "srwt"' in line for line in (corpus / "train.jsonl").read_text().splitlines())
+    assert kept and all(ex["task"] == "asr" for ex in kept)
+    assert f"left out {n_srwt} line(s) of tasks not asked for (srwt x{n_srwt})" in caplog.text
+
+
+def test_a_clip_not_read_from_a_manifest_is_named_by_its_path_alone():
+    from qa_lab.data.manifest import where
+    assert where({"audio": "clip.wav", "_line": 1}) == "clip.wav"
+    assert where({"audio": "a.wav", "_manifest": "m.jsonl", "_line": 3, "_audio_path": "/x/a.wav"}) == "m.jsonl:3 (/x/a.wav)"

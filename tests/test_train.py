@@ -57,8 +57,11 @@ def test_tiny_model_overfits_until_greedy_transcription_is_exact(corpus, tmp_pat
 def test_resume_gives_the_same_next_step_loss(smoke_overrides):
     over = smoke_overrides + ["trainer.max_steps=4", "trainer.checkpoint_every_n_steps=2", "trainer.lr=3e-3"]
     full_dir, _ = train(load_config("demo", over), report_examples=0)
-    resumed_dir, _ = train(load_config("demo", over), resume=full_dir / "checkpoints" / "step2.ckpt",
-                           report_examples=0)
+    import shutil
+    copy = full_dir.with_name("copy")  # resume continues in the checkpoint's run folder: a copy without its logs
+    shutil.copytree(full_dir, copy, ignore=shutil.ignore_patterns("logs"))
+    resumed_dir, _ = train(load_config("demo", over), resume=copy / "checkpoints" / "step2.ckpt", report_examples=0)
+    assert resumed_dir == copy
     full, resumed = _losses(full_dir), _losses(resumed_dir)
     assert sorted(resumed) == [2, 3]
     for step in (2, 3):
@@ -72,9 +75,14 @@ def test_export_reload_gives_identical_logits(stage, smoke_overrides, corpus, tm
     over = smoke_overrides + [f"stage={stage}", "lora.encoder=true"]
     run_dir, _ = train(load_config("base", over), report_examples=0)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    out = export(ckpt, tmp_path / "export")
+    (tmp_path / "export" / "adapter").mkdir(parents=True)  # an older export's files must not survive
+    (tmp_path / "export" / "adapter" / "stale.safetensors").write_text("old")
+    with pytest.raises(ValueError, match="export folder exists and is not empty; pass --overwrite"):
+        export(ckpt, tmp_path / "export")
+    out = export(ckpt, tmp_path / "export", overwrite=True)
     for name in ("adapter", "projector.safetensors", "tag_embeddings.safetensors", "tokenizer", "config.yaml"):
         assert (out / name).exists(), name
+    assert not (out / "adapter" / "stale.safetensors").exists()
     cfg_a, a = load_checkpoint(ckpt)
     cfg_b, b = load(out)
     ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), a.tokenizer)

@@ -21,8 +21,14 @@ def _tags_show(a) -> None:
 def _train(a) -> None:
     from qa_lab.config import experiment_path, load_config
     from qa_lab.train.run import train
+    from qa_lab.errors import TrainingStopped
     cfg = load_config(a.experiment, a.overrides)
-    train(cfg, resume=a.resume, source_yaml=experiment_path(a.experiment))
+    try:
+        train(cfg, resume=a.resume, source_yaml=experiment_path(a.experiment))
+    except TrainingStopped as e:  # exit 128 + signal: cluster schedulers requeue on it
+        again = " ".join(["qa-lab train", a.experiment, *a.overrides, "--resume", str(e.checkpoint)])
+        print(f"\n[qa-lab] {e}\n[qa-lab] continue with: {again}", file=sys.stderr)
+        sys.exit(128 + e.signum)
 
 
 def _infer(a) -> None:
@@ -49,6 +55,7 @@ def _eval(a) -> None:
     from pathlib import Path
 
     from qa_lab.core.checkpoint import load
+    from qa_lab.data.cache import replacing
     from qa_lab.eval import eval_examples, evaluate, markdown_table
     cfg, model = load(a.checkpoint, a.trust_remote_code)
     _decode_flags(cfg, a)
@@ -56,19 +63,30 @@ def _eval(a) -> None:
     src = Path(a.checkpoint)
     home = src.parent.parent if src.parent.name == "checkpoints" else (src if src.is_dir() else src.parent)
     out = Path(a.out) if a.out else home / "eval" / name
-    meta = {"checkpoint": str(src), "source": name, "num_beams": cfg.decode.num_beams,
-            "ctc_weight": cfg.decode.ctc_weight, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
-    metrics = evaluate(model, cfg, examples, out, n_resamples=a.bootstrap, meta=meta,
-                       max_new_tokens=a.max_new_tokens)
+    if not a.out and not a.overwrite:  # the default folder never replaces an earlier eval: the next free name
+        k = 2
+        while out.exists() and any(out.iterdir()):
+            out, k = home / "eval" / f"{name}-{k}", k + 1
+    meta = {"checkpoint": str(src), "source": name, "source_path": str(Path(a.manifest).resolve()) if a.manifest
+            else f"world:{a.world}", "num_beams": cfg.decode.num_beams, "ctc_weight": cfg.decode.ctc_weight,
+            "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
+    with replacing(out, a.overwrite, "eval folder") as tmp:
+        metrics = evaluate(model, cfg, examples, tmp, n_resamples=a.bootstrap, meta=meta,
+                           max_new_tokens=a.max_new_tokens)
     print(markdown_table(metrics))
     print(f"\n[qa-lab] {len(examples)} examples; predictions, metrics.json and metrics.md in {out}")
 
 
 def _ablate(a) -> None:
     from qa_lab.study.ablation import load_ablation, run_ablation
+    from qa_lab.errors import TrainingStopped
     if a.scale:
         load_ablation(a.ablation)  # check the file before anything runs
-    run_ablation(a.ablation, seeds=a.seeds, overrides=a.overrides, scale=a.scale)
+    try:
+        run_ablation(a.ablation, seeds=a.seeds, overrides=a.overrides, scale=a.scale)
+    except TrainingStopped as e:
+        print(f"\n[qa-lab ablate] {e}\n[qa-lab ablate] run the same command again to resume", file=sys.stderr)
+        sys.exit(128 + e.signum)
 
 
 def _pretrain_parts(a) -> None:
@@ -81,7 +99,7 @@ def _pretrain_parts(a) -> None:
 
 def _export(a) -> None:
     from qa_lab.core.checkpoint import export
-    print(f"exported to {export(a.checkpoint, a.out_dir, a.trust_remote_code)}")
+    print(f"exported to {export(a.checkpoint, a.out_dir, a.trust_remote_code, overwrite=a.overwrite)}")
 
 
 def _convert_faster_whisper(a) -> None:
@@ -102,7 +120,7 @@ def _data_check(a) -> None:
     from qa_lab.data.manifest import check_manifest
     r = check_manifest(a.manifest)
     for line, problem in r["problems"]:
-        print(f"{a.manifest}:{line}: {problem}")
+        print(f"{a.manifest}:{line}: {problem}" if line else f"{a.manifest}: {problem}")
     formats = ", ".join(f"{k} x{v}" for k, v in r["formats"].most_common())
     hours = ", ".join(f"{t} {h:.3f} h" for t, h in sorted(r["hours"].items()))
     print(f"{a.manifest}: {r['lines']} lines, {r['ok']} ok, {len(r['problems'])} with problems")
@@ -261,7 +279,8 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-new-tokens", type=int, default=None, help="cap on new tokens for every task "
                     "(default: per task, e.g. 256 for srwt)")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
-    ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>)")
+    ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>, or <source>-2, -3 ... "
+                    "when that one holds an earlier eval)")
     ev.set_defaults(func=_eval)
     for decoder in (inf, ev):
         decoder.add_argument("--num-beams", type=int, default=None,
@@ -285,6 +304,9 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint")
     ex.add_argument("out_dir")
     ex.set_defaults(func=_export)
+    for writer in (ev, ex):
+        writer.add_argument("--overwrite", action="store_true", help="replace the output folder whole (old and new "
+                            "files never mix); without it a non-empty folder is refused")
     for loader in (inf, ev, ex):
         loader.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code "
                             "(a checkpoint's or export's own config cannot turn it on)")

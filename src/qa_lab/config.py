@@ -201,14 +201,24 @@ class DataConfig:
     """Where cached audio-tower features live (one folder per tower weights hash)."""
     skip_invalid: bool = False
     """Skip manifest lines that fail validation (each is logged) instead of refusing the manifest."""
+    max_target_tokens: int = 1024
+    """Longest answer (tokens) a training or validation example may have; longer ones are refused at start-up, naming
+    file:line (skipped with skip_invalid), instead of exhausting memory in attention mid-run."""
 
     def __post_init__(self) -> None:
         if self.batch_seconds <= 0:
             raise ConfigError(f"data.batch_seconds={self.batch_seconds}: expected > 0")
+        if self.max_target_tokens < 1:
+            raise ConfigError(f"data.max_target_tokens={self.max_target_tokens}: expected >= 1")
         if bool(self.train_manifest) != bool(self.val_manifest):
             raise ConfigError("data.train_manifest and data.val_manifest: set both (your own data) or neither "
                               "(the built-in audio world)")
         for task, w in self.task_weights.items():
+            close = difflib.get_close_matches(task, self.tasks, n=1) if task not in self.tasks else []
+            if close:  # a typo of a trained task (a weight for an untrained task is harmless: shared experiments)
+                hint = f"; did you mean {close[0]!r}?"
+                raise ConfigError(f"data.task_weights.{task}={w}: {task!r} is not trained (data.tasks: "
+                                  f"{', '.join(self.tasks)}){hint}")
             if w < 0:
                 raise ConfigError(f"data.task_weights.{task}={w}: expected >= 0")
 
@@ -300,6 +310,17 @@ class TrainerConfig:
             raise ConfigError(f"trainer.max_steps={self.max_steps}: expected >= 1")
         if self.accumulate_grad_batches < 1:
             raise ConfigError(f"trainer.accumulate_grad_batches={self.accumulate_grad_batches}: expected >= 1")
+        for key in ("lr", "encoder_lr"):
+            v = getattr(self, key)
+            if v is not None and not v > 0:
+                raise ConfigError(f"trainer.{key}={v}: expected a learning rate > 0")
+        for key in ("weight_decay", "gradient_clip_val", "warmup_steps", "grad_conflict_every_n_steps",
+                    "val_decode_per_task"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"trainer.{key}={getattr(self, key)}: expected >= 0")
+        for key in ("val_every_n_steps", "log_every_n_steps", "checkpoint_every_n_steps"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"trainer.{key}={getattr(self, key)}: expected >= 1")
 
 
 @dataclass
@@ -457,12 +478,25 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
     return _chain(experiment_path(parent), seen + (path.resolve(),)) + [(path, raw)]
 
 
-def _to_config(cfg: DictConfig, where: str) -> Config:
-    """Instantiate the dataclasses (running their validation); errors name `where`."""
+def _to_config(cfg: DictConfig, where: str, origins: dict[str, str] | None = None) -> Config:
+    """Instantiate the dataclasses (running their validation); errors name the file or override that set the key
+    at fault (`origins`: dotted key -> where it was set), else `where`."""
     try:
         return OmegaConf.to_object(cfg)
     except (ConfigError, OmegaConfBaseException) as e:
-        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
+        msg = str(e).splitlines()[0]
+        key = msg.split("=", 1)[0].split(":", 1)[0].split(" ", 1)[0]
+        setters = [k for k in (origins or {}) if key == k or key.startswith(k + ".") or k.startswith(key + ".")]
+        raise ConfigError(f"{(origins or {}).get(max(setters, key=len), where) if setters else where}: {msg}") from None
+
+
+def _record(origins: dict[str, str], raw: Any, where: str, prefix: str = "") -> None:
+    """Note `where` as the setter of every dotted key in `raw`."""
+    if isinstance(raw, (dict, DictConfig)):
+        for k, v in raw.items():
+            _record(origins, v, where, f"{prefix}{k}.")
+    elif prefix:
+        origins[prefix[:-1]] = where
 
 
 def _override(cfg: DictConfig, item: str) -> DictConfig:
@@ -482,21 +516,64 @@ def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[st
     inside = EXPERIMENTS_DIR.resolve() in path.resolve().parents
     if chain[0][0].resolve() != (EXPERIMENTS_DIR / "base.yaml").resolve() and inside:
         raise ConfigError(f"{path}: its parent chain must end at base.yaml (set `parent: base`)")
+    origins: dict[str, str] = {}
     for p, raw in chain:
         cfg = _merge(cfg, raw, str(p))
+        _record(origins, raw, str(p))
     for layer in layers:
         lp = experiment_path(layer)
         raw = {k: v for k, v in _load_yaml(lp).items() if k != "parent"}
         cfg = _merge(cfg, raw, str(lp))
+        _record(origins, raw, str(lp))
     cfg.name = path.stem
     cfg.parent = _experiment_name(chain[-2][0]) if len(chain) > 1 else None
     for item in overrides:
         cfg = _override(cfg, item)
+        _record(origins, OmegaConf.from_dotlist([item]), f"override '{item.split('=', 1)[0]}'")
     if cfg.smoke:  # shrink whatever the yamls say; explicit key=value overrides still win
         cfg = OmegaConf.merge(cfg, SMOKE)
+        _record(origins, SMOKE, "smoke=true")
         for item in overrides:
             cfg = _override(cfg, item)
-    return _to_config(cfg, str(path))
+            _record(origins, OmegaConf.from_dotlist([item]), f"override '{item.split('=', 1)[0]}'")
+    return _to_config(cfg, str(path), origins)
+
+
+# Keys a resumed run may change: when and how long to train, log and checkpoint, where things go, the hardware.
+RESUME_MAY_CHANGE = ("name", "parent", "runs_dir", "trainer.max_steps", "trainer.val_every_n_steps",
+                     "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps", "trainer.val_decode_per_task",
+                     "trainer.grad_conflict_every_n_steps", "trainer.accelerator", "trainer.devices",
+                     "trainer.num_nodes", "data.num_workers", "data.features_dir", "decode.")
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out or {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def differences(a: Config, b: Config) -> dict[str, tuple[Any, Any]]:
+    """Every dotted key whose value differs between two configs -> (value in a, value in b)."""
+    fa, fb = (_flat(OmegaConf.to_container(OmegaConf.structured(c))) for c in (a, b))
+    return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}
+
+
+def check_resume(cfg: Config, stored_yaml: str | None, checkpoint: str | Path) -> None:
+    """A run resumed from `checkpoint` must keep every key that changes the model or the data (RESUME_MAY_CHANGE
+    lists the ones that may change); the error names each differing key with both values."""
+    if stored_yaml is None:
+        raise ConfigError(f"--resume {checkpoint}: not a qa-lab checkpoint (no config inside)")
+    stored = from_yaml_text(stored_yaml, f"{checkpoint} (its stored config)")
+    changed = {k: v for k, v in differences(stored, cfg).items()
+               if not any(k == m or (m.endswith(".") and k.startswith(m)) for m in RESUME_MAY_CHANGE)}
+    if changed:
+        lines = "\n  ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in changed.items())
+        raise ConfigError(f"--resume {checkpoint}: the config differs from the checkpoint's in keys that change the "
+                          f"model or the data:\n  {lines}\nResume with the checkpoint's values, or start a new run from "
+                          f"its weights with init_from={checkpoint}")
 
 
 def to_yaml(cfg: Config) -> str:

@@ -11,3 +11,14 @@ def unknown(what: str, value: object, valid: Sequence[str]) -> ValueError:
     close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}{hint}")
+
+
+class TrainingStopped(Exception):
+    """Training stopped early on a signal (SIGTERM from a scheduler, SIGINT from Ctrl-C) after saving the step it
+    had reached; `qa-lab train` exits with 128 + the signal number, so schedulers requeue the job."""
+
+    def __init__(self, signum: int, step: int, checkpoint):
+        import signal
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} at step {step}; saved {checkpoint}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from pathlib import Path
 
 import torch
@@ -59,15 +58,53 @@ def _read_checkpoint(path: Path) -> tuple[str | None, dict[str, torch.Tensor]]:
         raise ValueError(f"{path}: empty checkpoint file (a save that never finished?)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as e:
+    except Exception as e:  # noqa: BLE001  a damaged file fails in many ways (unpickling, zip, struct, EOF)
         unsafe = [line.strip() for line in str(e).splitlines() if "Unsupported global" in line]
         if unsafe:
             raise ValueError(f"{path}: refused: it holds objects beyond tensors and plain containers, which loading "
                              f"would execute ({unsafe[0]})") from None
-        raise ValueError(f"{path}: not a readable checkpoint (truncated or corrupt: {str(e).splitlines()[-1]})") from None
+        why = (str(e).splitlines() or [type(e).__name__])[-1]
+        raise ValueError(f"{path}: not a readable checkpoint (truncated or corrupt: {why})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
         raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict inside)")
     return ckpt.get("qa_lab_config"), {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+
+
+def _checkpoint_step(path: Path) -> int:
+    """The step in a checkpoint's file name (step120.ckpt -> 120; last.ckpt and others -> -1)."""
+    stem = path.stem.removeprefix("step")
+    return int(stem) if stem.isdigit() else -1
+
+
+def resume_point(path: str | Path) -> tuple[Path, str | None]:
+    """`--resume PATH` -> (the checkpoint to continue from, its qa-lab config yaml).
+
+    PATH is a checkpoint file or a run folder. A run folder, or a checkpoint file that cannot be read (empty,
+    truncated, corrupt, foreign), resumes from the newest readable checkpoint in that folder: last.ckpt first, then
+    step files from the highest step down; the fallback is printed with the reason. A missing file, or a folder with
+    nothing readable, is an error naming it."""
+    path = Path(path)
+    if path.is_dir():
+        folder, first = (path / "checkpoints" if (path / "checkpoints").is_dir() else path), None
+    elif path.is_file():
+        folder, first = path.parent, path
+    else:
+        raise FileNotFoundError(f"--resume {path}: no such checkpoint file or run folder")
+    others = sorted((p for p in folder.glob("*.ckpt") if p != first),
+                    key=lambda p: (p.name == "last.ckpt", _checkpoint_step(p), p.stat().st_mtime), reverse=True)
+    problems = []
+    for candidate in ([first] if first else []) + others:
+        try:
+            config_yaml, _ = _read_checkpoint(candidate)
+        except ValueError as e:
+            problems.append(str(e))
+            continue
+        if problems:
+            print(f"[qa-lab] {problems[0]}\n[qa-lab] resuming from {candidate} instead, the newest readable checkpoint "
+                  f"in {folder}")
+        return candidate, config_yaml
+    raise ValueError(f"--resume {path}: no readable checkpoint in {folder}"
+                     + (":\n  " + "\n  ".join(problems) if problems else " (no .ckpt files)"))
 
 
 def _no_remote_code(cfg: Config, source: Path, allow: bool) -> Config:
@@ -155,7 +192,7 @@ def _head_rows(head: torch.nn.Module, ids: torch.Tensor, d: int) -> torch.Tensor
     return torch.cat([head(eye[i:i + 256])[:, ids] for i in range(0, d, 256)]).T.contiguous()
 
 
-def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = False) -> Path:
+def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = False, overwrite: bool = False) -> Path:
     """Write an export of a checkpoint. Not self-contained: reloading it also needs what its config points to
     (the parts folder of kit-pretrained presets, the `init_from` checkpoint's untrained weights, hub or local
     base checkpoints).
@@ -164,10 +201,18 @@ def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = Fals
     (when the encoder has LoRA), OUT/projector.safetensors, OUT/tag_embeddings.safetensors (the tag
     tokens' embedding and LM-head rows), OUT/trainable.safetensors (every trained weight, what the
     kit reloads), OUT/tokenizer/ and OUT/config.yaml.
+
+    A non-empty OUT is refused unless `overwrite`, which replaces it whole (an old adapter/ never survives); the
+    export is written beside OUT and renamed into place, so a failure leaves OUT as it was.
     """
+    from qa_lab.data.cache import replacing
     cfg, model = load_checkpoint(ckpt, trust_remote_code)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with replacing(out_dir, overwrite, "export folder") as out:
+        _write_export(cfg, model, out)
+    return Path(out_dir)
+
+
+def _write_export(cfg: Config, model: AudioLLM, out: Path) -> None:
     llm, enc = model.language_model, model.audio_tower
     if hasattr(llm, "peft_config"):
         llm.save_pretrained(out / "adapter")
@@ -184,4 +229,3 @@ def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = Fals
     save_file(trainable, out / "trainable.safetensors")
     model.tokenizer.save_pretrained(out / "tokenizer")
     (out / "config.yaml").write_text(to_yaml(cfg))
-    return out

@@ -38,3 +38,32 @@ def building(final: str | Path) -> Iterator[Path]:
                 tmp.rename(final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def replacing(final: str | Path, overwrite: bool = False, what: str = "folder") -> Iterator[Path]:
+    """Yield a fresh temporary folder beside `final`; when the block ends without error it becomes `final` whole.
+
+    A non-empty `final` is refused (naming it) unless `overwrite`, and is then replaced at the end: old and new files
+    never mix, and a failure midway leaves the old folder as it was."""
+    final = Path(final)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
+        raise ValueError(f"{final}: the {what} exists and is not empty; pass --overwrite to replace it whole, or "
+                         "choose another folder")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    tmp, old = final.parent / f".{final.name}.tmp-{tag}", final.parent / f".{final.name}.old-{tag}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists():
+            final.rename(old)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if old.exists():
+                old.rename(final)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,11 @@ from qa_lab.config import Config
 from qa_lab.data.audio import (
     HOP, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30, pooled_lengths,
 )
-from qa_lab.data.manifest import read_manifest, where
+from qa_lab.data.manifest import ManifestError, read_manifest, where
 from qa_lab.prompts import tags
 from qa_lab.prompts.tasks import prompt_for, target, transcript
+
+log = logging.getLogger(__name__)
 
 IGNORE = -100  # the label of positions without a loss (torch's cross_entropy ignore_index)
 
@@ -215,12 +218,31 @@ class AudioDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         self.manifests()  # builds the world once, on rank 0
 
+    def within_limit(self, examples: list[dict]) -> list[dict]:
+        """Examples whose target fits data.max_target_tokens, checked up front (one long target would otherwise
+        ask attention for gigabytes mid-run): an error naming file:line and length, or with data.skip_invalid a
+        counted, logged skip."""
+        d = self.cfg.data
+        lengths = [len(ids) for ids in self.tokenizer([target(ex) for ex in examples],
+                                                     add_special_tokens=False)["input_ids"]]
+        over = [(ex, n) for ex, n in zip(examples, lengths) if n > d.max_target_tokens]
+        if not over:
+            return examples
+        lines = "\n  ".join(f"{where(ex)}: {n} tokens" for ex, n in over[:20])
+        if not d.skip_invalid:
+            raise ManifestError(f"{len(over)} example(s) with a target over data.max_target_tokens="
+                                f"{d.max_target_tokens} (raise it, or set data.skip_invalid=true to skip them):\n  {lines}")
+        log.warning("skipped %d example(s) with a target over data.max_target_tokens=%d:\n  %s", len(over),
+                    d.max_target_tokens, lines)
+        keep = {id(ex) for ex, _ in over}
+        return [ex for ex in examples if id(ex) not in keep]
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         d, m = self.cfg.data, self.cfg.model
         train, val = self.manifests()
-        train, val = (read_manifest(p, d.tasks, d.skip_invalid) for p in (train, val))
+        train, val = (self.within_limit(read_manifest(p, d.tasks, d.skip_invalid)) for p in (train, val))
         store = self.features(train + val) if self.features is not None else None
         mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, m.audio_padding,  # noqa: E731
                                           features=store, ctc=m.ctc_weight > 0)

@@ -99,8 +99,9 @@ def _problem(ex: object, root: Path) -> str | None:
     return None
 
 
-def _lines(path: Path, tasks: list[str] | None):
-    """Yield (line number, example or None, problem or None) for each non-empty line of a manifest."""
+def _lines(path: Path, tasks: list[str] | None, left_out: Counter | None = None):
+    """Yield (line number, example or None, problem or None) for each non-empty line of a manifest; lines of
+    registered tasks not in `tasks` are counted by task in `left_out`."""
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
             try:
@@ -116,6 +117,8 @@ def _lines(path: Path, tasks: list[str] | None):
                 yield lineno, None, f"not valid JSON ({e.msg})"
                 continue
             if tasks is not None and isinstance(ex, dict) and ex.get("task") in registry.REGISTRY and ex["task"] not in tasks:
+                if left_out is not None:
+                    left_out[ex["task"]] += 1
                 continue
             problem = _problem(ex, path.parent)
             if problem is None:
@@ -123,18 +126,20 @@ def _lines(path: Path, tasks: list[str] | None):
             yield lineno, ex, problem
 
 
-def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid: bool = False) -> list[dict]:
+def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid: bool = False,
+                  skip_hint: bool = True) -> list[dict]:
     """Parse and validate a manifest. Each example gains `_manifest`, `_line`, `_audio_path`, `_duration`.
 
     Audio paths are relative to the manifest's folder unless absolute. Lines of tasks not in `tasks`
     are left out. Invalid lines raise ManifestError listing every bad line, or with `skip_invalid`
-    are logged and skipped.
+    are logged and skipped. `skip_hint=False` leaves the data.skip_invalid hint out of the error (qa-lab eval, which
+    scores every line it is given).
     """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
-    examples, errors = [], []
-    for lineno, ex, problem in _lines(path, tasks):
+    examples, errors, left_out = [], [], Counter()
+    for lineno, ex, problem in _lines(path, tasks, left_out):
         if problem:
             errors.append(f"{path}:{lineno}: {problem}")
         else:
@@ -142,12 +147,16 @@ def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid
     if errors and not skip_invalid:
         shown = "\n  ".join(errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise ManifestError(f"{path}: {len(errors)} invalid line(s) (set data.skip_invalid=true to skip them):"
+        raise ManifestError(f"{path}: {len(errors)} invalid line(s)"
+                            f"{' (set data.skip_invalid=true to skip them in training)' if skip_hint else ''}:"
                             f"\n  {shown}{more}")
     for e in errors:
         log.warning("skipping %s", e)
     if errors:
         log.warning("%s: skipped %d invalid line(s), kept %d", path, len(errors), len(examples))
+    if left_out:
+        log.info("%s: left out %d line(s) of tasks not asked for (%s)", path, sum(left_out.values()),
+                 ", ".join(f"{t} x{n}" for t, n in sorted(left_out.items())))
     if not examples:
         raise ManifestError(f"{path}: no usable examples" + (f" for tasks {tasks}" if tasks else ""))
     return examples
@@ -183,6 +192,8 @@ def check_manifest(path: str | Path) -> dict:
         else:
             report["ok"] += 1
             report["hours"][ex["task"]] += ex["_duration"] / 3600
+    if not report["lines"]:
+        report["problems"].append((0, "the manifest has no examples (empty, or blank lines only)"))
     return report
 
 
@@ -198,5 +209,7 @@ def first_per_task(examples: list[dict], k: int) -> list[int]:
 
 
 def where(ex: dict) -> str:
-    """'manifest:line (audio path)' for error messages."""
-    return f"{ex.get('_manifest', '?')}:{ex.get('_line', '?')} ({ex.get('_audio_path', ex.get('audio'))})"
+    """'manifest:line (audio path)' for error messages; the audio path alone for a clip not read from a manifest
+    (qa-lab infer's files)."""
+    audio = ex.get("_audio_path", ex.get("audio"))
+    return f"{ex['_manifest']}:{ex.get('_line', '?')} ({audio})" if "_manifest" in ex else str(audio)

@@ -179,7 +179,7 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
     the world makes), at most `limit` per task -> (examples, a short name for the source)."""
     from qa_lab.data.manifest import read_manifest
     if manifest is not None:
-        examples, name = read_manifest(manifest, tasks), Path(manifest).stem
+        examples, name = read_manifest(manifest, tasks, skip_hint=False), Path(manifest).stem
     else:
         from qa_lab.world import builder as world
         want = tasks or [t for t in (cfg.world.tasks or cfg.data.tasks) if t in world.TASKS]

@@ -129,6 +129,18 @@ def _eval_name(e: dict) -> str:
     return f"world-{e['world']}" if "world" in e else Path(e["manifest"]).stem
 
 
+def _same_recipe(path: Path, cfg) -> bool:
+    """Whether the recipe stored at `path` is `cfg`'s. Keys added to the kit since it was written read as their
+    defaults, so a new config key at its default does not invalidate finished or half-trained runs."""
+    from qa_lab.config import ConfigError, differences, from_yaml_text
+    if not path.is_file():
+        return False
+    try:
+        return not differences(from_yaml_text(path.read_text(), str(path)), cfg)
+    except ConfigError:  # a key the kit no longer has
+        return False
+
+
 def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=()) -> Path:
     """Train (or resume) and evaluate one arm x seed; a run marked DONE is returned untouched."""
     from qa_lab.core.checkpoint import load
@@ -140,7 +152,7 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     d = run_dir(ab, runs_dir, arm, seed)
     cfg = arm_config(ab, arm, seed, overrides)
     recipe = to_yaml(cfg)
-    if d.is_dir() and any(d.iterdir()) and not ((d / RECIPE).is_file() and (d / RECIPE).read_text() == recipe):
+    if d.is_dir() and any(d.iterdir()) and not _same_recipe(d / RECIPE, cfg):
         stale = d.with_name(f"{d.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
         d.rename(stale)
         print(f"[qa-lab ablate] {arm} seed {seed}: {d} was made with another recipe; moved to {stale.name}, redoing")

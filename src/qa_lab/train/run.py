@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -12,11 +15,12 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from qa_lab.config import Config, experiment_path, to_yaml
+from qa_lab.config import Config, check_resume, experiment_path, to_yaml
 from qa_lab.core.build import build, build_tokenizer
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.stages import count_parameters, tower_trains
 from qa_lab.data.dataset import AudioDataModule
+from qa_lab.errors import TrainingStopped
 from qa_lab.train.module import AudioLLMModule
 
 
@@ -106,6 +110,11 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
     for msg in (".*weights_only.*", ".*litlogger.*", ".*generation_config.*"):  # cli.main filters the rest
         warnings.filterwarnings("ignore", message=msg)
+    # A resume continues in its run folder (train() merges the CSV log), and the batch sampler resumes by step
+    # (BucketBatchSampler's `start`), so these three are expected and wrong here.
+    for msg in (".*logs directory .* exists and is not empty.*", ".*Checkpoint directory .* exists and is not empty.*",
+                ".*your dataloader is not resumable.*"):
+        warnings.filterwarnings("ignore", message=msg)
 
 
 class ProgressLine(L.Callback):
@@ -139,6 +148,41 @@ class ProgressLine(L.Callback):
             self.bar = None
 
 
+class StopOnSignal(L.Callback):
+    """SIGTERM (a scheduler's kill) or SIGINT (Ctrl-C) ends training at the end of the current step instead of losing
+    it: the state there is saved to `checkpoint` (last.ckpt) and `signum` is set, so train() can raise
+    TrainingStopped. Lightning alone would only stop at the end of the epoch (one epoch is the whole run here) and
+    exit 0. A second Ctrl-C stops at once, saving nothing."""
+
+    def __init__(self, checkpoint: Path):
+        self.checkpoint, self.signum, self._previous = Path(checkpoint), None, None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage == "fit" and threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.signum = signal.SIGINT
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.signum is None and trainer.received_sigterm:
+            self.signum = signal.SIGTERM
+        if self.signum is not None:
+            trainer.should_stop = True  # the fit loop ends after this step; train() saves it
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+        if isinstance(exception, SIGTERMException):  # SIGTERM during validation: Lightning raises; save before teardown
+            self.signum = signal.SIGTERM
+            trainer.save_checkpoint(self.checkpoint)
+
+
 def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None, label: str | None = None,
                 **overrides) -> L.Trainer:
     t = cfg.trainer
@@ -150,7 +194,8 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         strategy = "deepspeed_stage_2"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
-    callbacks = [ckpt, ProgressLine(label or cfg.name), *(extra_callbacks or [])]
+    callbacks = [ckpt, ProgressLine(label or cfg.name), StopOnSignal(run_dir / "checkpoints" / "last.ckpt"),
+                 *(extra_callbacks or [])]
     if t.val_decode_per_task:
         from qa_lab.train.callbacks import GenerationEval
         callbacks.append(GenerationEval(cfg, t.val_decode_per_task))
@@ -175,42 +220,89 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
           verbose: bool = True, **trainer_overrides) -> tuple[Path, AudioLLMModule]:
     """Train `cfg` (into `run_dir`, default a new runs/<name>/<time>/); returns the run folder and the module.
 
-    `label` names the run on its progress line; verbose=False prints nothing but that line (the ablation runner)."""
+    `resume` (a checkpoint or a run folder) continues in that checkpoint's run folder, from the newest readable
+    checkpoint there, with a config that may differ only in RESUME_MAY_CHANGE keys. The config, the checkpoint and
+    the manifests are all checked before the run folder is made, so a bad input leaves no folder behind. SIGTERM or
+    SIGINT saves the step reached and raises TrainingStopped. `label` names the run on its progress line;
+    verbose=False prints nothing but that line (the ablation runner)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if source_yaml is None:
         try:
             source_yaml = experiment_path(cfg.name)
         except ValueError:
             source_yaml = None
+    stored = None
+    if resume is not None:
+        from qa_lab.core.checkpoint import resume_point
+        resume, stored = resume_point(resume)
+        home = resume.parent.parent
+        if run_dir is None and resume.parent.name == "checkpoints" and (home / "config.yaml").is_file():
+            run_dir = home  # continue in the same run folder; both attempts' logs are kept
     cfg, parts = with_parts(cfg)  # the saved config names the parts, so checkpoints rebuild on them
+    if resume is not None:
+        check_resume(cfg, stored, resume)
+    model = build(cfg)
+    data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
+    data.setup()  # reads and checks the manifests (and caches features) before any folder exists
     run_dir = make_run_dir(cfg, source_yaml, run_dir)
     if parts:
         import json
         (run_dir / "parts.json").write_text(json.dumps(parts, indent=1) + "\n")
         if verbose:
             print(f"[qa-lab] starting from pretrained parts {parts['parts']} (sha256 {parts['sha256'][:12]})")
-    model = build(cfg)
     trainable, total = count_parameters(model)
     if verbose:
         if cfg.init_from:
             print(f"[qa-lab] starting from the weights of {cfg.init_from}")
-        print(f"[qa-lab] run folder: {run_dir}")
+        print(f"[qa-lab] run folder: {run_dir}" + (f" (resuming from {resume.name})" if resume else ""))
         print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} "
               f"({100 * trainable / total:.2f} %)")
     model.tokenizer.save_pretrained(run_dir / "tokenizer")
     module = AudioLLMModule(model, cfg.trainer, to_yaml(cfg))
-    data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
     extra = []
     if cfg.trainer.grad_conflict_every_n_steps:
         from qa_lab.train.callbacks import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
     trainer = trainer_for(cfg, run_dir, extra, label=label, **trainer_overrides)
-    before = None if resume else _val_loss(trainer, module, data)
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
-    trainer.save_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # the final state, whatever the save interval
+    stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    metrics = run_dir / "logs" / "metrics.csv"
+    earlier = None
+    if resume is not None and metrics.is_file():  # Lightning's CSV logger would rewrite it: keep it aside, merge after
+        earlier = metrics.with_name(f"metrics.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+        metrics.rename(earlier)
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+    try:
+        before = None if resume else _val_loss(trainer, module, data)
+        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+    except SIGTERMException:  # during validation; StopOnSignal saved the step
+        raise TrainingStopped(signal.SIGTERM, trainer.global_step, last) from None
+    finally:
+        if earlier is not None:
+            merge_logs(earlier, metrics)
+    trainer.save_checkpoint(last)  # the final state, whatever the save interval
+    if stop.signum is not None:
+        raise TrainingStopped(stop.signum, trainer.global_step, last)
     if report_examples and trainer.is_global_zero:
         report(cfg, run_dir, module, data, before, _val_loss(trainer, module, data), report_examples)
     return run_dir, module
+
+
+def merge_logs(earlier: Path, metrics: Path) -> None:
+    """metrics.csv after a resume = the earlier attempt's rows before the first step the resumed attempt logged, then
+    the resumed attempt's rows (columns united); written atomically. `earlier` stays as the first attempt's record."""
+    import csv
+    read = lambda p: list(csv.DictReader(p.open(newline=""))) if p.is_file() else []  # noqa: E731
+    new = read(metrics)
+    first = min((int(r["step"]) for r in new), default=None)
+    rows = [r for r in read(earlier) if first is None or int(r["step"]) < first] + new
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    tmp = metrics.with_name(f".{metrics.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, metrics)
 
 
 def _val_loss(trainer: L.Trainer, module: AudioLLMModule, data: AudioDataModule) -> float:
