@@ -490,13 +490,12 @@ def _to_config(cfg: DictConfig, where: str, origins: dict[str, str] | None = Non
         raise ConfigError(f"{(origins or {}).get(max(setters, key=len), where) if setters else where}: {msg}") from None
 
 
-def _record(origins: dict[str, str], raw: Any, where: str, prefix: str = "") -> None:
-    """Note `where` as the setter of every dotted key in `raw`."""
-    if isinstance(raw, (dict, DictConfig)):
-        for k, v in raw.items():
-            _record(origins, v, where, f"{prefix}{k}.")
-    elif prefix:
-        origins[prefix[:-1]] = where
+def _record(origins: dict[str, str], raw: Any, where: str) -> None:
+    """Note `where` as the setter of every dotted key in `raw` (a dict or DictConfig)."""
+    if isinstance(raw, DictConfig):
+        raw = OmegaConf.to_container(raw)
+    if isinstance(raw, dict):
+        origins.update(dict.fromkeys(_flat(raw), where))
 
 
 def _override(cfg: DictConfig, item: str) -> DictConfig:
@@ -527,15 +526,16 @@ def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[st
         _record(origins, raw, str(lp))
     cfg.name = path.stem
     cfg.parent = _experiment_name(chain[-2][0]) if len(chain) > 1 else None
-    for item in overrides:
-        cfg = _override(cfg, item)
-        _record(origins, OmegaConf.from_dotlist([item]), f"override '{item.split('=', 1)[0]}'")
-    if cfg.smoke:  # shrink whatever the yamls say; explicit key=value overrides still win
-        cfg = OmegaConf.merge(cfg, SMOKE)
-        _record(origins, SMOKE, "smoke=true")
+    def apply_overrides(cfg: DictConfig) -> DictConfig:
         for item in overrides:
             cfg = _override(cfg, item)
             _record(origins, OmegaConf.from_dotlist([item]), f"override '{item.split('=', 1)[0]}'")
+        return cfg
+    cfg = apply_overrides(cfg)
+    if cfg.smoke:  # shrink whatever the yamls say; explicit key=value overrides still win
+        cfg = OmegaConf.merge(cfg, SMOKE)
+        _record(origins, SMOKE, "smoke=true")
+        cfg = apply_overrides(cfg)
     return _to_config(cfg, str(path), origins)
 
 
