@@ -12,11 +12,8 @@ import torch
 import torch.nn as nn
 
 from qa_lab.prompts import tags
-from qa_lab.study.analysis import (
-    answer_form, attention_to_audio, audio_frames, batch_for, confusion_outputs, flatten_metrics,
-    gradient_cosines, headline_metrics, output_tokens, read_grad_conflict, tag_confusion, task_gradients,
-    transfer_matrix,
-)
+from qa_lab.study.interference import answer_form, confusion_outputs, flatten_metrics, gradient_cosines, headline_metrics, read_grad_conflict, tag_confusion, task_gradients, transfer_matrix
+from qa_lab.study.introspection import attention_to_audio, audio_frames, batch_for, output_tokens
 from qa_lab.study.plots import (plot_grad_conflict, plot_learning_curves, plot_tag_confusion, plot_task_losses,
                                 plot_transfer_matrix)
 from qa_lab.train.callbacks import GradientConflict

@@ -178,7 +178,7 @@ def test_a_new_task_with_a_new_metric_family_is_one_registration_each(monkeypatc
     headline, display name and decoding budget all follow from them."""
     from qa_lab.eval import families
     from qa_lab.prompts.tags import KEYWORD, NOTIMESTAMPS, STARTOFANALYSIS, FormatError, TaskTags
-    from qa_lab.study.analysis import headline_metrics, tag_confusion
+    from qa_lab.study.interference import headline_metrics, tag_confusion
     monkeypatch.setattr(tasks, "REGISTRY", dict(tasks.REGISTRY))
     monkeypatch.setattr(tasks, "METRICS", set(tasks.METRICS))
     monkeypatch.setattr(families, "FAMILIES", dict(families.FAMILIES))

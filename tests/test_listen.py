@@ -56,7 +56,7 @@ def test_short_run_transcribes_unseen_clips(trained):
 
 def test_answers_depend_on_the_audio(trained):
     from qa_lab.eval import eval_examples
-    from qa_lab.study.analysis import listening
+    from qa_lab.study.introspection import listening
     cfg, model = trained
     examples, _ = eval_examples(cfg, world_split="test", tasks=["asr"])
     report = listening(model, cfg, examples[:8], max_attention_examples=2)

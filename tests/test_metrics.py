@@ -290,7 +290,7 @@ def test_spider_averages_cider_d_and_spice_when_available(monkeypatch):
     def fake_spider(cands, mrefs, **kw):  # stands in for the Java run
         seen.update(cands=cands, mrefs=mrefs)
         return torch.tensor(0.75)
-    monkeypatch.setattr(M, "spice_available", lambda *a: True)
+    monkeypatch.setattr("qa_lab.eval.metrics.captions.spice_available", lambda *a: True)
     monkeypatch.setattr(aac_spider, "spider", fake_spider)
     assert M.spider(CAPTIONS, ["A dog barks!"] + [r[0] for r in CAPTIONS[1:]]) == 0.75
     assert seen["cands"][0] == "a dog barks" and seen["mrefs"][0] == CAPTIONS[0]

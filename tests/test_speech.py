@@ -287,7 +287,7 @@ def test_parallel_sentences_are_aligned_deterministic_and_split_by_meaning():
 
 
 def test_parallel_grammar_agrees_in_gender_case_and_word_order():
-    from qa_lab.world.speech import _realize
+    from qa_lab.world.speech.grammar import _realize
     dog_sleeps = ("clause", (("the", "small", "dog"), "sleeps", None, "", "", ("next to", ("the", "old", "house"))))
     assert [_realize(dog_sleeps, lang) for lang in LANGUAGES] == [
         "the small dog sleeps next to the old house", "der kleine hund schläft neben dem alten haus",

@@ -2,13 +2,16 @@
 from the newest readable checkpoint, a changed config is named key by key, and bad input leaves no folder behind."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from qa_lab.config import ConfigError, check_resume, load_config, to_yaml
@@ -128,3 +131,22 @@ def test_a_bad_value_is_refused_and_blames_where_it_was_set(override, blamed):
 def test_a_task_weight_for_an_untrained_task_suggests_the_close_one():
     with pytest.raises(ConfigError, match="'asrr' is not trained .*did you mean 'asr'"):
         load_config("demo", ["data.task_weights.asrr=2"])
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached-features", "mel-every-step"])
+def test_a_clip_with_nan_samples_is_named_or_skipped_under_skip_invalid(smoke_overrides, corpus, tmp_path, caplog,
+                                                                       cached):
+    """NaN/Inf samples only show when a clip is decoded: an error naming file:line, or a counted skip."""
+    from qa_lab.data.audio import AudioError
+    sf.write(tmp_path / "nan.wav", np.full(16000 * 5, np.nan, np.float32), 16000, subtype="FLOAT")
+    good = json.loads((corpus / "train.jsonl").read_text().splitlines()[0])
+    good["audio"] = str(corpus / good["audio"])
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text(json.dumps(good) + "\n" + json.dumps({**good, "audio": str(tmp_path / "nan.wav")}) + "\n")
+    over = smoke_overrides + [f"data.train_manifest={manifest}", f"data.cache_features={cached}",
+                              "trainer.max_steps=4", "trainer.val_every_n_steps=100"]
+    with pytest.raises(AudioError, match=rf"{manifest}:2 .*NaN or Inf"):
+        train(load_config("demo", over), report_examples=0)
+    run, _ = train(load_config("demo", over + ["data.skip_invalid=true"]), report_examples=0)
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert f"{manifest}:2" in caplog.text and "NaN or Inf" in caplog.text and "skipped" in caplog.text

@@ -33,17 +33,17 @@ def test_every_experiment_runs_in_smoke_mode(experiment, smoke_overrides):
 
 
 @pytest.mark.slow
-def test_tiny_model_overfits_until_greedy_transcription_is_exact(corpus, tmp_path):
+def test_tiny_model_overfits_until_greedy_transcription_is_exact(corpus, smoke_overrides, tmp_path):
+    """The audio path carries each clip's identity into the answer (the smoke-sized parts: a tiny random-start
+    encoder, frozen, and the tiny LLM); whether the recipe generalises is tests/test_listen.py's question."""
     exs = [l for l in (corpus / "train.jsonl").read_text().splitlines() if '"task": "asr"' in l][:3]
     (tmp_path / "three.jsonl").write_text("\n".join(exs) + "\n")
-    for line in exs:  # audio paths are relative to the manifest's folder
-        (tmp_path / "wav").mkdir(exist_ok=True)
     import shutil
-    shutil.copytree(corpus / "wav", tmp_path / "wav", dirs_exist_ok=True)
-    cfg = load_config("demo", [f"data.train_manifest={tmp_path / 'three.jsonl'}",
-                               f"data.val_manifest={tmp_path / 'three.jsonl'}", "data.tasks=[asr]",
-                               "trainer.max_steps=90", "trainer.warmup_steps=5", "trainer.val_every_n_steps=90",
-                               f"runs_dir={tmp_path / 'runs'}", "trainer.checkpoint_every_n_steps=1000"])
+    shutil.copytree(corpus / "wav", tmp_path / "wav", dirs_exist_ok=True)  # audio paths are relative to the manifest
+    cfg = load_config("demo", smoke_overrides + [
+        f"data.train_manifest={tmp_path / 'three.jsonl'}", f"data.val_manifest={tmp_path / 'three.jsonl'}",
+        "data.tasks=[asr]", "trainer.max_steps=90", "trainer.warmup_steps=5", "trainer.val_every_n_steps=90",
+        "trainer.checkpoint_every_n_steps=1000"])
     run_dir, module = train(cfg, report_examples=0)
     model = module.model.eval()
     manifest = read_manifest(tmp_path / "three.jsonl")

@@ -294,7 +294,7 @@ class TrainerConfig:
     val_every_n_steps: int = 100
     """Validate every this many training batches."""
     grad_conflict_every_n_steps: int = 0
-    """Every this many steps log the cosine between per-task gradients (qa_lab.study.analysis; grad_conflict.jsonl in
+    """Every this many steps log the cosine between per-task gradients (qa_lab.study.interference; grad_conflict.jsonl in
     the run folder) on a fixed batch holding two examples of every task; 0 = off."""
     val_decode_per_task: int = 0
     """At each validation also decode this many validation examples per task and log the task metrics

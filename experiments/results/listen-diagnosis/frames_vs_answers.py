@@ -4,7 +4,7 @@
 
 Prints the WER of the answers decoded as the checkpoint's config says (`decode.num_beams`, `decode.ctc_weight`: what
 `qa-lab eval` scores; greedy LM-only for configs that set neither) and of the frames' greedy CTC reading
-(qa_lab.study.analysis.frame_transcripts), then a few clips side by side. WEIGHTS (e.g. 0.3,0.5): also the WER of
+(qa_lab.study.introspection.frame_transcripts), then a few clips side by side. WEIGHTS (e.g. 0.3,0.5): also the WER of
 greedy joint CTC / LM decoding at each `decode.ctc_weight`.
 """
 import sys
@@ -14,7 +14,7 @@ from qa_lab.eval.decode import run
 from qa_lab.eval.harness import eval_examples
 from qa_lab.eval.metrics import word_error_rate
 from qa_lab.prompts.tasks import target
-from qa_lab.study.analysis import frame_transcripts
+from qa_lab.study.introspection import frame_transcripts
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Does each task's answer use the audio? qa_lab.study.analysis.listening per task on a trained checkpoint.
+"""Does each task's answer use the audio? qa_lab.study.introspection.listening per task on a trained checkpoint.
 
     python experiments/results/listen-diagnosis/listen_per_task.py RUN_DIR [N]
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from qa_lab.config import from_yaml
 from qa_lab.core.checkpoint import load
 from qa_lab.eval import eval_examples
-from qa_lab.study.analysis import listening
+from qa_lab.study.introspection import listening
 
 run = Path(sys.argv[1])
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 30

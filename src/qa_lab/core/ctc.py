@@ -1,7 +1,7 @@
 """Joint CTC / LM decoding: what the LLM hears at the audio frames guides what it says.
 
 A model trained with the auxiliary CTC loss (`model.ctc_weight`) spells the transcript at its audio frames
-(qa_lab.study.analysis.frame_transcripts). Its answers can still lose their place and drift into the language prior
+(qa_lab.study.introspection.frame_transcripts). Its answers can still lose their place and drift into the language prior
 (issue 9's diagnosis: frame WER 0.575 against answer WER 0.803 for the same checkpoint). Joint decoding, as in
 hybrid CTC/attention ASR (Watanabe et al. 2017), scores each candidate next token by
 

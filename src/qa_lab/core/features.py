@@ -50,13 +50,18 @@ class FeatureStore:
     def for_model(cls, model, root: str | Path = "data/features") -> "FeatureStore":
         return cls(Path(root) / tower_fingerprint(model))
 
+    def __contains__(self, ex: dict) -> bool:
+        return clip_key(ex) in self.features
+
     def __getitem__(self, ex: dict) -> tuple[torch.Tensor, int]:
         """-> (features (T_audio, d_audio) float32, mel frames)."""
         h, n = self.features[clip_key(ex)]
         return h.float(), n
 
-    def ensure(self, model, examples: list[dict], batch_seconds: float = 120.0, progress: bool = True) -> None:
-        """Load or compute the features of every clip in `examples`; newly computed ones are saved (atomically)."""
+    def ensure(self, model, examples: list[dict], batch_seconds: float = 120.0, progress: bool = True,
+               skip_invalid: bool = False) -> None:
+        """Load or compute the features of every clip in `examples`; newly computed ones are saved (atomically).
+        With `skip_invalid`, a clip that fails to decode is logged and left out (check with `ex in store`)."""
         keys = sorted({clip_key(ex) for ex in examples})
         digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:12]
         path = self.folder / f"{digest}.pt"
@@ -71,30 +76,37 @@ class FeatureStore:
         if progress:  # also when the bar below is off (output not a terminal): say what the wait is
             print(f"[qa-lab] encoding {len(todo)} clips once with the frozen audio tower (cache: {self.folder})",
                   flush=True)
-        computed = encode_clips(model, todo, batch_seconds, progress)
+        computed = encode_clips(model, todo, batch_seconds, progress, skip_invalid)
         self.features.update(computed)
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({k: self.features[k] for k in keys}, tmp)
+        torch.save({k: self.features[k] for k in keys if k in self.features}, tmp)
         tmp.replace(path)
 
 
 @torch.no_grad()
-def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0,
-                 progress: bool = True) -> dict[str, tuple[torch.Tensor, int]]:
+def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0, progress: bool = True,
+                 skip_invalid: bool = False) -> dict[str, tuple[torch.Tensor, int]]:
     """Run the (frozen) audio tower over each clip once, in duration-sorted batches -> {key: (features, mel frames)}.
 
-    Clips load and collate exactly as training's do (AudioTextDataset, Collator), errors naming the manifest line."""
+    Clips load and collate exactly as training's do (AudioTextDataset, Collator), errors naming the manifest line;
+    with `skip_invalid` a clip that fails to decode is logged and has no entry."""
     was_training = model.training
     model.eval()
     device = next(model.audio_tower.parameters()).device
-    ds = AudioTextDataset(examples, model.tokenizer, audio_padding=model.audio_padding, with_target=False)
+    ds = AudioTextDataset(examples, model.tokenizer, audio_padding=model.audio_padding, with_target=False,
+                          skip_invalid=skip_invalid)
     collate = Collator(model.tokenizer, model.pool_stride, train=False)
     out = {}
     with tqdm(total=len(examples), desc="encoding clips (frozen encoder, cached)", unit="clip",
-              disable=None if progress else True) as bar:
+              disable=not progress, mininterval=2.0) as bar:  # shown in a log file too: minutes of work
         for idx in eval_batches(ds.durations(), batch_seconds, 64):
-            batch = collate([ds[i] for i in idx])
+            items = [(i, ds[i]) for i in idx]
+            idx = [i for i, it in items if it is not None]
+            bar.update(len(items) - len(idx))
+            if not idx:
+                continue
+            batch = collate([it for _, it in items if it is not None])
             lengths = batch["mel_lengths"]
             h, n = model.cache_features(batch["mel"].to(device), lengths.to(device))  # (B, T, d_audio), (B,)
             for b, i in enumerate(idx):

@@ -26,11 +26,17 @@ IGNORE = -100  # the label of positions without a loss (torch's cross_entropy ig
 
 
 class AudioTextDataset(Dataset):
-    """Manifest examples -> {mel (n_mels, T), prompt_ids, target_ids, task}; errors name file and line."""
+    """Manifest examples -> {mel (n_mels, T), prompt_ids, target_ids, task}; errors name file and line.
+
+    With `skip_invalid`, a clip whose audio only fails when decoded (NaN or Inf samples, a body that does not
+    decode) is a logged, counted skip: the item is None and the Collator leaves it out of its batch."""
 
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
-                 audio_padding: str = "real", with_target: bool = True, features=None, ctc: bool = False):
+                 audio_padding: str = "real", with_target: bool = True, features=None, ctc: bool = False,
+                 skip_invalid: bool = False):
         self.examples = examples
+        self.skip_invalid = skip_invalid
+        self.skipped: dict[int, str] = {}  # index -> why (in this process; a worker counts its own)
         self.features = features  # a qa_lab.core.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
         self.tag_format = tag_format
@@ -44,7 +50,7 @@ class AudioTextDataset(Dataset):
     def durations(self) -> np.ndarray:
         return np.array([ex["_duration"] for ex in self.examples])
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, i: int) -> dict | None:
         ex = self.examples[i]
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
         said = transcript(ex) if self.ctc else None
@@ -59,7 +65,13 @@ class AudioTextDataset(Dataset):
             check_duration(len(audio) / SAMPLE_RATE, ex["_audio_path"])
             mel = log_mel_pad30(audio) if self.audio_padding == "pad30" else log_mel(audio)
         except AudioError as e:
-            raise AudioError(f"{where(ex)}: {e}") from None
+            if not self.skip_invalid:
+                raise AudioError(f"{where(ex)}: {e}") from None
+            if i not in self.skipped:
+                self.skipped[i] = str(e)
+                log.warning("skipped %s: %s (data.skip_invalid; %d clip(s) skipped so far)", where(ex), e,
+                            len(self.skipped))
+            return None
         return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // HOP, mel.shape[1]), **item}
 
 
@@ -73,7 +85,10 @@ class Collator:
         self.pool_stride = pool_stride
         self.train = train
 
-    def __call__(self, items: list[dict]) -> dict:
+    def __call__(self, items: list[dict | None]) -> dict | None:
+        items = [it for it in items if it is not None]  # clips skipped under data.skip_invalid
+        if not items:
+            return None  # the training step skips an empty batch
         B = len(items)
         mel_lengths = torch.tensor([it["mel_length"] for it in items])
         audio = {"mel_lengths": mel_lengths}
@@ -244,8 +259,14 @@ class AudioDataModule(L.LightningDataModule):
         train, val = self.manifests()
         train, val = (self.within_limit(read_manifest(p, d.tasks, d.skip_invalid)) for p in (train, val))
         store = self.features(train + val) if self.features is not None else None
+        if store is not None:  # under data.skip_invalid, clips that failed to decode were left out of the cache
+            kept = [[ex for ex in exs if ex in store] for exs in (train, val)]
+            if dropped := len(train) + len(val) - sum(map(len, kept)):
+                log.warning("skipped %d example(s) whose audio failed to decode (data.skip_invalid; each named "
+                            "above)", dropped)
+            train, val = kept
         mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, m.audio_padding,  # noqa: E731
-                                          features=store, ctc=m.ctc_weight > 0)
+                                          features=store, ctc=m.ctc_weight > 0, skip_invalid=d.skip_invalid)
         self.train_set, self.val_set = mk(train), mk(val)
 
     def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:

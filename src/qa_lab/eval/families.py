@@ -88,8 +88,14 @@ def family_of(task: str) -> MetricFamily:
         raise unknown(f"metric family of task {task!r}", metric, tuple(FAMILIES)) from None
 
 
+# every task's result has this key besides its family's (the share of outputs that did not parse)
+FORMAT_ERROR_RATE = "format_error_rate"
+
+
 def display(key: str) -> tuple[str, bool]:
     """A result key (without its [..] suffix) -> (display name, higher is better), from whichever family names it."""
+    if key == FORMAT_ERROR_RATE:
+        return "format errors", False
     for f in FAMILIES.values():
         if key in f.names:
             return f.names[key]
@@ -97,7 +103,7 @@ def display(key: str) -> tuple[str, bool]:
 
 
 def is_percent(key: str) -> bool:
-    return any(key in f.percent for f in FAMILIES.values())
+    return key == FORMAT_ERROR_RATE or any(key in f.percent for f in FAMILIES.values())
 
 
 # --- the built-in families -------------------------------------------------------------------------------------------
@@ -192,7 +198,7 @@ def _event_f1(s: Scoring) -> None:
     s.res["onset_error"], s.res["offset_error"] = {"value": f["onset_error"]}, {"value": f["offset_error"]}
 
 
-NOTE_FIELDS = ("pitch", "velocity", "instrument")
+NOTE_FIELDS = M.NOTE_FIELDS
 
 
 def _note_fields(s: Scoring) -> None:

@@ -18,9 +18,6 @@ from qa_lab.eval import metrics as M
 from qa_lab.prompts import tags
 from qa_lab.prompts import tasks as registry
 
-FORMAT_ERRORS = ("format errors", False)  # every task's format_error_rate: display name, higher is better
-
-
 def _base(key: str) -> tuple[str, str]:
     """'wer[en]' -> ('wer', ' (en)')."""
     if "[" in key:
@@ -31,8 +28,7 @@ def _base(key: str) -> tuple[str, str]:
 
 def display(key: str) -> tuple[str, bool]:
     """A result key ('wer[en]' or 'wer') -> (display name of its base, higher is better)."""
-    base = _base(key)[0]
-    return FORMAT_ERRORS if base == "format_error_rate" else families.display(base)
+    return families.display(_base(key)[0])
 
 
 def parse_output(task: str, text: str):
@@ -78,7 +74,7 @@ def score_task(task: str, examples: list[dict], outputs: list[str], n_resamples:
                                res={"n": len(examples), "format_errors": ok.count(False)}, per=[{} for _ in examples])
     family.score(scoring)
     res = scoring.res
-    res["format_error_rate"] = {"value": res["format_errors"] / max(len(examples), 1)}
+    res[families.FORMAT_ERROR_RATE] = {"value": res["format_errors"] / max(len(examples), 1)}
     rows = [{"task": task, "audio": ex.get("audio"), "clip": ex.get("clip"), "prompt": registry.prompt_for(ex),
              "reference": r, "output": o, "parsed": p, "format_error": not k, "scores": sc}
             for ex, r, o, p, k, sc in zip(examples, refs_text, outputs, parsed, ok, scoring.per)]
@@ -103,8 +99,7 @@ def score(examples: list[dict], outputs: list[str], n_resamples: int = 1000, see
 
 
 def _percent(key: str) -> bool:
-    base = _base(key)[0]
-    return base == "format_error_rate" or families.is_percent(base)
+    return families.is_percent(_base(key)[0])
 
 
 def _fmt(m: dict, key: str) -> str:
@@ -121,7 +116,7 @@ def markdown_table(metrics: dict) -> str:
     """One row per task and metric: value with its 95 % CI (rates in %), n and format errors."""
     lines = ["| task | metric | value [95 % CI] | n | format errors |", "| --- | --- | --- | --- | --- |"]
     for task, res in metrics.items():
-        keys = [k for k in res if isinstance(res[k], dict) and k != "format_error_rate"]
+        keys = [k for k in res if isinstance(res[k], dict) and k != families.FORMAT_ERROR_RATE]
         for k in keys:
             suffix = _base(k)[1]
             name, higher = display(k)

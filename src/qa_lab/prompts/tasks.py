@@ -120,7 +120,12 @@ def prompt(task: str, fmt: str = "hierarchical", audio_lang: str | None = None, 
     one and refused elsewhere. `instruction` overrides the output instruction (e.g. '<|caption_audiocaps|>');
     only the hierarchical format has that slot.
     """
-    t = get(task)
+    return _render(get(task), fmt, audio_lang, text_lang, question, instruction, query)
+
+
+def _render(t: Task, fmt: str, audio_lang: str | None, text_lang: str | None, question: str | None,
+            instruction: str | None, query: str | None) -> str:
+    task = t.name
     if fmt not in tags.FORMATS:
         raise unknown("tag format", fmt, tags.FORMATS)
     audio_lang = audio_lang or t.audio_lang or "en"
@@ -185,10 +190,9 @@ def transcript(ex: dict) -> str | None:
 def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
     """The tags that follow </audio> for a manifest example, in format `fmt`."""
     t = get(ex["task"])
-    audio_lang = t.audio_lang or ex.get("audio_lang") or "en"
-    kw = {t.query: ex.get(t.query)} if t.query else {}
-    return prompt(ex["task"], fmt, audio_lang=audio_lang, text_lang=ex.get("text_lang"),
-                  instruction=ex.get("instruction"), **kw)
+    given = {t.query: ex.get(t.query)} if t.query else {}
+    return _render(t, fmt, t.audio_lang or ex.get("audio_lang") or "en", ex.get("text_lang"),
+                   given.get("question"), ex.get("instruction"), given.get("query"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -82,7 +82,7 @@ def plot_examples(examples: list[dict], max_words: int = 40) -> Figure:
     return fig
 
 
-# --- task-interference probes (qa_lab.study.analysis) ----------------------------------------------------------------
+# --- task-interference probes (qa_lab.study.interference) ----------------------------------------------------------------
 
 def _cell_text(ax, matrix, fmt) -> None:
     """Write each value of a (R, C) matrix into its imshow cell, in black or white for contrast."""
@@ -95,7 +95,7 @@ def _cell_text(ax, matrix, fmt) -> None:
 
 
 def plot_grad_conflict(records: list[dict], steps: list[int] | None = None) -> Figure:
-    """Per-task gradient cosines from analysis.read_grad_conflict: heat maps of the task x task matrix at a few
+    """Per-task gradient cosines from interference.read_grad_conflict: heat maps of the task x task matrix at a few
     steps (default: up to four, evenly spread from first to last record; shared colour scale -1..1) and, in the
     last panel, one line per task pair of its cosine over steps."""
     import numpy as np
@@ -143,7 +143,7 @@ def plot_grad_conflict(records: list[dict], steps: list[int] | None = None) -> F
 
 
 def plot_transfer_matrix(rows: list[str], cols: list[str], matrix) -> Figure:
-    """analysis.transfer_matrix as a heat map: relative gain over the single-task run (positive = the mixture
+    """interference.transfer_matrix as a heat map: relative gain over the single-task run (positive = the mixture
     helps), diverging colours centred on 0, the gain in % written in each cell."""
     import numpy as np
 
@@ -162,7 +162,7 @@ def plot_transfer_matrix(rows: list[str], cols: list[str], matrix) -> Figure:
 
 
 def plot_tag_confusion(rows: list[str], cols: list[str], matrix, title: str = "") -> Figure:
-    """analysis.tag_confusion as a heat map: rows = prompted task, columns = answer form, row rates 0..1."""
+    """interference.tag_confusion as a heat map: rows = prompted task, columns = answer form, row rates 0..1."""
     import numpy as np
 
     m = np.asarray(matrix, dtype=float)
@@ -270,7 +270,7 @@ def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_na
     return fig
 
 
-# --- inside one example (qa_lab.study.analysis.audio_frames, attention_to_audio) ----------------------------------------
+# --- inside one example (qa_lab.study.introspection.audio_frames, attention_to_audio)----------------------------------------
 
 def _word_lines(ax, words, y_text: float | None = None) -> None:
     """Reference word starts as dotted lines, each word written at its start (y_text in axis coordinates)."""
@@ -283,7 +283,7 @@ def _word_lines(ax, words, y_text: float | None = None) -> None:
 
 def plot_audio_frames(frames, frame_seconds: float = 0.04, words: list[dict] | None = None,
                       n_components: int = 8) -> Figure:
-    """The audio frames an LLM reads, (T_audio, d) from analysis.audio_frames: their first principal components
+    """The audio frames an LLM reads, (T_audio, d) from introspection.audio_frames: their first principal components
     over time (an image, one row per component, each scaled to its own range) and each frame's L2 norm, with
     reference word starts (dotted) when `words` are given."""
     import numpy as np
@@ -314,7 +314,7 @@ def plot_audio_frames(frames, frame_seconds: float = 0.04, words: list[dict] | N
 
 def plot_attention_to_audio(attention, tokens: list[str] | None = None, frame_seconds: float = 0.04,
                             words: list[dict] | None = None, title: str = "") -> Figure:
-    """analysis.attention_to_audio as a heat map: one row per output token (labelled with `tokens`), audio time
+    """introspection.attention_to_audio as a heat map: one row per output token (labelled with `tokens`), audio time
     on x; reference word starts dotted and labelled when `words` are given. Each row is scaled to its own maximum,
     so where a token looks shows even when most of its attention goes to the prompt."""
     import numpy as np

@@ -11,7 +11,7 @@ import torch
 
 from qa_lab.data.manifest import first_per_task
 from qa_lab.eval.harness import evaluate
-from qa_lab.study.analysis import GRAD_CONFLICT_FILE, gradient_cosines, task_gradients
+from qa_lab.study.interference import GRAD_CONFLICT_FILE, gradient_cosines, task_gradients
 
 
 def _finite(v) -> bool:

@@ -22,7 +22,9 @@ class AudioLLMModule(L.LightningModule):
         self.config_yaml = config_yaml  # stored in every checkpoint so `export`/`infer` can rebuild the model
         self.strict_loading = False  # checkpoints hold only trainable weights; the rest comes from the preset
 
-    def step(self, batch: dict, stage: str) -> torch.Tensor:
+    def step(self, batch: dict | None, stage: str) -> torch.Tensor | None:
+        if batch is None:  # every clip of the batch was skipped under data.skip_invalid: no step
+            return None
         out = self.model(batch)
         B = len(batch["tasks"])
         self.log(f"{stage}/loss", out["loss"], prog_bar=True, batch_size=B, sync_dist=stage != "train")

@@ -244,7 +244,7 @@ def _optimise(params, lr, steps, losses_of, desc: str, progress: bool) -> list[f
     opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
     sched = get_cosine_schedule_with_warmup(opt, max(1, steps // 10), steps)
     losses = []
-    with tqdm(range(steps), desc=desc, disable=None if progress else True) as bar:
+    with tqdm(range(steps), desc=desc, disable=not progress, mininterval=2.0) as bar:
         for step in bar:
             loss = losses_of(step)
             opt.zero_grad(set_to_none=True)
@@ -283,7 +283,8 @@ def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch
     head.train().to(device)
     with torch.no_grad():
         bottom = [encode_real(encoder, mel[None].to(device), torch.tensor([mel.shape[1]], device=device), k)[0]
-                  for mel, _ in tqdm(clips, desc="encoder bottom (frozen, once)", disable=None if progress else True)]
+                  for mel, _ in tqdm(clips, desc="encoder bottom (frozen, once)", disable=not progress,
+                                     mininterval=2.0)]
     top = [*encoder.layers[k:].parameters(), *encoder.layer_norm.parameters()]
     for p in top:
         p.requires_grad_(True)

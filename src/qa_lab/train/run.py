@@ -62,7 +62,7 @@ def feature_cache(cfg: Config, model: AudioLLM):
     store = FeatureStore.for_model(model, cfg.data.features_dir)
 
     def features(examples: list[dict]) -> FeatureStore:
-        store.ensure(model, examples)
+        store.ensure(model, examples, skip_invalid=cfg.data.skip_invalid)
         return store
     return features
 

@@ -451,7 +451,7 @@ def _render(cfg: WorldConfig, seed: int, tasks, sp: dict, tmp: Path, progress: b
     # auto: a pool pays ~1 s to start its processes, worth it from a few hundred clips
     workers = cfg.workers or (1 if total < 200 else min(os.cpu_count() or 1, 8))
     results = []
-    with tqdm(total=total, desc=f"world {cfg.size}", unit="clip", disable=None if progress else True) as bar:
+    with tqdm(total=total, desc=f"world {cfg.size}", unit="clip", disable=not progress, mininterval=2.0) as bar:
         if workers == 1:
             for job in jobs:
                 results += _make(job)

@@ -1,0 +1,139 @@
+"""Inside the model on given clips: what the audio frames spell, where the answer attends, whether it listens.
+
+    batch = batch_for(model, cfg, examples)            # a teacher-forced batch, as training collates it
+    attention_to_audio(model, batch)                   # (T_out, T_audio) attention from output tokens to audio frames
+    frame_transcripts(model, cfg, examples)            # what the LLM hears: greedy CTC reading at the audio frames
+    listening(model, cfg, examples)                    # own vs swapped audio loss, norms, attention mass, frame WER
+
+Plots live in qa_lab.study.plots (plot_attention_to_audio, plot_audio_frames, plot_word_times).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from qa_lab.core.model import IGNORE
+
+
+def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None) -> dict:
+    """A teacher-forced batch of manifest-style examples, as training collates it (right-padded, labels on the
+    output only), on the model's device. The output of example i is its target text, or `outputs[i]` (e.g. the
+    model's own decode) when given."""
+    from qa_lab.data.dataset import AudioTextDataset, Collator
+
+    if outputs is not None and len(outputs) != len(examples):
+        raise ValueError(f"batch_for: {len(examples)} examples but {len(outputs)} outputs")
+    exs = [{**ex, "_audio_path": str(ex.get("_audio_path") or ex["audio"]), "_line": i + 1}
+           for i, ex in enumerate(examples)]
+    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=outputs is None)
+    items = [ds[i] for i in range(len(ds))]
+    if outputs is not None:
+        for it, text in zip(items, outputs):
+            it["target_ids"] = model.tokenizer(text, add_special_tokens=False)["input_ids"]
+    batch = Collator(model.tokenizer, cfg.model.pool_stride, train=True)(items)
+    device = next(model.parameters()).device
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+@torch.no_grad()
+def audio_frames(model, batch: dict) -> list[np.ndarray]:
+    """The audio frames the LLM reads (encoder output, pooled and projected): one (T_audio_i, d_llm) array per
+    example, at 1 / (0.02 * pool_stride) frames per second (25/s by default)."""
+    feats, lengths = model.encode_audio(batch["mel"], batch["mel_lengths"])  # (B, T_a, d_llm), (B,)
+    return [f[:n].float().cpu().numpy() for f, n in zip(feats, lengths.tolist())]
+
+
+def output_tokens(model, batch: dict) -> list[str]:
+    """The output tokens of a one-example batch (the rows of attention_to_audio), EOS included."""
+    labels = batch["labels"][0]
+    return model.tokenizer.convert_ids_to_tokens(labels[labels != IGNORE].tolist())
+
+
+@torch.no_grad()
+def attention_to_audio(model, batch: dict, layers: list[int] | None = None) -> np.ndarray:
+    """Attention from each output token to the audio frames of a one-example teacher-forced batch (batch_for):
+    (T_out, T_audio), averaged over heads and `layers` (default: all).
+
+    Row k is the attention of the position that predicts output token k (the one before it), so row 0 is the
+    last prompt tag deciding the first output token; rows hold probability mass, summing to at most 1 over the
+    audio. The LLM runs with eager attention for this call (sdpa returns no weights), then switches back."""
+    if batch["input_ids"].shape[0] != 1:
+        raise ValueError(f"attention_to_audio: expected a one-example batch, got {batch['input_ids'].shape[0]}")
+    llm = model.language_model
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    before = base.config._attn_implementation
+    was_training = model.training
+    model.eval()
+    base.set_attn_implementation("eager")
+    try:
+        out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"], output_attentions=True,
+                  use_cache=False)
+    finally:
+        base.set_attn_implementation(before)
+        model.train(was_training)
+    attn = out.attentions  # n_layers x (1, H, L, L)
+    picked = [attn[i] for i in (layers if layers is not None else range(len(attn)))]
+    mean = torch.stack([a[0].float() for a in picked]).mean((0, 1))  # (L, L)
+    out_pos = (batch["labels"][0] != IGNORE).nonzero()[:, 0] - 1  # positions predicting each output token
+    audio_pos = batch["audio_mask"][0].nonzero()[:, 0]
+    return mean[out_pos][:, audio_pos].cpu().numpy()
+
+
+@torch.no_grad()
+def frame_transcripts(model, cfg, examples: list[dict], batch_size: int = 16) -> list[str]:
+    """What the LLM hears: the greedy CTC reading of its outputs at each clip's audio frames (layer
+    `model.ctc_layer`, best token per frame, repeats merged, blanks dropped). Meaningful for a model trained with
+    the auxiliary CTC loss (model.ctc_weight > 0); compare it with the model's answers to tell a model that hears
+    the words but does not say them from one that does not hear them."""
+    tok = model.tokenizer
+    was_training = model.training
+    model.eval()
+    texts = []
+    for s in range(0, len(examples), batch_size):
+        batch = batch_for(model, cfg, examples[s:s + batch_size], [""] * len(examples[s:s + batch_size]))
+        for logp in model.frame_log_probs(batch):
+            row = torch.unique_consecutive(logp.argmax(-1)).tolist()
+            texts.append(tok.decode([i for i in row if i != tok.pad_token_id]).strip())
+    model.train(was_training)
+    return texts
+
+
+def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8) -> dict:
+    """Does the model use the audio? Measured on teacher-forced held-out examples (manifest-style, with targets):
+
+    loss_own / loss_swapped: answer loss (nats/token) with each clip's own audio, and with the audio rotated by one
+    clip (every answer paired with another clip); a model that ignores the audio scores the same on both.
+    audio_norm / text_norm: mean L2 norm of the projected audio frames and of the prompt's token embeddings (the
+    LLM's input scale for each). attention_to_audio: per LLM layer, the mean attention mass that output positions
+    put on audio frames (first `max_attention_examples` examples). frame_wer: word error rate of
+    frame_transcripts against what is said in each clip (clips with a transcript; None without any): low frame_wer
+    with a high answer WER means the model hears the words but does not copy them into its answers."""
+    from qa_lab.eval.metrics import word_error_rate
+    from qa_lab.prompts.tasks import target, transcript
+    was_training = model.training
+    model.eval()
+    outputs = [target(ex) for ex in examples]
+    rotated = examples[1:] + examples[:1]
+
+    def per_token(batch) -> float:
+        out = model(batch)
+        return float(out["loss_sum"].sum() / out["n_tokens"].sum().clamp(min=1))
+
+    own = batch_for(model, cfg, examples, outputs)
+    report = {"loss_own": per_token(own), "loss_swapped": per_token(batch_for(model, cfg, rotated, outputs))}
+    frames = model.embed(own)[own["audio_mask"]]
+    text = model.language_model.get_input_embeddings()(own["input_ids"])[own["attention_mask"].bool() & ~own["audio_mask"]]
+    report["audio_norm"], report["text_norm"] = float(frames.norm(dim=-1).mean()), float(text.norm(dim=-1).mean())
+    n_layers = model.language_model.config.num_hidden_layers
+    mass = np.zeros(n_layers)
+    k = min(max_attention_examples, len(examples))
+    for i in range(k):
+        one = batch_for(model, cfg, examples[i:i + 1], outputs[i:i + 1])
+        mass += [attention_to_audio(model, one, [layer]).sum(1).mean() for layer in range(n_layers)]
+    report["attention_to_audio"] = [round(float(m / k), 4) for m in mass]
+    said = [(text, ex) for ex in examples if (text := transcript(ex))]
+    report["frame_wer"] = (word_error_rate([t for t, _ in said], frame_transcripts(model, cfg, [ex for _, ex in said]))
+                           if said else None)
+    model.train(was_training)
+    return report
