@@ -125,3 +125,17 @@ def test_a_recipe_written_before_a_new_config_key_is_still_the_same_recipe(tmp_p
     assert ablation._same_recipe(old, cfg)  # the key read as its default: finished runs stay valid
     assert not ablation._same_recipe(old, load_config("demo", ["data.max_target_tokens=9"]))
     assert not ablation._same_recipe(tmp_path / "missing.yaml", cfg)
+
+
+def test_a_fixed_world_seed_gives_every_seed_one_world_and_null_means_the_run_seed(tmp_path):
+    from qa_lab.config import load_config, to_yaml
+    from qa_lab.world.builder import world_dir
+    own = [load_config("demo", [f"seed={s}"]) for s in (0, 1)]
+    fixed = [load_config("demo", [f"seed={s}", "world.seed=0"]) for s in (0, 1)]
+    assert [c.world_seed for c in own] == [0, 1] and [c.world_seed for c in fixed] == [0, 0]
+    assert world_dir(own[0].world, own[0].world_seed) != world_dir(own[1].world, own[1].world_seed)
+    assert world_dir(fixed[1].world, fixed[1].world_seed) == world_dir(own[0].world, own[0].world_seed)
+    old = tmp_path / "recipe.yaml"  # written with world.seed null: seed 0's world, so the same recipe as world.seed=0
+    old.write_text(to_yaml(own[0]))
+    assert ablation._same_recipe(old, fixed[0])
+    assert not ablation._same_recipe(old, load_config("demo", ["world.seed=1"]))

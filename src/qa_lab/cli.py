@@ -175,7 +175,7 @@ def _world_config(a):
 def _world_build(a) -> None:
     from qa_lab.world import builder as world
     cfg = _world_config(a)
-    root = world.build(cfg.world, cfg.seed)
+    root = world.build(cfg.world, cfg.world_seed)
     print(world.format_summary(world.summary(root)))
     print(f"world: {root}")
 
@@ -183,7 +183,7 @@ def _world_build(a) -> None:
 def _world_show(a) -> None:
     from qa_lab.world import builder as world
     cfg = _world_config(a)
-    root = world.world_dir(cfg.world, cfg.seed)
+    root = world.world_dir(cfg.world, cfg.world_seed)
     from qa_lab.data.cache import is_complete
     if not is_complete(root):
         raise FileNotFoundError(f"{root}: this world is not built yet; run `qa-lab world build {' '.join(a.args)}`")

@@ -161,6 +161,10 @@ class WorldConfig:
     understood. 0 = named speakers only (the world before this key). Test clips never use the crowd."""
     workers: int = 0
     """Build processes; 0 = auto (one per CPU core up to 8, or in-process for small builds), 1 = in-process."""
+    seed: int | None = None
+    """The world's seed; null = the run's `seed`, so each seed of an ablation trains and is tested on its own world.
+    Fix it to give every seed one world (built and encoded once): seeds then differ in initialisation and data order
+    only, and the paired differences leave out the variation between test sets."""
 
     def __post_init__(self) -> None:
         _check(self.size, WORLD_SIZES, "world.size")
@@ -379,6 +383,11 @@ class Config:
     def __post_init__(self) -> None:
         _check(self.stage, STAGES, "stage")
 
+    @property
+    def world_seed(self) -> int:
+        """The seed the built-in world is built with (world.seed, else the run's seed)."""
+        return self.world.seed if self.world.seed is not None else self.seed
+
 
 # What `smoke=true` forces over the experiment's yamls (not over key=value): tiny model, few steps, tiny corpus.
 SMOKE = {
@@ -557,7 +566,8 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def differences(a: Config, b: Config) -> dict[str, tuple[Any, Any]]:
     """Every dotted key whose value differs between two configs -> (value in a, value in b)."""
-    fa, fb = (_flat(OmegaConf.to_container(OmegaConf.structured(c))) for c in (a, b))
+    # world.seed null and the run's seed written out are the same world
+    fa, fb = ({**_flat(OmegaConf.to_container(OmegaConf.structured(c))), "world.seed": c.world_seed} for c in (a, b))
     return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)}
 
 

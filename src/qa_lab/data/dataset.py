@@ -227,7 +227,7 @@ class AudioDataModule(L.LightningDataModule):
             return Path(d.train_manifest), Path(d.val_manifest)
         from qa_lab.world import builder as world
         w = self.cfg.world
-        root = world.build(w, self.cfg.seed, tasks=w.tasks if w.tasks is not None else list(d.tasks))
+        root = world.build(w, self.cfg.world_seed, tasks=w.tasks if w.tasks is not None else list(d.tasks))
         return root / "train.jsonl", root / "val.jsonl"
 
     def prepare_data(self) -> None:

@@ -178,7 +178,7 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
     else:
         from qa_lab.world import builder as world
         want = tasks or [t for t in (cfg.world.tasks or cfg.data.tasks) if t in world.TASKS]
-        root = world.build(cfg.world, cfg.seed, tasks=want)
+        root = world.build(cfg.world, cfg.world_seed, tasks=want)
         examples, name = read_manifest(root / f"{world_split}.jsonl", want), f"world-{world_split}"
     if limit is not None:
         examples = [examples[i] for i in first_per_task(examples, limit)]

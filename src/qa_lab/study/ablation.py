@@ -1,8 +1,9 @@
 """Ablations: every arm x seed trained and evaluated, then one table with CIs.
 
 A world test set is built with each run's seed (the world is a function of the seed), so the arms of one seed
-share their test clips and different seeds see different ones; a manifest eval set is the same for every run.
-Differences are paired by seed for that reason.
+share their test clips and different seeds see different ones, unless the scale fixes `world.seed` (one world for
+every seed, built and encoded once: what scale/cpu-evidence does to fit its budget). A manifest eval set is the same
+for every run. Differences are paired by seed for that reason.
 
 An ablation file (experiments/ablations/*.yaml with an `arms:` key) names its arms (experiment yamls that
 differ in one thing), the scale merged over every arm, the seeds, the evaluation sets and the metrics:
