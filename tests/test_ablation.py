@@ -55,9 +55,12 @@ def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypat
         raise AssertionError("a finished run was trained again")
     monkeypatch.setattr("qa_lab.train.run.train", refuse)
     run_ablation(path)  # every run DONE: nothing retrains
+    run_ablation(path, overrides=["decode.num_beams=2"])  # decoding changed: evaluated again, not retrained
+    assert (d / DONE).is_file() and len(list(d.glob("eval.before-*/world-test/metrics.json"))) == 1
+    assert "decode:\n  num_beams: 2" in (d / ablation.RECIPE).read_text() and not list(d.parent.glob("*.stale-*"))
     monkeypatch.undo()
     # another recipe: the old runs are kept aside, not mixed into the new table
-    run_ablation(path, overrides=["trainer.max_steps=2"])
+    run_ablation(path, overrides=["trainer.max_steps=2", "decode.num_beams=2"])
     stale = sorted(d.parent.glob("seed0.stale-*"))
     assert len(stale) == 1 and (stale[0] / DONE).is_file()
     step = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]

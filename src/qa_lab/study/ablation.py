@@ -130,16 +130,24 @@ def _eval_name(e: dict) -> str:
     return f"world-{e['world']}" if "world" in e else Path(e["manifest"]).stem
 
 
-def _same_recipe(path: Path, cfg) -> bool:
-    """Whether the recipe stored at `path` is `cfg`'s. Keys added to the kit since it was written read as their
-    defaults, so a new config key at its default does not invalidate finished or half-trained runs."""
+def _recipe_changes(path: Path, cfg) -> list[str] | None:
+    """The keys in which the recipe stored at `path` differs from `cfg` ([] = the same recipe); None when there is
+    no readable recipe. Keys added to the kit since it was written read as their defaults, so a new config key at its
+    default does not invalidate finished or half-trained runs."""
     from qa_lab.config import ConfigError, differences, from_yaml_text
     if not path.is_file():
-        return False
+        return None
     try:
-        return not differences(from_yaml_text(path.read_text(), str(path)), cfg)
+        return list(differences(from_yaml_text(path.read_text(), str(path)), cfg))
     except ConfigError:  # a key the kit no longer has
-        return False
+        return None
+
+
+def _same_recipe(path: Path, cfg) -> bool:
+    return _recipe_changes(path, cfg) == []
+
+
+EVAL_ONLY = ("decode.",)  # keys that change how answers are decoded, not what is trained
 
 
 def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=()) -> Path:
@@ -153,10 +161,17 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     d = run_dir(ab, runs_dir, arm, seed)
     cfg = arm_config(ab, arm, seed, overrides)
     recipe = to_yaml(cfg)
-    if d.is_dir() and any(d.iterdir()) and not _same_recipe(d / RECIPE, cfg):
-        stale = d.with_name(f"{d.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+    changes = _recipe_changes(d / RECIPE, cfg) if d.is_dir() and any(d.iterdir()) else []
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    if changes is None or any(not k.startswith(EVAL_ONLY) for k in changes):
+        stale = d.with_name(f"{d.name}.stale-{stamp}")
         d.rename(stale)
         print(f"[qa-lab ablate] {arm} seed {seed}: {d} was made with another recipe; moved to {stale.name}, redoing")
+    elif changes:  # only decoding changed: the trained weights stand, the evaluation is redone (the old one kept)
+        (d / DONE).unlink(missing_ok=True)
+        if (d / "eval").is_dir():
+            (d / "eval").rename(d / f"eval.before-{stamp}")
+        print(f"[qa-lab ablate] {arm} seed {seed}: decoding changed ({', '.join(changes)}); evaluating again")
     if (d / DONE).is_file():
         print(f"[qa-lab ablate] {arm} seed {seed}: done, skipped ({d})")
         return d
