@@ -36,7 +36,7 @@ class AudioTextDataset(Dataset):
                  skip_invalid: bool = False):
         self.examples = examples
         self.skip_invalid = skip_invalid
-        self.skipped: dict[int, str] = {}  # index -> why (in this process; a worker counts its own)
+        self.skipped: set[int] = set()  # indices skipped so far (in this process; a worker counts its own)
         self.features = features  # a qa_lab.core.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
         self.tag_format = tag_format
@@ -68,7 +68,7 @@ class AudioTextDataset(Dataset):
             if not self.skip_invalid:
                 raise AudioError(f"{where(ex)}: {e}") from None
             if i not in self.skipped:
-                self.skipped[i] = str(e)
+                self.skipped.add(i)
                 log.warning("skipped %s: %s (data.skip_invalid; %d clip(s) skipped so far)", where(ex), e,
                             len(self.skipped))
             return None
