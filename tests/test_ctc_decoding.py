@@ -85,3 +85,38 @@ def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus
     cfg.model.ctc_weight = 0.0  # a model trained without the CTC loss has frames that spell nothing
     with pytest.raises(ConfigError, match="trained without the CTC loss"):
         run(model, cfg, [dict(e) for e in asr], max_new_tokens=2)
+
+
+def test_times_from_the_frames_give_well_formed_srwt_and_grounding_answers(corpus, monkeypatch):
+    from qa_lab.config import ConfigError, load_config
+    from qa_lab.core.build import build
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.eval import decode
+    from qa_lab.prompts import tags
+
+    cfg = load_config("base", ["smoke=true", "stage=full", "model.ctc_weight=1.0", "decode.times=ctc"])
+    torch.manual_seed(0)
+    model = build(cfg).eval()
+    test = read_manifest(corpus / "test.jsonl")
+    srwt = [e for e in test if e["task"] == "srwt"]
+    grounding = [{**e, "task": "grounding", "query": e["words"][-1]["word"]} for e in srwt]
+    # a random LLM transcribes with special tokens only: let it say the clip's words (times still from its frames)
+    lm = decode._generate
+    said = lambda exs, out: [" ".join(w["word"] for w in e["words"][:2]) if e["task"] == "asr" else o  # noqa: E731
+                             for e, o in zip(exs, out)]
+    monkeypatch.setattr(decode, "_generate", lambda model, cfg, exs, *a: said(exs, lm(model, cfg, exs, *a)))
+    outs = decode.run(model, cfg, [dict(e) for e in srwt + grounding], max_new_tokens=6)
+    for ex, out in zip(srwt, outs[:len(srwt)]):
+        words = tags.parse_srwt(out)
+        assert [w.word for w in words] == [w["word"] for w in ex["words"][:2]]  # the transcript, timed
+        assert 0 <= words[0].start and words[-1].end <= ex["_duration"] + model.frame_seconds
+    for ex, out in zip(grounding, outs[len(srwt):]):
+        spans = tags.parse_spans(out)  # the query is not in the transcript: spotted in the frames
+        assert spans and all(0 <= a < b <= ex["_duration"] + model.frame_seconds for a, b in spans)
+    cfg.decode.times = "lm"
+    assert decode.run(model, cfg, [dict(e) for e in srwt[:1]], max_new_tokens=6) != outs[:1]
+    with pytest.raises(ConfigError, match="decode.times"):
+        load_config("base", ["decode.times=frames"])
+    cfg.decode.times, cfg.model.ctc_weight = "ctc", 0.0
+    with pytest.raises(ConfigError, match="decode.times=ctc: this model was trained without the CTC loss"):
+        decode.run(model, cfg, [dict(e) for e in srwt], max_new_tokens=2)

@@ -21,6 +21,8 @@ pytestmark = [pytest.mark.slow,  # trains the recipe for real: about 2.5 min on 
 STEPS = 300
 WER_BOUND = 0.95  # a constant or looping answer scores >= 1.0 on these sentences; measured: see the README
 FRAME_WER_BOUND = 0.95
+IOU_BOUND = 0.35  # the middle word of each clip, timed from the frames: measured 0.53 (the middle-third guess: 0.29)
+AAS_BOUND = 0.3  # s, start + end error over matched words, timed from the frames: measured 0.13
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +66,23 @@ def test_answers_depend_on_the_audio(trained):
     assert len(report["attention_to_audio"]) == model.language_model.config.num_hidden_layers
     assert max(report["attention_to_audio"]) > 0.1, report
     assert report["frame_wer"] < FRAME_WER_BOUND, report  # the frames spell the words (auxiliary CTC)
+
+
+def test_the_frames_time_and_ground_words_of_unseen_clips(trained):
+    """decode.times=ctc: the model's own CTC frames time the words of clips it never heard, although it never
+    trained on SRWT or grounding (the LLM's time tokens cannot do either: it never saw one)."""
+    from qa_lab.eval import eval_examples, evaluate
+    from qa_lab.eval.metrics import grounding_scores
+    cfg, model = trained
+    asr, _ = eval_examples(cfg, world_split="test", tasks=["asr"])
+    srwt = [{**ex, "task": "srwt"} for ex in asr]
+    grounding = [{**ex, "task": "grounding", "query": ex["words"][len(ex["words"]) // 2]["word"],
+                  "spans": [[w["start"], w["end"]] for w in ex["words"]
+                            if w["word"] == ex["words"][len(ex["words"]) // 2]["word"]]} for ex in asr]
+    framed = replace(cfg, decode=DecodeConfig(num_beams=2, ctc_weight=0.5, times="ctc"))
+    m = evaluate(model, framed, srwt + grounding, n_resamples=0, progress=False)
+    # a guess that knows the word is the middle one: the middle third of the speech
+    guess = grounding_scores([ex["spans"] for ex in grounding],
+                             [[(ex["words"][-1]["end"] / 3, 2 * ex["words"][-1]["end"] / 3)] for ex in grounding])
+    assert m["grounding"]["iou"]["value"] > max(IOU_BOUND, guess["iou"]), (m["grounding"], guess)
+    assert m["srwt"]["format_errors"] == 0 and m["srwt"]["aas"]["value"] < AAS_BOUND, m["srwt"]

@@ -145,8 +145,16 @@ def test_sft_starts_from_pretrain_weights(smoke_overrides):
     trained_w = pre.model.audio_tower.layers[0].fc1.weight
     assert torch.equal(sft.audio_tower.layers[0].fc1.weight, trained_w)
     assert not torch.equal(fresh_w, trained_w)  # pretraining moved it, so the copy is observable
-    loaded = init_from(sft, ckpt)
-    assert any("trainable_tokens" in k for k in loaded) and any(k.startswith("projector") for k in loaded)
+    init_from(sft, ckpt)
+    from qa_lab.core.tokenizer import tag_token_ids
+    tags = torch.tensor(tag_token_ids(sft.tokenizer))
+    with torch.no_grad():  # the tag tokens' rows pretraining trained, and the projector, as pretraining left them
+        assert torch.equal(sft.language_model.get_input_embeddings()(tags),
+                           pre.model.language_model.get_input_embeddings()(tags))
+        assert not torch.equal(sft.language_model.get_input_embeddings()(tags),
+                               build(load_config("base", smoke_overrides + ["stage=sft"])).language_model
+                               .get_input_embeddings()(tags))  # pretraining moved them
+    assert all(torch.equal(a, b) for a, b in zip(sft.projector.parameters(), pre.model.projector.parameters()))
     with pytest.raises(ValueError, match="none of its"):
         torch.save({"state_dict": {"model.nothing": torch.zeros(1)}}, pre_dir / "bad.ckpt")
         init_from(sft, pre_dir / "bad.ckpt")
@@ -159,9 +167,8 @@ def test_lora_finetune_from_a_full_checkpoint_keeps_and_reloads_every_weight(smo
     ckpt = full_dir / "checkpoints" / "last.ckpt"
     ft_dir, ft = train(load_config("base", smoke_overrides + ["stage=finetune", f"init_from={ckpt}"]),
                        report_examples=0)
-    llm_w = lambda m: dict(m.language_model.named_parameters())  # noqa: E731
     q_full = full.model.language_model.model.layers[0].self_attn.q_proj.weight
-    q_ft = next(v for k, v in llm_w(ft.model).items() if "layers.0.self_attn.q_proj.base_layer.weight" in k)
+    q_ft = ft.model.language_model.get_base_model().model.layers[0].self_attn.q_proj.weight  # peft's public accessors
     assert torch.equal(q_full, q_ft)  # the trained LLM weight, not the preset's
     _, reloaded = load_checkpoint(ft_dir / "checkpoints" / "last.ckpt")  # frozen weights come from init_from again
     ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), reloaded.tokenizer)

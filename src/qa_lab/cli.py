@@ -45,9 +45,11 @@ def _infer(a) -> None:
 
 
 def _decode_flags(cfg, a) -> None:
-    """--num-beams / --ctc-weight replace the checkpoint config's decode settings (checked like the config keys)."""
+    """--num-beams / --ctc-weight / --times replace the checkpoint config's decode settings (checked like the config
+    keys)."""
     from dataclasses import replace
-    changes = {k: v for k, v in (("num_beams", a.num_beams), ("ctc_weight", a.ctc_weight)) if v is not None}
+    changes = {k: v for k, v in (("num_beams", a.num_beams), ("ctc_weight", a.ctc_weight), ("times", a.times))
+               if v is not None}
     cfg.decode = replace(cfg.decode, **changes)
 
 
@@ -69,7 +71,7 @@ def _eval(a) -> None:
             out, k = home / "eval" / f"{name}-{k}", k + 1
     meta = {"checkpoint": str(src), "source": name, "source_path": str(Path(a.manifest).resolve()) if a.manifest
             else f"world:{a.world}", "num_beams": cfg.decode.num_beams, "ctc_weight": cfg.decode.ctc_weight,
-            "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
+            "times": cfg.decode.times, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
     with replacing(out, a.overwrite, "eval folder") as tmp:
         metrics = evaluate(model, cfg, examples, tmp, n_resamples=a.bootstrap, meta=meta,
                            max_new_tokens=a.max_new_tokens)
@@ -287,6 +289,9 @@ def parser() -> argparse.ArgumentParser:
                        help="beam search width (1 = greedy; default: the checkpoint's decode.num_beams)")
         decoder.add_argument("--ctc-weight", type=float, default=None, help="joint CTC / LM decoding weight for asr and "
                        "asr_noise (0 = off; default: the checkpoint's decode.ctc_weight; needs model.ctc_weight > 0)")
+        decoder.add_argument("--times", choices=("lm", "ctc"), default=None, help="srwt and grounding times: lm = "
+                             "the LLM's time tokens, ctc = the transcript aligned to the model's own frames (default: "
+                             "the checkpoint's decode.times; ctc needs model.ctc_weight > 0)")
 
     ab = sub.add_parser("ablate", help="train and evaluate every arm x seed of an ablation; table with CIs")
     ab.add_argument("ablation", help="an ablation file, e.g. ablations/srwt")

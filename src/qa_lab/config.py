@@ -20,6 +20,7 @@ AUDIO_PADDING = ("real", "pad30")
 PROJECTORS = ("linear", "mlp", "tokens")
 STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
 PARTS = ("audio_tower", "projector", "language_model")
+DECODE_TIMES = ("lm", "ctc")
 
 
 class ConfigError(ValueError):
@@ -338,12 +339,20 @@ class DecodeConfig:
     monotone_times: bool = True
     """SRWT answers: a time token may not be earlier than the one before it (Whisper's timestamp rule), so answers
     never fail to parse for decreasing times."""
+    times: str = "lm"
+    """Where SRWT and grounding answers get their times. lm: the LLM writes its time tokens (the paper's model).
+    ctc: from the model's own audio frames, as WhisperX-style aligners do: the clip is transcribed with the asr
+    prompt (jointly with the CTC when ctc_weight > 0), the transcript is force-aligned to the frames' CTC
+    (qa_lab.core.align), SRWT answers are its timed words and grounding answers the query's span(s) in it (keyword
+    spotting in the frames when the transcript misses the query). Needs a model trained with model.ctc_weight > 0;
+    the LLM's time tokens are then not used, so an SRWT ablation measures them only under lm."""
 
     def __post_init__(self) -> None:
         if self.num_beams < 1:
             raise ConfigError(f"decode.num_beams={self.num_beams}: expected >= 1")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ConfigError(f"decode.ctc_weight={self.ctc_weight}: expected a weight between 0 and 1")
+        _check(self.times, DECODE_TIMES, "decode.times")
 
 
 @dataclass

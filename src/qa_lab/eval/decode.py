@@ -9,13 +9,14 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from qa_lab.config import Config
-from qa_lab.core import ctc
+from qa_lab.core import align, ctc
 from qa_lab.core.model import AudioLLM
 from qa_lab.data.audio import duration
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
 from qa_lab.prompts import tags, tasks
 
 TIMED = ("srwt",)  # answers whose time tokens must not go back in time
+ALIGNED = ("srwt", "grounding")  # answers whose times can come from the frames instead (decode.times=ctc)
 
 
 class MonotoneTimes(LogitsProcessor):
@@ -48,19 +49,37 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
 
     Batches hold one task each (its own cap on new tokens, Task.max_new_tokens) and clips of similar duration;
     beam width `num_beams` (None: cfg.decode.num_beams; 1 = greedy); transcription tasks decode jointly with the
-    frames' CTC scores when cfg.decode.ctc_weight > 0 (qa_lab.core.ctc). Outputs come back in input order.
+    frames' CTC scores when cfg.decode.ctc_weight > 0 (qa_lab.core.ctc); with cfg.decode.times == "ctc", srwt and
+    grounding answers are timed from the frames (`_from_frames`). Outputs come back in input order.
     """
-    from tqdm import tqdm
     num_beams = num_beams or cfg.decode.num_beams
-    if cfg.decode.ctc_weight > 0 and cfg.model.ctc_weight == 0:
-        from qa_lab.config import ConfigError
-        raise ConfigError(f"decode.ctc_weight={cfg.decode.ctc_weight}: this model was trained without the CTC loss "
-                          "(model.ctc_weight=0), so its frames spell nothing; set decode.ctc_weight=0")
+    for key in ("ctc_weight", "times"):
+        if getattr(cfg.decode, key) not in (0.0, "lm") and cfg.model.ctc_weight == 0:
+            from qa_lab.config import ConfigError
+            raise ConfigError(f"decode.{key}={getattr(cfg.decode, key)}: this model was trained without the CTC "
+                              f"loss (model.ctc_weight=0), so its frames spell nothing; set decode.{key}="
+                              f"{'0' if key == 'ctc_weight' else 'lm'}")
     for i, ex in enumerate(examples):
         ex.setdefault("_audio_path", str(ex["audio"]))
         ex.setdefault("_line", i + 1)
         if "_duration" not in ex:
             ex["_duration"] = duration(ex["_audio_path"])
+    outputs: list[str] = [""] * len(examples)
+    framed = {i for i, ex in enumerate(examples) if cfg.decode.times == "ctc" and ex["task"] in ALIGNED}
+    for fn, idx in ((_from_frames, sorted(framed)), (_generate, [i for i in range(len(examples)) if i not in framed])):
+        for i, text in zip(idx, fn(model, cfg, [examples[i] for i in idx], batch_seconds, max_new_tokens, num_beams,
+                                   max_batch_size, progress)):
+            outputs[i] = text
+    return outputs
+
+
+def _generate(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_new_tokens: int | None,
+              num_beams: int, max_batch_size: int, progress: bool) -> list[str]:
+    """The LLM's own answers to prepared examples (run's docstring), in input order."""
+    from tqdm import tqdm
+    outputs: list[str] = [""] * len(examples)
+    if not examples:
+        return outputs
     ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=False)
     collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False)
     device = next(model.parameters()).device
@@ -69,7 +88,6 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
     for task in dict.fromkeys(ex["task"] for ex in examples):
         idx = np.array([i for i, ex in enumerate(examples) if ex["task"] == task])
         batches += [idx[b].tolist() for b in eval_batches(durations[idx], batch_seconds, max_batch_size)]
-    outputs: list[str] = [""] * len(examples)
     for batch_idx in tqdm(batches, desc="decoding", unit="batch", disable=not progress or None):
         batch = collate([ds[i] for i in batch_idx])
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -83,6 +101,37 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams, ctc_weight=w,
                                                     **extra)):
             outputs[i] = decode(model, ids, task)
+    return outputs
+
+
+def _from_frames(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_new_tokens: int | None,
+                 num_beams: int, max_batch_size: int, progress: bool) -> list[str]:
+    """SRWT and grounding answers timed by the model's own frames (decode.times=ctc): each clip is transcribed with
+    the asr prompt (as `run` decodes asr), the transcript force-aligned to the frames' CTC (qa_lab.core.align); an
+    SRWT answer is the timed words, a grounding answer the query's span(s). The LLM writes no time token here."""
+    if not examples:
+        return []
+    for ex in examples:  # the errors the LLM's path gives (e.g. a grounding example without its query)
+        tasks.prompt_for(ex, cfg.tags.format)
+    said = [{**ex, "task": "asr"} for ex in examples]
+    texts = [tags.strip_special(t) for t in _generate(model, cfg, said, batch_seconds, max_new_tokens, num_beams,
+                                                        max_batch_size, progress)]
+    tok, blank = model.tokenizer, model.tokenizer.pad_token_id
+    ds = AudioTextDataset(said, tok, cfg.tags.format, cfg.model.audio_padding, with_target=False)
+    collate = Collator(tok, cfg.model.pool_stride, train=False)
+    device = next(model.parameters()).device
+    outputs = [""] * len(examples)
+    for idx in eval_batches(ds.durations(), batch_seconds, max_batch_size):
+        batch = collate([ds[i] for i in idx])
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        for i, logp in zip(idx, model.frame_log_probs(batch)):
+            ex, lp = examples[i], logp.float().cpu().numpy()
+            if ex["task"] == "srwt":
+                words = align.word_times(lp, texts[i], tok, model.frame_seconds, blank)
+                outputs[i] = tags.format_srwt(words) if words else texts[i]  # no alignment: a format error
+            else:
+                spans = align.ground(lp, texts[i], ex["query"], tok, model.frame_seconds, blank)
+                outputs[i] = tags.format_spans(spans) if spans else ""
     return outputs
 
 

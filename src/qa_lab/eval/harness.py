@@ -177,8 +177,11 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
         examples, name = read_manifest(manifest, tasks, skip_hint=False), Path(manifest).stem
     else:
         from qa_lab.world import builder as world
-        want = tasks or [t for t in (cfg.world.tasks or cfg.data.tasks) if t in world.TASKS]
-        root = world.build(cfg.world, cfg.world_seed, tasks=want)
+        trained = [t for t in (cfg.world.tasks or cfg.data.tasks) if t in world.TASKS]
+        want = tasks or trained
+        # the world the run trained on (one build, cached) when it makes every task asked for; a task subset is
+        # read from its manifests, not built again as a world of its own
+        root = world.build(cfg.world, cfg.world_seed, tasks=trained if set(want) <= set(trained) else want)
         examples, name = read_manifest(root / f"{world_split}.jsonl", want), f"world-{world_split}"
     if limit is not None:
         examples = [examples[i] for i in first_per_task(examples, limit)]

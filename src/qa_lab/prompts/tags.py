@@ -74,6 +74,11 @@ SPECIAL_TOKENS: tuple[str, ...] = (
 _SPECIAL_RE = re.compile(r"<\|[^|]*\|>")
 
 
+def strip_special(text: str) -> str:
+    """Text without its special tokens ('<|en|>', time tokens ...), whitespace collapsed: the words said."""
+    return " ".join(_SPECIAL_RE.sub(" ", text).split())
+
+
 def lang_token(lang: str) -> str:
     """'en' -> '<|en|>'; ValueError for a language outside LANGUAGES."""
     if lang not in LANGUAGES:

@@ -14,11 +14,12 @@ differ in one thing), the scale merged over every arm, the seeds, the evaluation
     baseline: srwt_off            # differences are reported as arm - baseline
     scale: scale/tiny-cpu         # model size, steps, world size: the same for every arm
     seeds: [0, 1, 2]
-    eval: [{world: test}]
+    eval:                         # evaluation sets; each may take limit, tasks, max_new_tokens, name, and decode
+      - world: test               # overrides for that set alone (e.g. {times: ctc}: named world-test.times-ctc)
     metrics: [grounding/iou, aqa/accuracy[temporal], asr/wer[en]]
 
 Runs land in runs/<name>/<scale>/<arm>/seed<k>/ (a fixed folder per run, so the runner can resume): a finished run
-(DONE) is never redone; a run whose training was interrupted resumes from its last checkpoint; a trained
+(DONE) is never redone (an eval set added to the file since is evaluated on it); a run whose training was interrupted resumes from its last checkpoint; a trained
 run whose evaluation was interrupted is evaluated again. Each run folder keeps the resolved config it was made with
 (recipe.yaml): when the recipe has changed since (an edited scale or arm, other overrides), the old folder is moved
 aside to seed<k>.stale-<time> and the run is made afresh, so a table never mixes recipes.
@@ -29,14 +30,15 @@ from __future__ import annotations
 import csv
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from qa_lab.config import ConfigError, Config, experiment_path, load_config
+from qa_lab.config import ConfigError, Config, DecodeConfig, experiment_path, load_config
 
 DONE, TRAINED, RECIPE = "DONE", "TRAINED", "recipe.yaml"
+EVAL_KEYS = {"world", "manifest", "limit", "tasks", "max_new_tokens", "decode", "name"}
 
 
 @dataclass
@@ -83,9 +85,19 @@ def load_ablation(path: str | Path) -> Ablation:
         raise ConfigError(f"{p}: baseline {baseline!r} is not one of the arms {list(arms)}")
     evals = raw.get("eval") or [{"world": "test"}]
     for e in evals:
-        if not isinstance(e, dict) or not ({"world", "manifest"} & set(e)):
-            raise ConfigError(f"{p}: eval entries are {{world: SPLIT}} or {{manifest: PATH}} (optional: limit, tasks, "
-                              f"max_new_tokens); got {e!r}")
+        if not isinstance(e, dict) or not ({"world", "manifest"} & set(e)) or set(e) - EVAL_KEYS:
+            raise ConfigError(f"{p}: eval entries are {{world: SPLIT}} or {{manifest: PATH}} (optional: "
+                              f"{', '.join(sorted(EVAL_KEYS - {'world', 'manifest'}))}); got {e!r}")
+        try:
+            DecodeConfig(**(e.get("decode") or {}))
+        except TypeError:
+            raise ConfigError(f"{p}: eval entry {e!r}: decode keys are {', '.join(DecodeConfig.__dataclass_fields__)}"
+                              ) from None
+        except ConfigError as err:
+            raise ConfigError(f"{p}: eval entry {e!r}: {err}") from None
+    names = [_eval_name(e) for e in evals]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{p}: two eval entries share a name ({', '.join(names)}); give one a `name:`")
     metrics = raw.get("metrics") or []
     for m in metrics:
         if "/" not in m:
@@ -127,7 +139,12 @@ def run_dir(ab: Ablation, runs_dir: str | Path, arm: str, seed: int) -> Path:
 
 
 def _eval_name(e: dict) -> str:
-    return f"world-{e['world']}" if "world" in e else Path(e["manifest"]).stem
+    """The folder and table name of an eval entry: `name`, else the source plus its decode overrides
+    (world-test.times-ctc)."""
+    if e.get("name"):
+        return str(e["name"])
+    base = f"world-{e['world']}" if "world" in e else Path(e["manifest"]).stem
+    return base + "".join(f".{k}-{v}" for k, v in sorted((e.get("decode") or {}).items()))
 
 
 def _recipe_changes(path: Path, cfg) -> list[str] | None:
@@ -145,6 +162,19 @@ def _recipe_changes(path: Path, cfg) -> list[str] | None:
 
 def _same_recipe(path: Path, cfg) -> bool:
     return _recipe_changes(path, cfg) == []
+
+
+def _evals(ab: Ablation, cfg, label: str = "") -> list[dict]:
+    """The eval entries a run can be scored on: times from the frames (decode.times: ctc) need a model trained with
+    the CTC loss, so a scale without it (e.g. scale/qwen-audio-7b) leaves those entries out, saying so."""
+    out = []
+    for e in ab.eval:
+        if (e.get("decode") or {}).get("times") == "ctc" and cfg.model.ctc_weight == 0:
+            if label:
+                print(f"[qa-lab ablate] {label}: {_eval_name(e)} left out (decode.times=ctc needs model.ctc_weight > 0)")
+            continue
+        out.append(e)
+    return out
 
 
 EVAL_ONLY = ("decode.",)  # keys that change how answers are decoded, not what is trained
@@ -172,9 +202,13 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
         if (d / "eval").is_dir():
             (d / "eval").rename(d / f"eval.before-{stamp}")
         print(f"[qa-lab ablate] {arm} seed {seed}: decoding changed ({', '.join(changes)}); evaluating again")
+    todo = [e for e in _evals(ab, cfg, f"{arm} seed {seed}")
+            if not (d / "eval" / _eval_name(e) / "metrics.json").is_file()]
     if (d / DONE).is_file():
-        print(f"[qa-lab ablate] {arm} seed {seed}: done, skipped ({d})")
-        return d
+        if not todo:
+            print(f"[qa-lab ablate] {arm} seed {seed}: done, skipped ({d})")
+            return d
+        (d / DONE).unlink()  # an eval set added to the ablation since: evaluated on the finished run
     d.mkdir(parents=True, exist_ok=True)
     (d / RECIPE).write_text(recipe)
     last = d / "checkpoints" / "last.ckpt"
@@ -188,11 +222,12 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     import torch
     if torch.cuda.is_available():  # checkpoints load on the CPU; decode where training ran
         model = model.to("cuda")
-    for e in ab.eval:
+    for e in todo:
         examples, _ = eval_examples(cfg, manifest=e.get("manifest"), world_split=e.get("world"),
                                     tasks=e.get("tasks"), limit=e.get("limit"))
+        ecfg = replace(cfg, decode=replace(cfg.decode, **e["decode"])) if e.get("decode") else cfg
         print(f"[qa-lab ablate] {arm} seed {seed}: evaluating {len(examples)} examples of {_eval_name(e)}")
-        evaluate(model, cfg, examples, d / "eval" / _eval_name(e), n_resamples=0, progress=False,
+        evaluate(model, ecfg, examples, d / "eval" / _eval_name(e), n_resamples=0, progress=False,
                  meta={"arm": arm, "seed": seed, "ablation": ab.name}, max_new_tokens=e.get("max_new_tokens"))
     (d / DONE).write_text("")
     return d
@@ -225,6 +260,8 @@ def collect(ab: Ablation, runs_dir: str | Path) -> list[dict]:
             if not (d / DONE).is_file():
                 continue
             for e in ab.eval:
+                if not (d / "eval" / _eval_name(e) / "metrics.json").is_file():  # an entry this run is not scored on
+                    continue
                 metrics = load_metrics(d / "eval" / _eval_name(e))
                 for task, res in metrics.items():
                     for key, m in res.items():
@@ -256,6 +293,8 @@ def summary_table(ab: Ablation, rows: list[dict]) -> str:
             task, metric = tm.split("/", 1)
             by_arm = {a: {r["seed"]: r["value"] for r in rows if r["arm"] == a and r["eval"] == ev
                           and r["task"] == task and r["metric"] == metric} for a in arms}
+            if not any(by_arm.values()):  # a metric this eval set does not measure (e.g. one limited to some tasks)
+                continue
             cells = []
             for a in arms:
                 v = list(by_arm[a].values())
