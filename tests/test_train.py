@@ -175,3 +175,13 @@ def test_lora_finetune_from_a_full_checkpoint_keeps_and_reloads_every_weight(smo
     batch = Collator(reloaded.tokenizer)([ds[0], ds[1]])
     with torch.no_grad():
         assert torch.allclose(ft.model.eval()(batch)["loss"], reloaded(batch)["loss"], atol=1e-5)
+
+def test_one_schedule_warms_up_then_decays_to_its_floor():
+    from qa_lab.train.module import warmup_cosine
+    run, part = warmup_cosine(10, 110, floor=0.1), warmup_cosine(10, 110, from_zero=True)
+    assert run(0) == pytest.approx(0.1) and part(0) == 0.0  # a run's first step already learns
+    assert run(9) == 1.0 and part(10) == 1.0
+    assert run(110) == pytest.approx(0.1) and part(110) == pytest.approx(0.0) and run(500) == pytest.approx(0.1)
+    decay = [run(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(decay, decay[1:]))
+    assert run(60) == pytest.approx(0.55)  # halfway down the cosine: halfway between peak and floor

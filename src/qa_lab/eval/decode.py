@@ -113,25 +113,34 @@ def _from_frames(model: AudioLLM, cfg: Config, examples: list[dict], batch_secon
         return []
     for ex in examples:  # the errors the LLM's path gives (e.g. a grounding example without its query)
         tasks.prompt_for(ex, cfg.tags.format)
-    said = [{**ex, "task": "asr"} for ex in examples]
+    # one transcript and one frame pass per clip (an srwt and a grounding line of the same clip share them)
+    key = lambda ex: (ex["_audio_path"], ex.get("offset"), ex.get("duration"), ex.get("audio_lang"))  # noqa: E731
+    first: dict = {}
+    for ex in examples:
+        first.setdefault(key(ex), ex)
+    clip_of = {k: i for i, k in enumerate(first)}
+    said = [{**ex, "task": "asr"} for ex in first.values()]
     texts = [tags.strip_special(t) for t in _generate(model, cfg, said, batch_seconds, max_new_tokens, num_beams,
                                                         max_batch_size, progress)]
     tok, blank = model.tokenizer, model.tokenizer.pad_token_id
     ds = AudioTextDataset(said, tok, cfg.tags.format, cfg.model.audio_padding, with_target=False)
     collate = Collator(tok, cfg.model.pool_stride, train=False)
     device = next(model.parameters()).device
-    outputs = [""] * len(examples)
+    frames: list = [None] * len(said)
     for idx in eval_batches(ds.durations(), batch_seconds, max_batch_size):
         batch = collate([ds[i] for i in idx])
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         for i, logp in zip(idx, model.frame_log_probs(batch)):
-            ex, lp = examples[i], logp.float().cpu().numpy()
-            if ex["task"] == "srwt":
-                words = align.word_times(lp, texts[i], tok, model.frame_seconds, blank)
-                outputs[i] = tags.format_srwt(words) if words else texts[i]  # no alignment: a format error
-            else:
-                spans = align.ground(lp, texts[i], ex["query"], tok, model.frame_seconds, blank)
-                outputs[i] = tags.format_spans(spans) if spans else ""
+            frames[i] = logp.float().cpu().numpy()
+    outputs = []
+    for ex in examples:
+        c = clip_of[key(ex)]
+        if ex["task"] == "srwt":
+            words = align.word_times(frames[c], texts[c], tok, model.frame_seconds, blank)
+            outputs.append(tags.format_srwt(words) if words else texts[c])  # no alignment: a format error
+        else:
+            spans = align.ground(frames[c], texts[c], ex["query"], tok, model.frame_seconds, blank)
+            outputs.append(tags.format_spans(spans) if spans else "")
     return outputs
 
 

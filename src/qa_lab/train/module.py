@@ -12,6 +12,22 @@ from qa_lab.config import TrainerConfig
 from qa_lab.core.model import AudioLLM
 
 
+def warmup_cosine(warmup: int, total: int, floor: float = 0.0, from_zero: bool = False):
+    """The learning-rate schedule of every training in the kit (runs and parts), as a LambdaLR factor of the peak:
+    linear warm-up over `warmup` steps, then cosine decay to `floor` at step `total`. Runs start the warm-up at
+    peak / warmup (a warm-up from 0 wastes the first step) and keep a 10 % floor; the parts warm up from 0 and decay
+    to 0 (`from_zero`, floor 0: transformers' get_cosine_schedule_with_warmup, whose numbers the cached parts were
+    made with). Not transformers' own functions: neither starts a warm-up above 0."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + (0 if from_zero else 1)) / max(1, warmup)
+        t = min((step - warmup) / max(1, total - warmup), 1.0)
+        return floor + (1 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return factor
+
+
 class AudioLLMModule(L.LightningModule):
     """Logs `{stage}/loss` and `{stage}/{task}/loss`; optimises only parameters that require grad."""
 
@@ -59,15 +75,7 @@ class AudioLLMModule(L.LightningModule):
             groups[0]["params"] = params
         opt = torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
 
-        # linear warm-up, cosine decay to 10 %. Not transformers' get_cosine_with_min_lr_schedule_with_warmup:
-        # its warm-up starts at lr 0, which wastes the first step (this one starts at lr / warmup_steps).
-        def schedule(step: int) -> float:
-            if step < c.warmup_steps:
-                return (step + 1) / c.warmup_steps
-            t = (step - c.warmup_steps) / max(1, c.max_steps - c.warmup_steps)
-            return 0.1 + 0.45 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(c.warmup_steps, c.max_steps, floor=0.1))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+import lightning as L
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -233,28 +234,49 @@ def ctc_loss(encoder, head: nn.Linear, mel, mel_lengths, targets, target_lengths
                       reduction=reduction, zero_infinity=True)
 
 
-def _optimise(params, lr, steps, losses_of, desc: str, progress: bool) -> list[float]:
-    """AdamW with warm-up and cosine decay; `losses_of(step)` returns the step's loss. -> per-step losses.
-    `params`: tensors, or param-group dicts (each may name its own lr)."""
-    from transformers import get_cosine_schedule_with_warmup
+class _Steps(L.LightningModule):
+    """A part's training on Lightning's loop, the one every run uses: step s trains on `losses_of(s)` (the batch
+    order is the caller's, seeded), AdamW, linear warm-up over the first tenth of the steps, cosine decay to 0 (the
+    parts train once from scratch-like starts, so nothing is kept at the end as a run's 10 % floor is)."""
+
+    def __init__(self, groups: list[dict], lr: float, steps: int, losses_of, bar):
+        super().__init__()
+        self._groups, self._lr, self._steps, self._losses_of, self._bar = groups, lr, steps, losses_of, bar
+        self.losses: list[float] = []
+
+    def training_step(self, step: int, _) -> torch.Tensor:
+        loss = self._losses_of(int(step))
+        self.losses.append(float(loss.detach()))
+        self._bar.update(1)
+        self._bar.set_postfix(loss=f"{self.losses[-1]:.3f}")
+        return loss
+
+    def configure_optimizers(self):
+        from qa_lab.train.module import warmup_cosine
+        opt = torch.optim.AdamW(self._groups, lr=self._lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(max(1, self._steps // 10), self._steps,
+                                                                     from_zero=True))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def _optimise(params, lr, steps, losses_of, desc: str, progress: bool, device: str = "cpu") -> list[float]:
+    """Train for `steps` steps on Lightning's loop (_Steps); `losses_of(step)` returns the step's loss (its modules
+    already on `device`). -> per-step losses. `params`: tensors, or param-group dicts (each may name its own lr)."""
+    from torch.utils.data import DataLoader
+
+    from qa_lab.train.run import quiet_libraries
+    quiet_libraries()
     groups = list(params)
     if groups and not isinstance(groups[0], dict):
         groups = [{"params": groups}]
-    params = [p for g in groups for p in g["params"]]
-    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
-    sched = get_cosine_schedule_with_warmup(opt, max(1, steps // 10), steps)
-    losses = []
-    with tqdm(range(steps), desc=desc, disable=not progress, mininterval=2.0) as bar:
-        for step in bar:
-            loss = losses_of(step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return losses
+    with tqdm(total=steps, desc=desc, disable=not progress, mininterval=2.0) as bar:
+        module = _Steps(groups, lr, steps, losses_of, bar)
+        trainer = L.Trainer(max_steps=steps, accelerator="cpu" if device == "cpu" else "gpu", devices=1,
+                            gradient_clip_val=1.0, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+        # its own generator: a DataLoader otherwise draws its base seed from the global RNG the losses may use
+        trainer.fit(module, DataLoader(range(steps), batch_size=None, generator=torch.Generator()))
+    return module.losses
 
 
 def train_ctc(encoder, head: nn.Linear, clips, steps: int, batch_size: int, lr: float, seed: int,
@@ -269,7 +291,7 @@ def train_ctc(encoder, head: nn.Linear, clips, steps: int, batch_size: int, lr: 
     groups = [{"params": [p for p in encoder.parameters() if p.requires_grad], "lr": encoder_lr or lr},
               {"params": list(head.parameters()), "lr": lr}]
     return _optimise(groups, lr, steps, lambda s: ctc_loss(encoder, head, *_mel_batch(clips, batches[s], device)),
-                     "encoder (CTC)", progress)
+                     "encoder (CTC)", progress, device)
 
 
 def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch_size: int, lr: float, seed: int,
@@ -302,7 +324,7 @@ def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch
         return F.ctc_loss(logp.transpose(0, 1), targets, n, target_lengths, blank=0, zero_infinity=True)
 
     groups = [{"params": top, "lr": encoder_lr or lr}, {"params": list(head.parameters()), "lr": lr}]
-    return _optimise(groups, lr, steps, loss, "encoder top (CTC)", progress)
+    return _optimise(groups, lr, steps, loss, "encoder top (CTC)", progress, device)
 
 
 def train_lm(llm, seqs: list[list[int]], pad_id: int, steps: int, batch_size: int, lr: float, seed: int,
@@ -313,7 +335,7 @@ def train_lm(llm, seqs: list[list[int]], pad_id: int, steps: int, batch_size: in
     batches = _order(len(seqs), steps, batch_size, torch.Generator().manual_seed(seed))
     return _optimise(llm.parameters(), lr, steps,
                      lambda s: llm(**_text_batch(seqs, batches[s], pad_id, device, prefixes), use_cache=False).loss,
-                     "llm (next token)", progress)
+                     "llm (next token)", progress, device)
 
 
 @torch.no_grad()
