@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from qa_lab.config import DECODE_TIMES
 from qa_lab.prompts import tags, tasks
 
 
@@ -289,7 +290,7 @@ def parser() -> argparse.ArgumentParser:
                        help="beam search width (1 = greedy; default: the checkpoint's decode.num_beams)")
         decoder.add_argument("--ctc-weight", type=float, default=None, help="joint CTC / LM decoding weight for asr and "
                        "asr_noise (0 = off; default: the checkpoint's decode.ctc_weight; needs model.ctc_weight > 0)")
-        decoder.add_argument("--times", choices=("lm", "ctc"), default=None, help="srwt and grounding times: lm = "
+        decoder.add_argument("--times", choices=DECODE_TIMES, default=None, help="srwt and grounding times: lm = "
                              "the LLM's time tokens, ctc = the transcript aligned to the model's own frames (default: "
                              "the checkpoint's decode.times; ctc needs model.ctc_weight > 0)")
 
