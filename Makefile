@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for make test: each runs one test file at a time with its share of the cores
+TEST_WORKERS ?= 2
 
 .PHONY: demo test install bench clean
 
@@ -19,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/qa-lab ablate ablations/srwt --seeds 1
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py

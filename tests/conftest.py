@@ -11,7 +11,13 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub; local folders only
 
-torch.set_num_threads(2)
+# `make test` runs the suite in pytest-xdist workers, one per core, files kept whole (--dist loadfile). Each worker
+# gets its share of the cores: the tiny models' ops gain little from a second thread, so two one-thread workers
+# finish sooner than one two-thread process (README: the suite's time). Subprocesses (CLI tests, notebook kernels)
+# inherit the share through OMP_NUM_THREADS.
+_THREADS = max(1, min(2, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+os.environ.setdefault("OMP_NUM_THREADS", str(_THREADS))
+torch.set_num_threads(_THREADS)
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRISPEECH = ROOT.parent / "shared" / "audio" / "librispeech-1272-128104-0000.flac"

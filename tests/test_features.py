@@ -115,6 +115,7 @@ def test_freeze_names_a_part():
         load_config("base", ["model.freeze=[encoder]"])
 
 
+@pytest.mark.slow  # trains a tiny model per variant: 4-5 s each
 @pytest.mark.parametrize("layer,projector", [("null", "linear"), ("1", "linear"), ("0", "linear"), ("0", "tokens")])
 def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp_path, layer, projector):
     cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0",

@@ -66,6 +66,7 @@ def test_top_layers_of_a_pretrained_encoder_learn_ctc(world_root, one_thread):
     assert all(torch.equal(v, encoder.layers[0].state_dict()[k]) for k, v in bottom.items())  # frozen below
 
 
+@pytest.mark.slow  # parts pretraining on a real-shaped Whisper
 def test_a_real_whisper_is_adapted_in_its_top_layers_and_loads(tmp_path):
     torch.manual_seed(1)
     source = WhisperEncoder(WhisperConfig(**PRESETS["tiny"].encoder_config))
@@ -173,6 +174,7 @@ def test_hash_is_stable_and_verify_names_the_changed_file(built, tmp_path):
         parts_hash(tmp_path)
 
 
+@pytest.mark.slow  # parts pretraining, twice
 def test_same_spec_gives_the_same_bytes_and_restores_threads(built, tmp_path):
     threads = torch.get_num_threads()
     again = pretrain_parts(SPEC, tmp_path, progress=False)

@@ -94,6 +94,7 @@ def test_resume_with_a_changed_model_or_data_key_names_each_key(tmp_path):
     assert "trainer.max_steps" not in msg
 
 
+@pytest.mark.slow  # trains, then resumes
 def test_a_changed_config_on_resume_fails_before_anything_is_written(smoke_overrides, tmp_path):
     run = tmp_path / "old"
     (run / "checkpoints").mkdir(parents=True)
@@ -133,6 +134,7 @@ def test_a_task_weight_for_an_untrained_task_suggests_the_close_one():
         load_config("demo", ["data.task_weights.asrr=2"])
 
 
+@pytest.mark.slow  # trains on a corpus with a bad clip, both data paths
 @pytest.mark.parametrize("cached", [True, False], ids=["cached-features", "mel-every-step"])
 def test_a_clip_with_nan_samples_is_named_or_skipped_under_skip_invalid(smoke_overrides, corpus, tmp_path, caplog,
                                                                        cached):

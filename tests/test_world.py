@@ -29,6 +29,7 @@ def _digest(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # builds a world twice
 def test_two_builds_are_byte_identical_whatever_the_worker_count(built, tmp_path):
     again = world.build(_cfg(tmp_path, workers=2), seed=0, progress=False)
     assert again.name == built.name

@@ -73,24 +73,31 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
     return outputs
 
 
-def _generate(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_new_tokens: int | None,
-              num_beams: int, max_batch_size: int, progress: bool) -> list[str]:
-    """The LLM's own answers to prepared examples (run's docstring), in input order."""
+def _batches(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_batch_size: int,
+             progress: bool = False):
+    """Collated batches of prepared examples on the model's device, one task and similar durations each
+    -> yields (indices into examples, batch)."""
     from tqdm import tqdm
-    outputs: list[str] = [""] * len(examples)
     if not examples:
-        return outputs
+        return
     ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=False)
     collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False)
     device = next(model.parameters()).device
     durations = ds.durations()
-    batches = []
+    plan = []
     for task in dict.fromkeys(ex["task"] for ex in examples):
         idx = np.array([i for i, ex in enumerate(examples) if ex["task"] == task])
-        batches += [idx[b].tolist() for b in eval_batches(durations[idx], batch_seconds, max_batch_size)]
-    for batch_idx in tqdm(batches, desc="decoding", unit="batch", disable=not progress or None):
+        plan += [idx[b].tolist() for b in eval_batches(durations[idx], batch_seconds, max_batch_size)]
+    for batch_idx in tqdm(plan, desc="decoding", unit="batch", disable=not progress or None):
         batch = collate([ds[i] for i in batch_idx])
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        yield batch_idx, {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def _generate(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_new_tokens: int | None,
+              num_beams: int, max_batch_size: int, progress: bool) -> list[str]:
+    """The LLM's own answers to prepared examples (run's docstring), in input order."""
+    outputs: list[str] = [""] * len(examples)
+    for batch_idx, batch in _batches(model, cfg, examples, batch_seconds, max_batch_size, progress):
         task = examples[batch_idx[0]]["task"]
         cap = max_new_tokens or tasks.get(task).max_new_tokens
         w = cfg.decode.ctc_weight if task in ctc.TASKS else 0.0
@@ -123,13 +130,8 @@ def _from_frames(model: AudioLLM, cfg: Config, examples: list[dict], batch_secon
     texts = [tags.strip_special(t) for t in _generate(model, cfg, said, batch_seconds, max_new_tokens, num_beams,
                                                         max_batch_size, progress)]
     tok, blank = model.tokenizer, model.tokenizer.pad_token_id
-    ds = AudioTextDataset(said, tok, cfg.tags.format, cfg.model.audio_padding, with_target=False)
-    collate = Collator(tok, cfg.model.pool_stride, train=False)
-    device = next(model.parameters()).device
     frames: list = [None] * len(said)
-    for idx in eval_batches(ds.durations(), batch_seconds, max_batch_size):
-        batch = collate([ds[i] for i in idx])
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    for idx, batch in _batches(model, cfg, said, batch_seconds, max_batch_size):
         for i, logp in zip(idx, model.frame_log_probs(batch)):
             frames[i] = logp.float().cpu().numpy()
     outputs = []

@@ -139,6 +139,20 @@ def _event_span(audio: np.ndarray, onset: float) -> tuple[float, float]:
     return round(onset + a, 2), round(onset + b, 2)
 
 
+def _add_event(rng, label: str, ev: np.ndarray, seconds: float, taken: list, items: list, events: list, gap: float,
+               gain_db: tuple[float, float]) -> bool:
+    """Place event sound `ev` where it overlaps no `taken` span; on success record its span, its sound (at a gain
+    drawn from `gain_db`) and its fact in `taken`, `items` and `events` -> whether it fitted."""
+    onset = _place(rng, ev, seconds, taken, gap=gap)
+    if onset is None:
+        return False
+    taken.append((onset, onset + len(ev) / SAMPLE_RATE))
+    items.append((ev, onset, float(rng.uniform(*gain_db))))
+    start, end = _event_span(ev, onset)
+    events.append({"label": label, "start": start, "end": end})
+    return True
+
+
 def _spoken(words: list[dict], lang: str) -> str:
     return speech.display_text(" ".join(w["word"] for w in words), lang)
 
@@ -221,13 +235,8 @@ def _gen_count(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
     items, events, taken = [], [], []
     for _ in range(k):
         ev = sounds.event(label, rng, duration=float(rng.uniform(0.15, 0.5)))
-        onset = _place(rng, ev, seconds, taken, gap=0.25)
-        if onset is None:
+        if not _add_event(rng, label, ev, seconds, taken, items, events, gap=0.25, gain_db=(-24, -18)):
             break
-        taken.append((onset, onset + len(ev) / SAMPLE_RATE))
-        items.append((ev, onset, float(rng.uniform(-24, -18))))
-        start, end = _event_span(ev, onset)
-        events.append({"label": label, "start": start, "end": end})
     audio = sounds.mix(_quiet_background(rng, seconds), items, seconds, float(rng.uniform(12, 25)))
     events.sort(key=lambda e: e["start"])
     return audio, {"events": events}, [("count", {"label": str(len(events))})]
@@ -313,14 +322,7 @@ def _gen_scene(cfg: WorldConfig, seed: int, split: str, i: int, n: int):
             words = _shift(w, onset)
             speech_span = (words[0]["start"], words[-1]["end"])
     for label in labels:
-        ev = sounds.event(label, rng)
-        onset = _place(rng, ev, seconds, taken, gap=0.2)
-        if onset is None:
-            continue
-        taken.append((onset, onset + len(ev) / SAMPLE_RATE))
-        items.append((ev, onset, float(rng.uniform(-24, -16))))
-        start, end = _event_span(ev, onset)
-        events.append({"label": label, "start": start, "end": end})
+        _add_event(rng, label, sounds.event(label, rng), seconds, taken, items, events, gap=0.2, gain_db=(-24, -16))
     events.sort(key=lambda e: (e["start"], e["end"]))
     bg = _pick(rng, spec["backgrounds"])
     audio = sounds.mix(sounds.background(bg, seconds, rng), items, seconds, float(rng.uniform(6, 18)))
