@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job: the paper's SRWT ablation at the tiny CPU scale (2 arms, 1 seed), table + grounding-gains plot.
+# The main job: the paper's SRWT ablation at the tiny CPU scale (2 arms, 1 seed, trained side by side), table + plots.
 demo: $(STAMP)
-	$(BIN)/qa-lab ablate ablations/srwt --seeds 1
+	$(BIN)/qa-lab ablate ablations/srwt --seeds 1 --jobs 2
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile

@@ -158,3 +158,38 @@ def test_a_fixed_world_seed_gives_every_seed_one_world_and_null_means_the_run_se
     old.write_text(to_yaml(own[0]))
     assert ablation._same_recipe(old, fixed[0])
     assert not ablation._same_recipe(old, load_config("demo", ["world.seed=1"]))
+
+
+@pytest.mark.slow
+def test_parallel_runs_give_the_serial_table_and_a_failed_run_spares_the_others(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # one thread per run process, as the serial run below
+    (tmp_path / "s").mkdir()
+    (tmp_path / "p").mkdir()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = run_ablation(_write_ablation(tmp_path / "s", tmp_path / "s" / "runs", tmp_path / "world",
+                                              tmp_path / "parts"))
+    finally:
+        torch.set_num_threads(threads)
+    path = _write_ablation(tmp_path / "p", tmp_path / "p" / "runs", tmp_path / "world", tmp_path / "parts")
+    parallel = run_ablation(path, jobs=2)
+    table = lambda root: sorted((r["arm"], r["task"], r["metric"], r["value"])  # noqa: E731
+                                for r in csv.DictReader((root / "results.csv").open()))
+    assert table(parallel) == table(serial) and len(table(serial)) >= 4
+    ab = load_ablation(path)
+    for arm in ("with", "without"):  # the same losses at every step, to the last digit
+        logs = [(run_dir(ab, tmp_path / k / "runs", arm, 0) / "logs" / "metrics.csv").read_text() for k in "sp"]
+        assert logs[0] == logs[1] and "train/loss" in logs[0]
+
+    # a run that cannot resume (every checkpoint unreadable) fails in its own process; the other run finishes
+    for arm in ("with", "without"):
+        d = run_dir(ab, tmp_path / "p" / "runs", arm, 0)
+        for marker in (DONE, TRAINED):
+            (d / marker).unlink()
+    for ckpt in (run_dir(ab, tmp_path / "p" / "runs", "with", 0) / "checkpoints").glob("*.ckpt"):
+        ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match=r"1 of 2 runs failed: with seed 0 \(exit code 1\)"):
+        run_ablation(path, jobs=2)
+    assert (run_dir(ab, tmp_path / "p" / "runs", "without", 0) / DONE).is_file()
+    assert not (run_dir(ab, tmp_path / "p" / "runs", "with", 0) / DONE).is_file()

@@ -86,7 +86,7 @@ def _ablate(a) -> None:
     if a.scale:
         load_ablation(a.ablation)  # check the file before anything runs
     try:
-        run_ablation(a.ablation, seeds=a.seeds, overrides=a.overrides, scale=a.scale)
+        run_ablation(a.ablation, seeds=a.seeds, overrides=a.overrides, scale=a.scale, jobs=a.jobs)
     except TrainingStopped as e:
         print(f"\n[qa-lab ablate] {e}\n[qa-lab ablate] run the same command again to resume", file=sys.stderr)
         sys.exit(128 + e.signum)
@@ -299,6 +299,8 @@ def parser() -> argparse.ArgumentParser:
     ab.add_argument("overrides", nargs="*", help="key=value overrides applied to every run")
     ab.add_argument("--seeds", type=int, default=None, help="how many seeds (default: the file's list)")
     ab.add_argument("--scale", default=None, help="replace the file's scale, e.g. scale/mini-gpu")
+    ab.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process with its "
+                    "share of the CPU cores (CPU machines: 2 on 2 cores is 1.4x faster); default 1")
     ab.set_defaults(func=_ablate)
 
     pp = sub.add_parser("pretrain-parts", help="make (or find cached) the pretrained encoder and LLM of a scale")
@@ -344,10 +346,6 @@ def parse_args(argv: list[str] | None = None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    import warnings
-    # Deprecation chatter from the pinned libraries, not actionable by users.
-    for msg in (".*is_gradient_checkpointing.*", ".*LeafSpec.*", ".*does not have many workers.*"):
-        warnings.filterwarnings("ignore", message=msg)
     args = parse_args(argv)
     if args.func in (_train, _infer, _eval, _ablate, _pretrain_parts, _export):
         from qa_lab.train.run import quiet_libraries

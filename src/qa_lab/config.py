@@ -19,6 +19,7 @@ TAG_FORMATS = FORMATS
 AUDIO_PADDING = ("real", "pad30")
 PROJECTORS = ("linear", "mlp", "tokens")
 STRATEGIES = ("auto", "ddp", "fsdp", "deepspeed")
+LOSS_NORMALIZATIONS = ("tokens", "examples", "step_tokens", "batch")
 PARTS = ("audio_tower", "projector", "language_model")
 DECODE_TIMES = ("lm", "ctc")
 
@@ -294,6 +295,16 @@ class TrainerConfig:
     """Machines in a multi-node run."""
     accumulate_grad_batches: int = 1
     """Batches per optimizer step."""
+    loss_normalization: str = "tokens"
+    """What one optimiser step's answer losses are summed and divided by (the CTC loss stays a mean).
+    tokens: every target token of the run weighs the same, whatever its micro-batch, step or rank: the step's summed
+    token losses over the mean target tokens per step (counted over the seeded batch stream's first pass), so each
+    task's share of the loss is its share of the target tokens. examples: every example weighs the same (each
+    example's token mean, summed, over the mean examples per step), so the loss follows data.task_weights exactly.
+    step_tokens: the step's sum over the target tokens in that step, all micro-batches and ranks included
+    (transformers' num_items_in_batch); a task whose clips are short fills steps with many short answers, and its
+    tokens weigh less. batch: the token mean of each micro-batch (the kit before 2026-12-04). benchmarks/README.md
+    has the measured shares of each."""
     gradient_clip_val: float = 1.0
     """Clip the gradient norm (0 disables)."""
     val_every_n_steps: int = 100
@@ -311,6 +322,7 @@ class TrainerConfig:
 
     def __post_init__(self) -> None:
         _check(self.strategy, STRATEGIES, "trainer.strategy")
+        _check(self.loss_normalization, LOSS_NORMALIZATIONS, "trainer.loss_normalization")
         if self.max_steps < 1:
             raise ConfigError(f"trainer.max_steps={self.max_steps}: expected >= 1")
         if self.accumulate_grad_batches < 1:
@@ -605,7 +617,15 @@ def from_yaml(path: str | Path) -> Config:
     return from_yaml_text(Path(path).read_text(), str(path))
 
 
+# Keys whose default changed, with the value a stored config written before the change meant by leaving them out.
+# A run folder or checkpoint made then reads as made with the old value, so it is never mistaken for the new recipe.
+EARLIER_DEFAULTS = {"trainer.loss_normalization": "batch"}  # before 2026-12-04
+
+
 def from_yaml_text(text: str, where: str = "<config>") -> Config:
-    """A resolved config from yaml text (as stored inside checkpoints)."""
+    """A resolved config from yaml text (as stored inside checkpoints and run folders)."""
     raw = OmegaConf.create(text)
+    for key, old in EARLIER_DEFAULTS.items():
+        if OmegaConf.select(raw, key, default=None) is None:
+            OmegaConf.update(raw, key, old, force_add=True)
     return _to_config(_merge(OmegaConf.structured(Config), raw, where), where)

@@ -17,8 +17,9 @@ class TrainingStopped(Exception):
     """Training stopped early on a signal (SIGTERM from a scheduler, SIGINT from Ctrl-C) after saving the step it
     had reached; `qa-lab train` exits with 128 + the signal number, so schedulers requeue the job."""
 
-    def __init__(self, signum: int, step: int, checkpoint):
+    def __init__(self, signum: int, step: int | None = None, checkpoint=None):
         import signal
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
         name = signal.Signals(signum).name
-        super().__init__(f"stopped by {name} at step {step}; saved {checkpoint}")
+        where = f" at step {step}; saved {checkpoint}" if step is not None else "; every run saved the step it reached"
+        super().__init__(f"stopped by {name}{where}")

@@ -43,12 +43,20 @@ class AudioTextDataset(Dataset):
         self.audio_padding = audio_padding
         self.with_target = with_target  # False: prompts only (decoding), no target fields needed
         self.ctc = ctc and with_target  # also tokenise what is said (ctc_ids), for the auxiliary CTC loss
+        self._label_counts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.examples)
 
     def durations(self) -> np.ndarray:
         return np.array([ex["_duration"] for ex in self.examples])
+
+    def label_counts(self) -> np.ndarray:
+        """The target tokens each example is trained on (its target and the end-of-sequence token), counted once."""
+        if self._label_counts is None:
+            ids = self.tokenizer([target(ex) for ex in self.examples], add_special_tokens=False)["input_ids"]
+            self._label_counts = np.array([len(x) + 1 for x in ids], dtype=np.int64)
+        return self._label_counts
 
     def __getitem__(self, i: int) -> dict | None:
         ex = self.examples[i]
@@ -205,6 +213,47 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return self.num_batches
 
+    def batch_at(self, k: int) -> list[int]:
+        """Batch k of the stream every rank draws from (rank r trains on batches r, r + world_size, ...)."""
+        if not hasattr(self, "_epochs"):
+            self._epochs: list[list[list[int]]] = []
+        base = 0
+        for e in range(k + 1):  # an epoch holds at least one batch
+            if e == len(self._epochs):
+                self._epochs.append(self.epoch(e))
+            if k < base + len(self._epochs[e]):
+                return self._epochs[e][k - base]
+            base += len(self._epochs[e])
+        raise AssertionError("unreachable")
+
+    def step_batches(self, step: int, accumulate: int = 1) -> list[list[int]]:
+        """Every batch of optimiser step `step` on every rank: stream batches [step·A·R, (step+1)·A·R)."""
+        per = accumulate * self.world_size
+        return [self.batch_at(k) for k in range(step * per, (step + 1) * per)]
+
+
+def loss_shares(data: AudioDataModule, steps: int, norm: str) -> dict[str, dict[str, float]]:
+    """Per task, over optimiser steps 0 .. steps-1 of the run's seeded batch stream: the share of examples that
+    data.task_weights asks for (`asked`), and the measured shares of examples, of target tokens and of loss weight
+    (`loss`: the sum of the weights the gradient gives its token losses) under trainer.loss_normalization `norm`."""
+    if data.train_sampler is None:
+        data.train_dataloader()
+    t, sampler = data.cfg.trainer, data.train_sampler
+    per_rank = t.accumulate_grad_batches * sampler.world_size
+    counts, tasks = data.train_set.label_counts(), [ex["task"] for ex in data.train_set.examples]
+    got: dict[str, np.ndarray] = {task: np.zeros(3) for task in sorted(set(tasks))}
+    for s in range(steps):
+        denom = None if norm == "batch" else data.loss_denominator(s, norm)
+        for b in sampler.step_batches(s, t.accumulate_grad_batches):
+            for i in b:
+                n = counts[i]
+                w = {"batch": n / (counts[b].sum() * per_rank), "examples": 1 / (denom or 1)}.get(norm, n / (denom or 1))
+                got[tasks[i]] += (1, n, w)
+    weights = {task: float(data.cfg.data.task_weights.get(task, 1.0)) for task in got}
+    total = np.sum(list(got.values()), axis=0)
+    return {task: {"asked": weights[task] / sum(weights.values()), "examples": v[0] / total[0],
+                   "tokens": v[1] / total[1], "loss": v[2] / total[2]} for task, v in got.items()}
+
 
 def eval_batches(durations: np.ndarray, batch_seconds: float, max_batch_size: int) -> list[list[int]]:
     """Deterministic batches over every example once, sorted by duration (for validation and decoding)."""
@@ -220,6 +269,8 @@ class AudioDataModule(L.LightningDataModule):
         self.features = features  # examples -> FeatureStore holding them (a frozen tower's cache), or None
         self.train_set: AudioTextDataset | None = None
         self.val_set: AudioTextDataset | None = None
+        self.train_sampler: BucketBatchSampler | None = None
+        self._per_step: dict[str, float] = {}
 
     def manifests(self) -> tuple[Path, Path]:
         d = self.cfg.data
@@ -284,7 +335,28 @@ class AudioDataModule(L.LightningDataModule):
             d.max_batch_size, dict(d.task_weights), d.bucket, self.cfg.seed, num_batches=total,
             start=consumed, rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1)
+        self.train_sampler = sampler
         return self._loader(self.train_set, sampler)
+
+    def loss_denominator(self, step: int, norm: str) -> float:
+        """What the summed losses of optimiser step `step` are divided by under trainer.loss_normalization `norm`
+        (tokens, examples or step_tokens; config.py says what each means), counted over every micro-batch and rank
+        from the seeded batch stream, so no rank waits for another's count. A clip skipped at load under
+        data.skip_invalid still counts (too small a share to matter)."""
+        if norm == "step_tokens":
+            return float(self.units(self.train_sampler.step_batches(step, self.cfg.trainer.accumulate_grad_batches)))
+        if norm not in self._per_step:  # the mean over the stream's first pass, the same for the whole run
+            first = self.train_sampler.epoch(0)
+            per_batch = self.units(first, "examples" if norm == "examples" else "tokens") / max(len(first), 1)
+            self._per_step[norm] = per_batch * self.cfg.trainer.accumulate_grad_batches * self.train_sampler.world_size
+        return self._per_step[norm]
+
+    def units(self, batches: list[list[int]], unit: str = "tokens") -> int:
+        """Target tokens (unit "tokens") or examples ("examples") in `batches` of the training set."""
+        if unit == "examples":
+            return sum(map(len, batches))
+        counts = self.train_set.label_counts()
+        return int(sum(counts[b].sum() for b in batches))
 
     def val_dataloader(self) -> DataLoader:
         d = self.cfg.data

@@ -38,7 +38,8 @@ class AudioLLMModule(L.LightningModule):
         self.config_yaml = config_yaml  # stored in every checkpoint so `export`/`infer` can rebuild the model
         self.strict_loading = False  # checkpoints hold only trainable weights; the rest comes from the preset
 
-    def step(self, batch: dict | None, stage: str) -> torch.Tensor | None:
+    def step(self, batch: dict | None, stage: str) -> dict | None:
+        """The model's outputs for `batch`, logged: the token-mean loss, the CTC loss and each task's loss."""
         if batch is None:  # every clip of the batch was skipped under data.skip_invalid: no step
             return None
         out = self.model(batch)
@@ -53,10 +54,26 @@ class AudioLLMModule(L.LightningModule):
         for task in sums:
             self.log(f"{stage}/{task}/loss", sums[task] / max(counts[task], 1), batch_size=counts[task],
                      sync_dist=stage != "train")
-        return out["loss"]
+        return out
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        return self.step(batch, "train")
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        out = self.step(batch, "train")
+        return None if out is None else self.objective(out)
+
+    def objective(self, out: dict) -> torch.Tensor:
+        """The loss the optimiser minimises, normalised as trainer.loss_normalization says (config.py explains the
+        choices). Lightning divides a micro-batch's loss by the accumulation count and DDP/FSDP average gradients
+        over ranks: both are undone here, so the step's gradient is that of (the step's sum) / (the step's total)."""
+        norm = self.opt_cfg.loss_normalization
+        if norm == "batch":
+            return out["loss"]
+        t = self.trainer
+        per = out["loss_sum"] / out["n_tokens"].clamp(min=1) if norm == "examples" else out["loss_sum"]
+        total = t.datamodule.loss_denominator(self.global_step, norm)
+        loss = per.sum() * (t.accumulate_grad_batches * t.world_size) / max(total, 1.0)
+        if "ctc" in out:  # the auxiliary CTC loss stays a mean over the step's micro-batches and ranks
+            loss = loss + self.model.ctc_weight * out["ctc"]
+        return loss
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self.step(batch, "val")

@@ -108,7 +108,10 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    for msg in (".*weights_only.*", ".*litlogger.*", ".*generation_config.*"):  # cli.main filters the rest
+    for msg in (".*weights_only.*", ".*litlogger.*", ".*generation_config.*"):
+        warnings.filterwarnings("ignore", message=msg)
+    # deprecation chatter from the pinned libraries, not actionable by users
+    for msg in (".*is_gradient_checkpointing.*", ".*LeafSpec.*", ".*does not have many workers.*"):
         warnings.filterwarnings("ignore", message=msg)
     # A resume continues in its run folder (train() merges the CSV log), and the batch sampler resumes by step
     # (BucketBatchSampler's `start`), so these three are expected and wrong here.
@@ -120,14 +123,14 @@ def quiet_libraries() -> None:
 class ProgressLine(L.Callback):
     """One progress line per run (label, step/total, loss, last validation loss, ETA) instead of Lightning's bars."""
 
-    def __init__(self, label: str):
-        self.label, self.bar, self.val = label, None, None
+    def __init__(self, label: str, position: int = 0):
+        self.label, self.position, self.bar, self.val = label, position, None, None
 
     def on_train_start(self, trainer, pl_module) -> None:
         from tqdm import tqdm
         if trainer.is_global_zero:
             self.bar = tqdm(total=trainer.max_steps, initial=trainer.global_step, desc=self.label, unit="step",
-                            dynamic_ncols=True, mininterval=2.0)
+                            dynamic_ncols=True, mininterval=2.0, position=self.position)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.bar is None or trainer.global_step <= self.bar.n:
@@ -184,7 +187,7 @@ class StopOnSignal(L.Callback):
 
 
 def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None, label: str | None = None,
-                **overrides) -> L.Trainer:
+                progress_line: int = 0, **overrides) -> L.Trainer:
     t = cfg.trainer
     strategy = t.strategy
     if strategy == "fsdp":
@@ -194,7 +197,7 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         strategy = "deepspeed_stage_2"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
-    callbacks = [ckpt, ProgressLine(label or cfg.name), StopOnSignal(run_dir / "checkpoints" / "last.ckpt"),
+    callbacks = [ckpt, ProgressLine(label or cfg.name, progress_line), StopOnSignal(run_dir / "checkpoints" / "last.ckpt"),
                  *(extra_callbacks or [])]
     if t.val_decode_per_task:
         from qa_lab.train.callbacks import GenerationEval
@@ -217,14 +220,15 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
 
 def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | None = None,
           report_examples: int = 8, run_dir: str | Path | None = None, label: str | None = None,
-          verbose: bool = True, **trainer_overrides) -> tuple[Path, AudioLLMModule]:
+          verbose: bool = True, progress_line: int = 0, **trainer_overrides) -> tuple[Path, AudioLLMModule]:
     """Train `cfg` (into `run_dir`, default a new runs/<name>/<time>/); returns the run folder and the module.
 
     `resume` (a checkpoint or a run folder) continues in that checkpoint's run folder, from the newest readable
     checkpoint there, with a config that may differ only in RESUME_MAY_CHANGE keys. The config, the checkpoint and
     the manifests are all checked before the run folder is made, so a bad input leaves no folder behind. SIGTERM or
     SIGINT saves the step reached and raises TrainingStopped. `label` names the run on its progress line;
-    verbose=False prints nothing but that line (the ablation runner)."""
+    verbose=False prints nothing but that line (the ablation runner); `progress_line` is the terminal line it keeps to
+    (0, 1, ... when several runs share a terminal)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if source_yaml is None:
         try:
@@ -263,7 +267,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     if cfg.trainer.grad_conflict_every_n_steps:
         from qa_lab.train.callbacks import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
-    trainer = trainer_for(cfg, run_dir, extra, label=label, **trainer_overrides)
+    trainer = trainer_for(cfg, run_dir, extra, label=label, progress_line=progress_line, **trainer_overrides)
     stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
     last = run_dir / "checkpoints" / "last.ckpt"
     metrics = run_dir / "logs" / "metrics.csv"
