@@ -194,3 +194,18 @@ def test_a_bad_clip_names_its_manifest_line_and_writes_no_cache(corpus, tmp_path
     with pytest.raises(AudioError, match=rf"train.jsonl:{examples[1]['_line']} .*gone.wav"):
         FeatureStore.for_model(model, tmp_path / "f").ensure(model, examples, progress=False)
     assert not list((tmp_path / "f").rglob("*.pt"))
+
+
+def test_weight_decay_shrinks_matrices_only(tmp_path):
+    from qa_lab.train.module import AudioLLMModule
+    cfg, model = _frozen(tmp_path, "trainer.weight_decay=0.5", "trainer.lr=0.1")
+    opt = AudioLLMModule(model, cfg.trainer).configure_optimizers()["optimizer"]
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    before = {n: p.detach().clone() for n, p in trained}
+    for _, p in trained:
+        p.grad = torch.zeros_like(p)  # no gradient: only the decay moves a weight
+    opt.step()
+    moved = {n for n, p in trained if not torch.equal(p, before[n])}
+    embedding = model.language_model.get_input_embeddings().weight
+    matrices = {n for n, p in trained if p.ndim >= 2 and p is not embedding}
+    assert moved == matrices and embedding.requires_grad and any(p.ndim == 1 for _, p in trained)

@@ -280,7 +280,7 @@ class TrainerConfig:
     """Peak learning rate of the audio tower's trained weights (same schedule); None = trainer.lr. Pretrained
     Whisper layers want a smaller one than a fresh projector and a small LLM."""
     weight_decay: float = 0.0
-    """AdamW weight decay."""
+    """AdamW weight decay, on weight matrices only (not biases, norms or the token embeddings)."""
     warmup_steps: int = 20
     """Linear warm-up steps."""
     precision: str = "auto"

@@ -359,6 +359,12 @@ class AudioDataModule(L.LightningDataModule):
         return int(sum(counts[b].sum() for b in batches))
 
     def val_dataloader(self) -> DataLoader:
+        """Every validation batch once, shared out between ranks (each rank's sums are added up at the end of
+        validation, AudioLLMModule); with fewer batches than ranks every rank validates all, which gives the same
+        means."""
         d = self.cfg.data
-        return self._loader(self.val_set, eval_batches(self.val_set.durations(), d.batch_seconds,
-                                                       d.max_batch_size))
+        batches = eval_batches(self.val_set.durations(), d.batch_seconds, d.max_batch_size)
+        trainer = self.trainer
+        if trainer is not None and 1 < trainer.world_size <= len(batches):
+            batches = batches[trainer.global_rank::trainer.world_size]
+        return self._loader(self.val_set, batches)

@@ -24,13 +24,14 @@ def _json_float(x: float) -> float | None:
 
 class GenerationEval(L.Callback):
     """Lightning callback: at each validation, decode the first `per_task` validation examples of every task
-    and log the task metrics next to the per-task losses (`val/{task}/{metric}`, no CIs)."""
+    and log the task metrics next to the per-task losses (`val/{task}/{metric}`, no CIs). In a multi-process run
+    rank 0 decodes them alone (a few clips: sharing them out would cost more than it saves)."""
 
     def __init__(self, cfg, per_task: int):
         self.cfg, self.per_task, self.examples = cfg, per_task, None
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or trainer.datamodule is None:
+        if trainer.sanity_checking or trainer.datamodule is None or not trainer.is_global_zero:
             return
         if self.examples is None:
             val = trainer.datamodule.val_set.examples
@@ -43,7 +44,7 @@ class GenerationEval(L.Callback):
         for task, res in metrics.items():
             for key, m in res.items():
                 if isinstance(m, dict) and _finite(m.get("value")):
-                    pl_module.log(f"val/{task}/{key}", float(m["value"]), batch_size=res["n"])
+                    pl_module.log(f"val/{task}/{key}", float(m["value"]), batch_size=res["n"], rank_zero_only=True)
 
 
 class GradientConflict(L.Callback):

@@ -39,26 +39,50 @@ class AudioLLMModule(L.LightningModule):
         self.strict_loading = False  # checkpoints hold only trainable weights; the rest comes from the preset
 
     def step(self, batch: dict | None, stage: str) -> dict | None:
-        """The model's outputs for `batch`, logged: the token-mean loss, the CTC loss and each task's loss."""
+        """The model's outputs for `batch`. Training logs this process's token-mean loss, CTC loss and each task's
+        loss every step; validation adds each task's summed token losses and token counts up, and logs them once at
+        the end (on_validation_epoch_end), summed over every rank."""
         if batch is None:  # every clip of the batch was skipped under data.skip_invalid: no step
             return None
         out = self.model(batch)
-        B = len(batch["tasks"])
-        self.log(f"{stage}/loss", out["loss"], prog_bar=True, batch_size=B, sync_dist=stage != "train")
-        if "ctc" in out:
-            self.log(f"{stage}/ctc", out["ctc"], batch_size=B, sync_dist=stage != "train")
-        sums, counts = defaultdict(float), defaultdict(int)
+        sums = defaultdict(lambda: torch.zeros(2, dtype=torch.float64))
         for task, s, n in zip(batch["tasks"], out["loss_sum"].detach(), out["n_tokens"]):
-            sums[task] += float(s)
-            counts[task] += int(n)
-        for task in sums:
-            self.log(f"{stage}/{task}/loss", sums[task] / max(counts[task], 1), batch_size=counts[task],
-                     sync_dist=stage != "train")
+            sums[task] += torch.tensor([float(s), int(n)], dtype=torch.float64)
+        if stage != "train":
+            for task, v in sums.items():
+                self._held_out[task] += v
+            return out
+        B = len(batch["tasks"])
+        self.log("train/loss", out["loss"], prog_bar=True, batch_size=B)
+        if "ctc" in out:
+            self.log("train/ctc", out["ctc"], batch_size=B)
+        for task, (s, n) in sums.items():
+            self.log(f"train/{task}/loss", float(s / max(n, 1)), batch_size=int(n))
         return out
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         out = self.step(batch, "train")
         return None if out is None else self.objective(out)
+
+    def on_validation_epoch_start(self) -> None:
+        self._held_out = defaultdict(lambda: torch.zeros(2, dtype=torch.float64))
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        """val/loss and val/{task}/loss: summed token losses over target tokens of the whole validation set, every
+        rank's share added up in one reduction (the ranks validate different batches)."""
+        dm = self.trainer.datamodule
+        tasks = sorted({ex["task"] for ex in dm.val_set.examples} if dm is not None else self._held_out)
+        local = torch.stack([self._held_out[t] if t in self._held_out else torch.zeros(2, dtype=torch.float64)
+                             for t in tasks]).to(self.device)
+        total = self.trainer.strategy.reduce(local, reduce_op="sum") if self.trainer.world_size > 1 else local
+        s, n = total.sum(0).tolist()
+        self.log("val/loss", s / max(n, 1), prog_bar=True)
+        for task, (s, n) in zip(tasks, total.tolist()):
+            if n:
+                self.log(f"val/{task}/loss", s / n)
 
     def objective(self, out: dict) -> torch.Tensor:
         """The loss the optimiser minimises, normalised as trainer.loss_normalization says (config.py explains the
@@ -75,21 +99,21 @@ class AudioLLMModule(L.LightningModule):
             loss = loss + self.model.ctc_weight * out["ctc"]
         return loss
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self.step(batch, "val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self.step(batch, "test")
-
     def configure_optimizers(self):
+        """AdamW over the trainable weights (the audio tower's at trainer.encoder_lr when set). Weight decay applies
+        to matrices only: biases, norms and the token embeddings are not pulled towards zero (as nanoGPT does).
+        Without weight decay there is one group per learning rate, as before, so older checkpoints still resume."""
         c = self.opt_cfg
         tower = {id(p) for p in self.model.audio_tower.parameters()}
+        embeddings = {id(self.model.language_model.get_input_embeddings().weight)}
         params = [p for p in self.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if id(p) not in tower], "lr": c.lr}]
-        if c.encoder_lr is not None and any(id(p) in tower for p in params):
-            groups = [groups[0], {"params": [p for p in params if id(p) in tower], "lr": c.encoder_lr}]
-        else:
-            groups[0]["params"] = params
+        split = c.encoder_lr is not None and any(id(p) in tower for p in params)
+        groups = []
+        for lr, part in ((c.lr, [p for p in params if not split or id(p) not in tower]),
+                         (c.encoder_lr, [p for p in params if split and id(p) in tower])):
+            decay = [p for p in part if p.ndim >= 2 and id(p) not in embeddings or not c.weight_decay]
+            rest = [p for p in part if (p.ndim < 2 or id(p) in embeddings) and c.weight_decay]
+            groups += [{"params": g, "lr": lr, "weight_decay": wd} for g, wd in ((decay, c.weight_decay), (rest, 0.0)) if g]
         opt = torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(c.warmup_steps, c.max_steps, floor=0.1))

@@ -73,8 +73,29 @@ def resolve_precision(precision: str) -> str:
     return "bf16-mixed" if torch.cuda.is_available() else "32-true"
 
 
+RUN_DIR_ENV = "QA_LAB_RUN_DIR"  # the run folder rank 0 made, for the ranks Lightning's DDP launcher starts after it
+
+
+def first_process() -> bool:
+    """Whether this process is global rank 0 (or alone), before a Trainer exists: from the variables a launcher sets
+    (torchrun's RANK, SLURM's SLURM_PROCID, Lightning's NODE_RANK and LOCAL_RANK for the ranks it starts)."""
+    for key in ("RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return os.environ[key] == "0"
+    return os.environ.get("NODE_RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
 def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = None) -> Path:
-    """runs/<name>/<timestamp>/ (or `run_dir`) holding the resolved config and the original experiment yaml."""
+    """runs/<name>/<timestamp>/ (or `run_dir`) holding the resolved config and the original experiment yaml.
+
+    In a multi-process run only rank 0 makes and writes it; the ranks Lightning's launcher starts later (trainer.
+    devices > 1) find it in QA_LAB_RUN_DIR, which rank 0 sets, so every rank logs and checkpoints into one folder."""
+    if not first_process():
+        if run_dir is None and not os.environ.get(RUN_DIR_ENV):
+            raise RuntimeError(f"{RUN_DIR_ENV} is not set in this rank, so it cannot find the run folder rank 0 "
+                               "made: start multi-process runs with Lightning's own launcher (trainer.devices=N on "
+                               "one machine), which sets it, or set it to one folder for every rank yourself")
+        return Path(run_dir or os.environ[RUN_DIR_ENV])
     if run_dir is not None:
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
@@ -86,6 +107,7 @@ def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = N
     (run / "config.yaml").write_text(to_yaml(cfg))
     if source_yaml is not None and source_yaml.is_file():
         shutil.copy(source_yaml, run / "experiment.yaml")
+    os.environ[RUN_DIR_ENV] = str(run.resolve())
     return run
 
 
@@ -248,8 +270,12 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     model = build(cfg)
     data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
     data.setup()  # reads and checks the manifests (and caches features) before any folder exists
+    if cfg.trainer.strategy == "fsdp" and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):
+        raise ValueError("trainer.strategy=fsdp needs GPUs: Lightning's FSDP strategy has no CPU path (use ddp on CPUs)")
     run_dir = make_run_dir(cfg, source_yaml, run_dir)
-    if parts:
+    first = first_process()  # the other ranks of a multi-process run write nothing but what Lightning writes
+    verbose = verbose and first
+    if parts and first:
         import json
         (run_dir / "parts.json").write_text(json.dumps(parts, indent=1) + "\n")
         if verbose:
@@ -261,7 +287,8 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
         print(f"[qa-lab] run folder: {run_dir}" + (f" (resuming from {resume.name})" if resume else ""))
         print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} "
               f"({100 * trainable / total:.2f} %)")
-    model.tokenizer.save_pretrained(run_dir / "tokenizer")
+    if first:
+        model.tokenizer.save_pretrained(run_dir / "tokenizer")
     module = AudioLLMModule(model, cfg.trainer, to_yaml(cfg))
     extra = []
     if cfg.trainer.grad_conflict_every_n_steps:
@@ -272,7 +299,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     last = run_dir / "checkpoints" / "last.ckpt"
     metrics = run_dir / "logs" / "metrics.csv"
     earlier = None
-    if resume is not None and metrics.is_file():  # Lightning's CSV logger would rewrite it: keep it aside, merge after
+    if first and resume is not None and metrics.is_file():  # Lightning's CSV logger would rewrite it: set aside, merge after
         earlier = metrics.with_name(f"metrics.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
         metrics.rename(earlier)
     from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -287,8 +314,10 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     trainer.save_checkpoint(last)  # the final state, whatever the save interval
     if stop.signum is not None:
         raise TrainingStopped(stop.signum, trainer.global_step, last)
-    if report_examples and trainer.is_global_zero:
-        report(cfg, run_dir, module, data, before, _val_loss(trainer, module, data), report_examples)
+    if report_examples:
+        after = _val_loss(trainer, module, data)  # on every rank: validation is collective
+        if trainer.is_global_zero:
+            report(cfg, run_dir, module, data, before, after, report_examples)
     return run_dir, module
 
 
