@@ -50,3 +50,22 @@ def test_cached_features_benchmark_runs_and_prints_its_last_line():
     assert out.returncode == 0, out.stderr[-2000:]
     last = out.stdout.strip().splitlines()[-1]
     assert last.startswith("speedup_cached_features: ") and float(last.split(": ")[1]) > 0
+
+
+def test_gpu_step_benchmark_runs_on_cpu_at_the_tiny_shape(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_step.py"), "--shape", "tiny",
+                          "--device", "cpu", "--clips", "4", "--batch-size", "2", "--max-seconds", "6", "--steps", "1",
+                          "--warmup", "1", "--qlora", "--json", str(tmp_path / "g.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last == "mfu_kit_path: n/a"  # no bf16 peak on a CPU
+    result = json.loads((tmp_path / "g.json").read_text())
+    arms = {(a["path"], a["checkpointing"], a["qlora"]) for a in result["arms"]}
+    assert {(p, c, False) for p in ("real", "pad30") for c in (False, True)} <= arms
+    assert all(a["flops_per_step"] > a["useful_flops_per_step"] > 0 and a["audio_seconds_per_second"] > 0
+               for a in result["arms"])
+    if result["qlora_skipped"]:  # bitsandbytes not installed: said so, and nothing failed
+        assert "QLoRA arm skipped: bitsandbytes" in out.stdout and not any(q for _, _, q in arms)
+    else:
+        assert {(p, c, True) for p in ("real", "pad30") for c in (False, True)} <= arms

@@ -152,6 +152,14 @@ def _data_prepare(a) -> None:
     _report_prepared(a.out, report)
 
 
+def _data_shard(a) -> None:
+    from qa_lab.data.shards import write_shards
+    out = write_shards(a.manifest, a.out, shard_mb=a.shard_mb, overwrite=a.overwrite)
+    shards = sorted(out.parent.glob("*.tar"))
+    print(f"[qa-lab] {len(shards)} shard(s), {sum(f.stat().st_size for f in shards) / 2**20:.1f} MiB; "
+          f"train on {out}")
+
+
 def _data_import_hf(a) -> None:
     from qa_lab.data.corpora import from_hf_dataset
     report = from_hf_dataset(a.path, a.out, a.task, audio_column=a.audio_column, columns=_pairs(a.column, "--column"),
@@ -234,6 +242,13 @@ def parser() -> argparse.ArgumentParser:
     dp.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                     help="adapter option, e.g. pair=fr_en (covost2), audio_dir=... (audiocaps)")
     dp.set_defaults(func=_data_prepare)
+    ds = dt_sub.add_parser("shard", help="pack a manifest's audio into tar shards and write a manifest that reads "
+                           "from them (for corpora too big for a folder of files)")
+    ds.add_argument("manifest")
+    ds.add_argument("out", help="the folder to write: shard-*.tar, their indexes, manifest.jsonl")
+    ds.add_argument("--shard-mb", type=float, default=1024.0, help="about this many MiB of audio per shard")
+    ds.add_argument("--overwrite", action="store_true", help="replace an existing folder whole")
+    ds.set_defaults(func=_data_shard)
     dh = dt_sub.add_parser("import-hf", help="import a Hugging Face dataset saved with save_to_disk")
     dh.add_argument("path")
     dh.add_argument("out")

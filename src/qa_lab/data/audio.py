@@ -31,13 +31,12 @@ def load_audio(path: str | Path, offset: float = 0.0, duration: float | None = N
     """Read `path` (any soundfile format), mix to mono, resample: -> (T,) float32.
 
     `offset`/`duration` in seconds select a segment. Raises AudioError naming the file when it is
-    missing, undecodable, empty, or the segment lies outside it.
+    missing, undecodable, empty, or the segment lies outside it. A path through a .tar shard reads that member.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: audio file not found")
+    source = _source(path)
     try:
-        with sf.SoundFile(str(path)) as f:  # one open: header and samples
+        with sf.SoundFile(source) as f:  # one open: header and samples
             sr, start = f.samplerate, int(round(offset * f.samplerate))
             if start < f.frames:
                 f.seek(start)
@@ -54,16 +53,35 @@ def load_audio(path: str | Path, offset: float = 0.0, duration: float | None = N
     return resample(audio, sr, sample_rate)
 
 
-def duration(path: str | Path) -> float:
-    """Seconds of audio in `path` from its header; AudioError naming the file if missing or undecodable."""
-    path = Path(path)
-    if not path.is_file():
+def _source(path: Path):
+    """What soundfile opens for `path`: the file, or the bytes of a shard member (qa_lab.data.shards)."""
+    if path.is_file():
+        return str(path)
+    from qa_lab.data.shards import read_member
+    member = read_member(path)
+    if member is None:
         raise AudioError(f"{path}: audio file not found")
+    return member
+
+
+def info(path: str | Path):
+    """soundfile's header facts (samplerate, channels, frames) of `path`; AudioError naming the file on failure."""
+    path = Path(path)
     try:
-        info = sf.info(str(path))
+        return sf.info(_source(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioError(f"{path}: cannot decode audio ({e})") from None
-    return info.frames / info.samplerate
+
+
+def duration(path: str | Path) -> float:
+    """Seconds of audio in `path` from its header (a shard member's from its shard's index, no audio read);
+    AudioError naming the file if missing or undecodable."""
+    from qa_lab.data.shards import member_seconds
+    seconds = None if Path(path).is_file() else member_seconds(path)
+    if seconds is not None:
+        return seconds
+    facts = info(path)
+    return facts.frames / facts.samplerate
 
 
 def check_duration(seconds: float, where: str) -> None:

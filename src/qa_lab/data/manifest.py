@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from qa_lab.data.audio import MAX_SECONDS, AudioError, load_audio
 from qa_lab.data.audio import duration as audio_duration
+from qa_lab.data.audio import info as audio_info
 from qa_lab.prompts import tasks as registry
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def check_manifest(path: str | Path) -> dict:
         if problem is None:
             try:
                 audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
-                info = sf.info(ex["_audio_path"])
+                info = audio_info(ex["_audio_path"])
                 report["formats"][f"{info.samplerate} Hz, {info.channels} ch"] += 1
                 if np.abs(audio).max() < SILENCE:
                     problem = f"{ex['_audio_path']}: silent audio (peak below {SILENCE:g})"
