@@ -39,7 +39,7 @@ def trained(tmp_path_factory):
         f"parts.out={tmp / 'parts'}", "data.tasks=[asr]", "world.languages=[en]", "world.n_train=1000",
         "world.n_val=4", "world.n_test=24", f"world.out={tmp / 'world'}", f"data.features_dir={tmp / 'features'}",
         f"runs_dir={tmp / 'runs'}", f"trainer.max_steps={STEPS}", "trainer.lr=3e-3", "trainer.warmup_steps=15",
-        "trainer.loss_normalization=batch",  # the CPU scales' recipe (scale/tiny-cpu); the values below were measured with it
+        "trainer.loss_normalization=batch",  # scale/tiny-cpu's recipe; the values below were measured with it
         "trainer.val_every_n_steps=1000", "trainer.checkpoint_every_n_steps=1000", "data.batch_seconds=64"])
     torch.manual_seed(0)
     _, module = train(cfg, report_examples=0, verbose=False)

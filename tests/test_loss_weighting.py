@@ -1,4 +1,4 @@
-"""trainer.loss_normalization: the loss the optimiser sees honours the mixture, across steps, micro-batches and ranks."""
+"""trainer.loss_normalization: the optimiser's loss honours the mixture, across steps, micro-batches and ranks."""
 
 import csv
 from types import SimpleNamespace

@@ -7,7 +7,7 @@ from qa_lab.core.build import build
 from qa_lab.core.presets import PRESETS
 from qa_lab.core.stages import count_parameters
 from qa_lab.core.tokenizer import tag_token_ids
-from qa_lab.data.dataset import AudioTextDataset, Collator
+from qa_lab.data.dataset import IGNORE, AudioTextDataset, Collator
 from qa_lab.data.manifest import read_manifest
 
 
@@ -261,3 +261,23 @@ def test_without_frame_times_the_time_rows_are_left_alone():
     b = build(_cfg("model.frame_times=true")).language_model.get_input_embeddings().weight
     assert torch.equal(a[:100], b[:100]) and not torch.equal(a, b)
 
+
+
+def test_the_loss_in_chunks_gives_the_same_losses_and_gradients(monkeypatch):
+    import torch.utils.checkpoint
+
+    from qa_lab.core import model as model_module
+    torch.manual_seed(0)
+    logits = torch.randn(2, 40, 1000, requires_grad=True)
+    target = torch.randint(0, 1000, (2, 40))
+    target[0, :5] = IGNORE
+    whole = model_module.token_losses(logits, target)
+    (g_whole,) = torch.autograd.grad(whole.sum(), logits)
+    calls = []
+    real = torch.utils.checkpoint.checkpoint
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(model_module, "LOSS_CHUNK_ELEMENTS", 2 * 1000 * 7)  # 7 positions a chunk: 6 chunks
+    chunked = model_module.token_losses(logits, target)
+    (g_chunked,) = torch.autograd.grad(chunked.sum(), logits)
+    assert len(calls) == 6 and torch.allclose(whole, chunked, atol=1e-6) and chunked[0, :5].eq(0).all()
+    assert torch.allclose(g_whole, g_chunked, atol=1e-7)

@@ -40,6 +40,29 @@ class TokenProjector(nn.Module):
         return logits.softmax(-1).to(table.dtype) @ table + residual, logits
 
 
+LOSS_CHUNK_ELEMENTS = 2**26  # fp32 logits per chunk of the loss (256 MiB): a 152k vocabulary, batch 4 -> 110 positions
+
+
+def token_losses(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-token cross-entropy (B, T) in fp32, IGNORE targets 0. With a big vocabulary the fp32 copy of the logits,
+    and the log-probabilities autograd keeps for backward, would each be B x T x V floats: past LOSS_CHUNK_ELEMENTS
+    the loss runs over chunks of positions, each recomputed in backward (activation checkpointing), so only one
+    chunk's fp32 copy exists at a time (as litgpt's chunked cross-entropy). Values agree with the one-chunk path to
+    float rounding. The tiny models (4.4k tokens, batches of a few thousand positions) stay in one chunk."""
+    def chunk_loss(lg: torch.Tensor, tg: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(lg.float().transpose(1, 2), tg, ignore_index=IGNORE, reduction="none")
+
+    B, T, V = logits.shape
+    per = max(1, LOSS_CHUNK_ELEMENTS // max(B * V, 1))
+    if T <= per:
+        return chunk_loss(logits, target)
+    from torch.utils.checkpoint import checkpoint
+    grad = torch.is_grad_enabled() and logits.requires_grad
+    parts = [checkpoint(chunk_loss, lg, tg, use_reentrant=False) if grad else chunk_loss(lg, tg)
+             for lg, tg in zip(logits.split(per, dim=1), target.split(per, dim=1))]
+    return torch.cat(parts, dim=1)
+
+
 class AudioLLM(nn.Module):
     """Plain PyTorch: no Lightning. Parts are named as in transformers' Qwen2-Audio so LoRA targets match."""
 
@@ -205,9 +228,9 @@ class AudioLLM(nn.Module):
         keep = labels.shape[1] - max(first - 1, 0)
         out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
                                   logits_to_keep=keep, use_cache=False, output_hidden_states=use_ctc and not at_input)
-        logits = out.logits[:, :-1].float()  # (B, keep-1, V) predicting labels[:, L-keep+1:]
+        logits = out.logits[:, :-1]  # (B, keep-1, V) predicting labels[:, L-keep+1:], in the LLM's dtype
         target = labels[:, labels.shape[1] - keep + 1:]
-        tok_loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=IGNORE, reduction="none")
+        tok_loss = token_losses(logits, target)
         n_tokens = (target != IGNORE).sum(1)
         loss_sum = tok_loss.sum(1)
         loss = loss_sum.sum() / n_tokens.sum().clamp(min=1)

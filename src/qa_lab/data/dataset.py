@@ -247,7 +247,10 @@ def loss_shares(data: AudioDataModule, steps: int, norm: str) -> dict[str, dict[
         for b in sampler.step_batches(s, t.accumulate_grad_batches):
             for i in b:
                 n = counts[i]
-                w = {"batch": n / (counts[b].sum() * per_rank), "examples": 1 / (denom or 1)}.get(norm, n / (denom or 1))
+                if norm == "batch":
+                    w = n / (counts[b].sum() * per_rank)
+                else:
+                    w = (1 if norm == "examples" else n) / denom
                 got[tasks[i]] += (1, n, w)
     weights = {task: float(data.cfg.data.task_weights.get(task, 1.0)) for task in got}
     total = np.sum(list(got.values()), axis=0)

@@ -113,7 +113,8 @@ class AudioLLMModule(L.LightningModule):
                          (c.encoder_lr, [p for p in params if split and id(p) in tower])):
             decay = [p for p in part if p.ndim >= 2 and id(p) not in embeddings or not c.weight_decay]
             rest = [p for p in part if (p.ndim < 2 or id(p) in embeddings) and c.weight_decay]
-            groups += [{"params": g, "lr": lr, "weight_decay": wd} for g, wd in ((decay, c.weight_decay), (rest, 0.0)) if g]
+            groups += [{"params": g, "lr": lr, "weight_decay": wd}
+                       for g, wd in ((decay, c.weight_decay), (rest, 0.0)) if g]
         opt = torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(c.warmup_steps, c.max_steps, floor=0.1))

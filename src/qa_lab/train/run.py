@@ -271,7 +271,8 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
     data.setup()  # reads and checks the manifests (and caches features) before any folder exists
     if cfg.trainer.strategy == "fsdp" and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):
-        raise ValueError("trainer.strategy=fsdp needs GPUs: Lightning's FSDP strategy has no CPU path (use ddp on CPUs)")
+        raise ValueError("trainer.strategy=fsdp needs GPUs: Lightning's FSDP strategy has no CPU path "
+                         "(use ddp on CPUs)")
     run_dir = make_run_dir(cfg, source_yaml, run_dir)
     first = first_process()  # the other ranks of a multi-process run write nothing but what Lightning writes
     verbose = verbose and first
@@ -299,7 +300,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     last = run_dir / "checkpoints" / "last.ckpt"
     metrics = run_dir / "logs" / "metrics.csv"
     earlier = None
-    if first and resume is not None and metrics.is_file():  # Lightning's CSV logger would rewrite it: set aside, merge after
+    if first and resume is not None and metrics.is_file():  # Lightning's CSV logger would rewrite it: keep, merge
         earlier = metrics.with_name(f"metrics.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
         metrics.rename(earlier)
     from lightning.pytorch.utilities.exceptions import SIGTERMException
