@@ -193,3 +193,36 @@ def test_parallel_runs_give_the_serial_table_and_a_failed_run_spares_the_others(
         run_ablation(path, jobs=2)
     assert (run_dir(ab, tmp_path / "p" / "runs", "without", 0) / DONE).is_file()
     assert not (run_dir(ab, tmp_path / "p" / "runs", "with", 0) / DONE).is_file()
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_parallel_ablation_saves_every_run_and_the_same_command_finishes(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = _write_ablation(tmp_path, tmp_path / "runs", tmp_path / "world", tmp_path / "parts")
+    text = open(path).read().replace("world.n_test=1]", "world.n_test=1, trainer.max_steps=200, "
+                                     "trainer.checkpoint_every_n_steps=2, trainer.val_every_n_steps=200]")
+    open(path, "w").write(text)
+    ab = load_ablation(path)
+    dirs = [run_dir(ab, tmp_path / "runs", arm, 0) for arm in ("with", "without")]
+    cmd = [sys.executable, "-c", "from qa_lab.cli import main; main()", "ablate", path, "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 300
+    while not all((d / "checkpoints" / "step2.ckpt").is_file() for d in dirs):  # both runs are training
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "the runs did not both reach step 2 within 300 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # to the parent alone, as a scheduler does
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert "stopped by SIGTERM" in err and "run the same command again to resume" in err
+    for d in dirs:  # each run saved the step it reached and is not marked trained
+        step = torch.load(d / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+        assert 2 <= step < 200 and not (d / TRAINED).exists()
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert all((d / DONE).is_file() for d in dirs) and "resuming from" in out.stdout
