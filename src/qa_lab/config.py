@@ -308,7 +308,7 @@ class TrainerConfig:
     gradient_clip_val: float = 1.0
     """Clip the gradient norm (0 disables)."""
     val_every_n_steps: int = 100
-    """Validate every this many training batches."""
+    """Validate every this many optimizer steps (each of trainer.accumulate_grad_batches batches)."""
     grad_conflict_every_n_steps: int = 0
     """Every this many steps log the cosine between per-task gradients (qa_lab.study.interference; grad_conflict.jsonl in
     the run folder) on a fixed batch holding two examples of every task; 0 = off."""

@@ -219,7 +219,8 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         strategy = "deepspeed_stage_2"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
-    callbacks = [ckpt, ProgressLine(label or cfg.name, progress_line), StopOnSignal(run_dir / "checkpoints" / "last.ckpt"),
+    callbacks = [ckpt, ProgressLine(label or cfg.name, progress_line),
+                 StopOnSignal(run_dir / "checkpoints" / "last.ckpt"),
                  *(extra_callbacks or [])]
     if t.val_decode_per_task:
         from qa_lab.train.callbacks import GenerationEval
@@ -228,7 +229,7 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         default_root_dir=run_dir, max_steps=t.max_steps, precision=resolve_precision(t.precision),
         strategy=strategy, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.gradient_clip_val or None,
-        val_check_interval=t.val_every_n_steps, check_val_every_n_epoch=None,
+        val_check_interval=t.val_every_n_steps * t.accumulate_grad_batches, check_val_every_n_epoch=None,  # batches
         log_every_n_steps=t.log_every_n_steps, use_distributed_sampler=False, callbacks=callbacks,
         logger=[CSVLogger(run_dir, name="", version="logs"), TensorBoardLogger(run_dir, name="", version="tb")],
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
