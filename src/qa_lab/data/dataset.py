@@ -170,6 +170,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.bucket, self.seed = bucket, seed
         self.num_batches, self.start = num_batches, start
         self.rank, self.world_size = rank, world_size
+        self._epochs: list[list[list[int]]] = []  # epochs batch_at has drawn so far
 
     def epoch(self, e: int) -> list[list[int]]:
         """The batches of pass `e` over the (weighted) data."""
@@ -215,8 +216,6 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def batch_at(self, k: int) -> list[int]:
         """Batch k of the stream every rank draws from (rank r trains on batches r, r + world_size, ...)."""
-        if not hasattr(self, "_epochs"):
-            self._epochs: list[list[list[int]]] = []
         base = 0
         for e in range(k + 1):  # an epoch holds at least one batch
             if e == len(self._epochs):
@@ -243,15 +242,13 @@ def loss_shares(data: AudioDataModule, steps: int, norm: str) -> dict[str, dict[
     counts, tasks = data.train_set.label_counts(), [ex["task"] for ex in data.train_set.examples]
     got: dict[str, np.ndarray] = {task: np.zeros(3) for task in sorted(set(tasks))}
     for s in range(steps):
-        denom = None if norm == "batch" else data.loss_denominator(s, norm)
+        denom = 0.0 if norm == "batch" else data.loss_denominator(s, norm)  # per batch for "batch"
         for b in sampler.step_batches(s, t.accumulate_grad_batches):
+            if norm == "batch":
+                denom = counts[b].sum() * per_rank
             for i in b:
                 n = counts[i]
-                if norm == "batch":
-                    w = n / (counts[b].sum() * per_rank)
-                else:
-                    w = (1 if norm == "examples" else n) / denom
-                got[tasks[i]] += (1, n, w)
+                got[tasks[i]] += (1, n, (1 if norm == "examples" else n) / denom)
     weights = {task: float(data.cfg.data.task_weights.get(task, 1.0)) for task in got}
     total = np.sum(list(got.values()), axis=0)
     return {task: {"asked": weights[task] / sum(weights.values()), "examples": v[0] / total[0],
