@@ -26,6 +26,17 @@ def _brute(logp, prefix, exact):
     return total
 
 
+def _greedy(scorer, lm, steps=4):
+    """Greedy joint decoding with fixed LM logits `lm` (1, V) -> the tokens said, EOS included."""
+    ids = torch.zeros((1, 0), dtype=torch.long)
+    for _ in range(steps):
+        nxt = int(scorer(ids, lm).argmax())
+        ids = torch.cat([ids, torch.tensor([[nxt]])], 1)
+        if nxt == EOS:
+            break
+    return ids[0].tolist()
+
+
 @pytest.mark.parametrize("prefix", [(), (1,), (1, 1), (2, 1), (1, 2, 3)])
 def test_prefix_and_end_scores_equal_a_sum_over_every_path(prefix):
     torch.manual_seed(0)
@@ -49,14 +60,27 @@ def test_the_frames_steer_greedy_choices_and_end_the_answer():
         frames[t, k] = 0.0
     scorer = CTCPrefixScorer([frames.log_softmax(-1)], weight=0.7, blank=BLANK, eos=EOS, top_k=4)
     lm = torch.tensor([[0.0, 1.0, 1.0, 2.0, 0.5, -1.0]])  # logits over V = 6 (EOS = 5)
-    ids = torch.zeros((1, 0), dtype=torch.long)
-    for _ in range(4):
-        nxt = int(scorer(ids, lm).argmax())
-        ids = torch.cat([ids, torch.tensor([[nxt]])], 1)
-        if nxt == EOS:
-            break
-    assert ids[0].tolist() == [1, 2, EOS]
+    assert _greedy(scorer, lm) == [1, 2, EOS]
     assert int(lm.argmax()) == 3  # the LM alone would have said 3 forever
+
+
+def test_a_word_the_lm_does_not_expect_is_said_when_the_frames_spell_it():
+    # V = 40: the frames clearly say 30 then 31; the LM puts both far below its top 4, so only the frames' own
+    # tokens can bring them into the candidates
+    V = 40
+    frames = torch.full((6, V), -20.0)
+    for t, k in enumerate([30, 30, BLANK, 31, BLANK, BLANK]):
+        frames[t, k] = 0.0
+    lm = torch.zeros(1, V)
+    lm[0, 1:5] = 3.0  # the LM's favourites (EOS = 5 is a candidate anyway)
+    for frame_k, want in ((2, [30, 31, EOS]), (0, None)):
+        scorer = CTCPrefixScorer([frames.log_softmax(-1)], weight=0.7, blank=BLANK, eos=EOS, top_k=4,
+                                 frame_k=frame_k)
+        said = _greedy(scorer, lm)
+        if want:
+            assert said == want
+        else:  # without the frames' tokens (the old candidates) the answer can only be the LM's words
+            assert not {30, 31} & set(said)
 
 
 def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus):

@@ -146,6 +146,13 @@ def test_copy_rows_key_the_folder_only_when_used(built):
         PartsSpec(llm_copy=1.0)
 
 
+def test_encoder_batch_keys_the_folder_only_when_not_the_old_default(built):
+    assert parts_dir(replace(SPEC, encoder_batch=16), built.parent) == built  # caches made before the key stay valid
+    assert parts_dir(replace(SPEC, encoder_batch=4), built.parent) != built
+    with pytest.raises(ValueError, match="encoder_batch=0"):
+        PartsSpec(encoder_batch=0)
+
+
 def test_bad_specs_are_refused():
     with pytest.raises(ValueError, match="qwen-audio-7b.*checkpoints"):
         PartsSpec(preset="qwen-audio-7b")

@@ -52,7 +52,7 @@ class PartsSpec(PartsRecipe):
     seed: int = 0
     """Seeds initialisation, batch order and the pretraining world (PARTS_WORLD_SEED + seed)."""
     batch_size: int = 16
-    """Clips (encoder) or texts (LLM) per step."""
+    """Texts per LLM step (clips per step: encoder_batch)."""
     lr: float = 2e-3
     """Peak AdamW learning rate (linear warm-up, cosine decay) for both parts."""
     threads: int = 1
@@ -79,7 +79,7 @@ class PartsSpec(PartsRecipe):
             raise ValueError(f"parts.encoder_clips={self.encoder_clips}: expected >= 1")
         if self.encoder_steps < 0:
             raise ValueError(f"parts.encoder_steps={self.encoder_steps}: expected >= 0 (0 = no encoder)")
-        for key in ("llm_steps", "batch_size", "threads"):
+        for key in ("llm_steps", "batch_size", "encoder_batch", "threads"):
             if getattr(self, key) < 1:
                 raise ValueError(f"parts.{key}={getattr(self, key)}: expected >= 1")
         if not self.lr > 0:
@@ -99,7 +99,7 @@ class PartsSpec(PartsRecipe):
         return WorldConfig(size=self.world_size, out=str(out), **self.world_overrides)
 
 
-_LATER = {"llm_copy": 0.0}  # recipe keys added after PARTS_VERSION 2: left out of the key at these defaults
+_LATER = {"llm_copy": 0.0, "encoder_batch": 16}  # recipe keys added after PARTS_VERSION 2: left out of the key at these defaults
 
 
 def parts_dir(spec: PartsSpec, out: str | Path = "data/parts") -> Path:
@@ -447,10 +447,10 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
                 enc_val = [eval_ctc(encoder, head, val_clips, spec.batch_size, device)]
                 if spec.encoder_from and spec.encoder_layers:
                     enc_losses = train_ctc_top(encoder, head, clips, spec.encoder_layers, spec.encoder_steps,
-                                               spec.batch_size, spec.lr, spec.seed, device, progress,
+                                               spec.encoder_batch, spec.lr, spec.seed, device, progress,
                                                encoder_lr=spec.encoder_lr)
                 else:
-                    enc_losses = train_ctc(encoder, head, clips, spec.encoder_steps, spec.batch_size, spec.lr,
+                    enc_losses = train_ctc(encoder, head, clips, spec.encoder_steps, spec.encoder_batch, spec.lr,
                                            spec.seed, device, progress,
                                            encoder_lr=spec.encoder_lr if spec.encoder_from else None)
                 enc_val.append(eval_ctc(encoder, head, val_clips, spec.batch_size, device))
