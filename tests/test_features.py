@@ -54,6 +54,22 @@ def test_other_tower_weights_get_another_folder(tmp_path):
     assert FeatureStore.for_model(model, tmp_path).folder != a
 
 
+def test_a_mixed_precision_run_encodes_under_its_autocast_into_its_own_folder(corpus, tmp_path):
+    from qa_lab.core.features import autocast_dtype
+    from qa_lab.train.run import feature_cache
+    cfg, model = _frozen(tmp_path, "trainer.precision=bf16-mixed")
+    assert autocast_dtype("bf16-mixed") is torch.bfloat16 and autocast_dtype("32-true") is None
+    examples = read_manifest(corpus / "train.jsonl", ["asr"])[:3]
+    mixed = feature_cache(cfg, model)(examples)
+    full = FeatureStore.for_model(model, tmp_path)
+    full.ensure(model, examples, progress=False)
+    assert mixed.folder != full.folder and mixed.folder.parent == full.folder.parent
+    for ex in examples:
+        a, b = full[ex][0], mixed[ex][0]
+        assert not torch.equal(a, b)  # computed in bf16, not reloaded from the full-precision folder
+        assert (a - b).norm() < 0.05 * a.norm()
+
+
 def test_trained_top_layers_run_on_the_cached_bottom_and_give_the_live_loss(corpus, tmp_path):
     cfg, model = _frozen(tmp_path, "model.train_encoder_layers=1")
     tower = model.audio_tower

@@ -21,7 +21,7 @@ def encode_real(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.T
     mel frames and conv1's output past the clip's end are zeroed (conv2's last window of an
     odd-length clip reads one conv1 frame past the end), and padded keys are masked in attention.
     `n_layers` stops after that many layers, before the final norm (what a partly frozen tower caches);
-    `encode_layers` runs the rest.
+    `encode_top` runs the rest.
     """
     B, _, T = mel.shape
     valid = torch.arange(T, device=mel.device)[None, :] < mel_lengths[:, None]  # (B, T)
@@ -49,6 +49,12 @@ def encode_layers(encoder: WhisperEncoder, x: torch.Tensor, lengths: torch.Tenso
     for layer in encoder.layers[start:stop]:
         x = layer(x, mask)
     return x
+
+
+def encode_top(encoder: WhisperEncoder, x: torch.Tensor, lengths: torch.Tensor, start: int) -> torch.Tensor:
+    """The layers from `start` and the final norm over a frozen bottom's output x (B, T2, d_model), as `encode_real`
+    would finish it: a partly trained tower's step on cached features (the model's and the parts' CTC)."""
+    return encoder.layer_norm(encode_layers(encoder, x, lengths, start=start))
 
 
 def encode_pad30(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ the encoder: the step then costs only the projector and the LLM (the encoder is 
 
 Features are what `AudioLLM.cache_features` gives for the clip alone (batch-invariant encoder), stored as float16:
 the tower's pooled output, or with `model.train_encoder_layers` the output of the frozen layers below the trained
-ones (50 frames/s; `AudioLLM.from_cache` runs the rest each step).
+ones (50 frames/s; `AudioLLM.from_cache` runs the rest each step). A run in mixed precision (trainer.precision
+bf16-mixed) encodes under the same autocast its training step would, into a folder of its own.
 """
 
 from __future__ import annotations
@@ -27,10 +28,18 @@ def clip_key(ex: dict) -> str:
     return f"{ex['_audio_path']}|{float(ex.get('offset') or 0.0):.3f}|{ex.get('duration')}"
 
 
-def tower_fingerprint(model) -> str:
-    """sha1 over the cached part of the audio tower (all of it, or the frozen layers below the trained top ones) and
-    the pooling/padding settings: features are valid for exactly these."""
-    h = hashlib.sha1(f"{model.pool_stride}|{model.audio_padding}|{model.cached_layers}".encode())
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """A Lightning precision ("bf16-mixed", "16-mixed", "32-true", ...) -> the dtype its forward passes compute in,
+    or None for full precision."""
+    return {"bf16": torch.bfloat16, "16": torch.float16}.get(precision.split("-")[0])
+
+
+def tower_fingerprint(model, dtype: torch.dtype | None = None) -> str:
+    """sha1 over the cached part of the audio tower (all of it, or the frozen layers below the trained top ones),
+    the pooling/padding settings and the autocast dtype (`dtype`, None: full precision): features are valid for
+    exactly these."""
+    key = f"{model.pool_stride}|{model.audio_padding}|{model.cached_layers}" + (f"|{dtype}" if dtype else "")
+    h = hashlib.sha1(key.encode())
     for name, t in sorted(model.audio_tower.state_dict().items()):
         if not model.cached_weight(name):
             continue  # trained weights: not part of what the cache holds
@@ -42,13 +51,14 @@ def tower_fingerprint(model) -> str:
 class FeatureStore:
     """Pooled, pre-projector features per clip, kept in memory and in one file per set of clips."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, dtype: torch.dtype | None = None):
         self.folder = Path(folder)
+        self.dtype = dtype  # the autocast dtype clips are encoded under (None: full precision)
         self.features: dict[str, tuple[torch.Tensor, int]] = {}  # key -> ((T_audio, d_audio) f16, mel frames)
 
     @classmethod
-    def for_model(cls, model, root: str | Path = "data/features") -> "FeatureStore":
-        return cls(Path(root) / tower_fingerprint(model))
+    def for_model(cls, model, root: str | Path = "data/features", dtype: torch.dtype | None = None) -> "FeatureStore":
+        return cls(Path(root) / tower_fingerprint(model, dtype), dtype)
 
     def __contains__(self, ex: dict) -> bool:
         return clip_key(ex) in self.features
@@ -76,7 +86,7 @@ class FeatureStore:
         if progress:  # also when the bar below is off (output not a terminal): say what the wait is
             print(f"[qa-lab] encoding {len(todo)} clips once with the frozen audio tower (cache: {self.folder})",
                   flush=True)
-        computed = encode_clips(model, todo, batch_seconds, progress, skip_invalid)
+        computed = encode_clips(model, todo, batch_seconds, progress, skip_invalid, self.dtype)
         self.features.update(computed)
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -86,8 +96,9 @@ class FeatureStore:
 
 @torch.no_grad()
 def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0, progress: bool = True,
-                 skip_invalid: bool = False) -> dict[str, tuple[torch.Tensor, int]]:
-    """Run the (frozen) audio tower over each clip once, in duration-sorted batches -> {key: (features, mel frames)}.
+                 skip_invalid: bool = False, dtype: torch.dtype | None = None) -> dict[str, tuple[torch.Tensor, int]]:
+    """Run the (frozen) audio tower over each clip once, in duration-sorted batches -> {key: (features, mel frames)};
+    under autocast to `dtype` when given (a mixed-precision run's; CPUs with bf16 matmuls run it several times faster).
 
     Clips load and collate exactly as training's do (AudioTextDataset, Collator), errors naming the manifest line;
     with `skip_invalid` a clip that fails to decode is logged and has no entry."""
@@ -108,7 +119,8 @@ def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0, prog
                 continue
             batch = collate([it for _, it in items if it is not None])
             lengths = batch["mel_lengths"]
-            h, n = model.cache_features(batch["mel"].to(device), lengths.to(device))  # (B, T, d_audio), (B,)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                h, n = model.cache_features(batch["mel"].to(device), lengths.to(device))  # (B, T, d_audio), (B,)
             for b, i in enumerate(idx):
                 out[clip_key(examples[i])] = (h[b, :int(n[b])].to(torch.float16).cpu().clone(), int(lengths[b]))
             bar.update(len(idx))

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from qa_lab.core.encoder import encode_layers, encode_pad30, encode_real
+from qa_lab.core.encoder import encode_pad30, encode_real, encode_top
 from qa_lab.data.audio import HOP, SAMPLE_RATE, encoder_lengths, pooled_lengths
 from qa_lab.data.dataset import IGNORE
 
@@ -148,7 +148,7 @@ class AudioLLM(nn.Module):
         if self.cached_layers is None:
             return h
         enc = self.audio_tower
-        h = enc.layer_norm(encode_layers(enc, h, encoder_lengths(mel_lengths), start=self.cached_layers))
+        h = encode_top(enc, h, encoder_lengths(mel_lengths), self.cached_layers)
         if self.pool_stride > 1:
             h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
         return h

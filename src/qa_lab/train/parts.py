@@ -299,7 +299,7 @@ def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch
     """Train the top `n_top` layers, the final norm (at `encoder_lr`, default lr) and the CTC head (at lr) of a
     pretrained encoder on [(mel, char ids)]; the layers below stay frozen and run once per clip (their output is kept
     in memory). -> per-step loss."""
-    from qa_lab.core.encoder import encode_layers, encode_real, encoder_lengths
+    from qa_lab.core.encoder import encode_real, encode_top
     k = len(encoder.layers) - n_top
     encoder.requires_grad_(False).eval().to(device)
     head.train().to(device)
@@ -318,7 +318,7 @@ def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch
         idx = batches[step]
         n = torch.tensor([len(bottom[i]) for i in idx], device=device)
         x = nn.utils.rnn.pad_sequence([bottom[i] for i in idx], batch_first=True)
-        logp = head(encoder.layer_norm(encode_layers(encoder, x, n, start=k))).float().log_softmax(-1)
+        logp = head(encode_top(encoder, x, n, k)).float().log_softmax(-1)
         targets = torch.cat([clips[i][1] for i in idx]).to(device)
         target_lengths = torch.tensor([len(clips[i][1]) for i in idx], device=device)
         return F.ctc_loss(logp.transpose(0, 1), targets, n, target_lengths, blank=0, zero_infinity=True)

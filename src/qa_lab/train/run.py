@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -23,6 +24,7 @@ from qa_lab.data.dataset import AudioDataModule
 from qa_lab.errors import TrainingStopped
 from qa_lab.train.module import AudioLLMModule
 
+log = logging.getLogger(__name__)
 
 
 def ensure_parts(cfg: Config) -> Path:
@@ -58,8 +60,9 @@ def feature_cache(cfg: Config, model: AudioLLM):
     layers train) when data.cache_features is on; else None (the encoder runs every step)."""
     if not cfg.data.cache_features or tower_trains(model):
         return None
-    from qa_lab.core.features import FeatureStore
-    store = FeatureStore.for_model(model, cfg.data.features_dir)
+    from qa_lab.core.features import FeatureStore, autocast_dtype
+    dtype = autocast_dtype(resolve_precision(cfg.trainer.precision))  # encoded as the training step would
+    store = FeatureStore.for_model(model, cfg.data.features_dir, dtype)
 
     def features(examples: list[dict]) -> FeatureStore:
         store.ensure(model, examples, skip_invalid=cfg.data.skip_invalid)
@@ -68,9 +71,24 @@ def feature_cache(cfg: Config, model: AudioLLM):
 
 
 def resolve_precision(precision: str) -> str:
-    if precision != "auto":
-        return precision
-    return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    """trainer.precision -> a Lightning precision: auto is bf16-mixed on GPU, 32-true on CPU. bf16 on a CPU without
+    bf16 matmuls (AVX512-BF16 or AMX) works but is slower than 32-true: said once."""
+    if precision == "auto":
+        return "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    if precision.startswith("bf16") and not torch.cuda.is_available():
+        _check_cpu_bf16(precision)
+    return precision
+
+
+@functools.cache  # once per process
+def _check_cpu_bf16(precision: str) -> None:
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # oneDNN's own check (private in torch 2.13)
+    except (AttributeError, RuntimeError):
+        native = False
+    if not native:
+        log.warning("trainer.precision=%s: this CPU has no bf16 matrix instructions, so bf16 runs slower here than "
+                    "trainer.precision=32-true", precision)
 
 
 RUN_DIR_ENV = "QA_LAB_RUN_DIR"  # the run folder rank 0 made, for the ranks Lightning's DDP launcher starts after it
