@@ -55,14 +55,14 @@ class CTCPrefixScorer(LogitsProcessor):
         for i, f in enumerate(frames):
             x[i, : f.shape[0]] = f.float().clamp(min=NEG)
         self.x = x  # (N, T, V)
-        self.heard = []  # per clip: the tokens its frames may spell (LongTensor), likeliest first
+        self.heard: list[list[int]] = []  # per clip: the tokens its frames may spell, likeliest first
         for f in frames:
             f = f.float().clone()
             f[:, blank] = NEG
             k = min(frame_k, f.shape[1])
             best = f.max(0).values  # (V,) each token's best frame
             toks = f.topk(k, dim=1).indices.unique()
-            self.heard.append(toks[best[toks].argsort(descending=True)][:max_frame_tokens])
+            self.heard.append(toks[best[toks].argsort(descending=True)][:max_frame_tokens].tolist())
         blank_path = x[:, :, blank].cumsum(1)  # the empty prefix: every frame blank so far
         self.states: dict[tuple[int, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor, float]] = {}
         for i in range(len(frames)):  # (r_n, r_b, log prefix prob) of the empty prefix
@@ -100,7 +100,7 @@ class CTCPrefixScorer(LogitsProcessor):
         clips = [r // self.num_beams for r in range(rows)]
         prefixes = [self._prefix(ids) for ids in input_ids.tolist()]
         top = logp.topk(min(self.top_k, logp.shape[1]), dim=1).indices  # (R, K)
-        text = [[t for t in dict.fromkeys(row + self.heard[c].tolist()) if t not in self.skip] or [self.blank]
+        text = [[t for t in dict.fromkeys(row + self.heard[c]) if t not in self.skip] or [self.blank]
                 for row, c in zip(top.tolist(), clips)]
         width = max(len(t) for t in text)
         cand = torch.tensor([t + [t[0]] * (width - len(t)) for t in text])  # (R, K') padded with a repeat

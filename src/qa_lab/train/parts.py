@@ -99,7 +99,8 @@ class PartsSpec(PartsRecipe):
         return WorldConfig(size=self.world_size, out=str(out), **self.world_overrides)
 
 
-_LATER = {"llm_copy": 0.0, "encoder_batch": 16}  # recipe keys added after PARTS_VERSION 2: left out of the key at these defaults
+# recipe keys added after PARTS_VERSION 2: left out of the key at these defaults, so older parts keep their hash
+_LATER = {"llm_copy": 0.0, "encoder_batch": 16}
 
 
 def parts_dir(spec: PartsSpec, out: str | Path = "data/parts") -> Path:
