@@ -13,7 +13,7 @@ import sys, time, torch, torch.nn as nn, torch.nn.functional as F
 from pathlib import Path
 from qa_lab.train import parts as P
 from qa_lab.core.model import load_whisper_encoder
-from qa_lab.core.encoder import encode_real, encode_layers
+from qa_lab.core.encoder import encode_real
 from qa_lab.eval.metrics import word_error_rate
 from qa_lab.world import builder as world
 from qa_lab.config import WorldConfig
@@ -53,7 +53,7 @@ if tmask:
                     keep[b, s:s + w] = 0
             x = x * keep
         return orig(encoder, x, lengths, start=start, **kw)
-    import qa_lab.core.encoder as E; E.encode_layers = masked
+    E.encode_layers = masked  # encode_top looks it up at call time
 t = time.time()
 P.train_ctc_top(enc, head, clips, n_top, steps, int(opts.get("bs", 16)), float(opts.get("hlr", 2e-3)), 0, progress=False, encoder_lr=lr)
 tt = time.time() - t

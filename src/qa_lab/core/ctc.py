@@ -52,17 +52,16 @@ class CTCPrefixScorer(LogitsProcessor):
         # last real frame to t_max unchanged, so one batched loop serves clips of every length
         x = torch.full((len(frames), t_max, v), NEG)
         x[:, :, blank] = 0.0
-        for i, f in enumerate(frames):
-            x[i, : f.shape[0]] = f.float().clamp(min=NEG)
-        self.x = x  # (N, T, V)
         self.heard: list[list[int]] = []  # per clip: the tokens its frames may spell, likeliest first
-        for f in frames:
-            f = f.float().clone()
-            f[:, blank] = NEG
-            k = min(frame_k, f.shape[1])
-            best = f.max(0).values  # (V,) each token's best frame
-            toks = f.topk(k, dim=1).indices.unique()
+        for i, f in enumerate(frames):
+            f = f.float()
+            x[i, : f.shape[0]] = f.clamp(min=NEG)
+            spelt = f.clone()
+            spelt[:, blank] = NEG
+            best = spelt.max(0).values  # (V,) each token's best frame
+            toks = spelt.topk(min(frame_k, v), dim=1).indices.unique()
             self.heard.append(toks[best[toks].argsort(descending=True)][:max_frame_tokens].tolist())
+        self.x = x  # (N, T, V)
         blank_path = x[:, :, blank].cumsum(1)  # the empty prefix: every frame blank so far
         self.states: dict[tuple[int, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor, float]] = {}
         for i in range(len(frames)):  # (r_n, r_b, log prefix prob) of the empty prefix
