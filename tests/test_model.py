@@ -117,8 +117,10 @@ def test_loss_ignores_padding_of_batch_mates(corpus):
         assert together["n_tokens"][i] == a["n_tokens"][0]
 
 
-def test_real_checkpoints_load_through_from_pretrained(tmp_path):
-    """The real-preset code path (from_pretrained) on tiny local copies saved with save_pretrained."""
+def _local_checkpoints(tmp_path, vocab_short_by: int = 0):
+    """Tiny local copies of a Whisper and a Qwen2 checkpoint (save_pretrained), the LLM's table `vocab_short_by`
+    rows short of its tokenizer (as Qwen2.5's table is of its tokenizer with the tag tokens added) -> (whisper, llm,
+    config of the paper's preset pointing at them)."""
     torch.manual_seed(0)
     wcfg = WhisperConfig(**PRESETS["tiny"].encoder_config, decoder_layers=1, decoder_attention_heads=4,
                          decoder_ffn_dim=64)
@@ -127,17 +129,46 @@ def test_real_checkpoints_load_through_from_pretrained(tmp_path):
     from qa_lab.core.tokenizer import tiny_tokenizer
     tok = tiny_tokenizer()
     tok.save_pretrained(tmp_path / "llm")
-    llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+    llm = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok) - vocab_short_by, hidden_size=64, intermediate_size=128,
                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2))
     llm.save_pretrained(tmp_path / "llm")
     cfg = _cfg("model.preset=whisper-large-v2+qwen2.5-7b", f"model.audio_encoder={tmp_path / 'whisper'}",
                f"model.language_model={tmp_path / 'llm'}", "stage=sft")
+    return whisper, llm, cfg
+
+
+def test_real_checkpoints_load_through_from_pretrained(tmp_path):
+    """The real-preset code path (from_pretrained) on tiny local copies saved with save_pretrained."""
+    whisper, llm, cfg = _local_checkpoints(tmp_path)
     model = build(cfg)
     enc_w = model.audio_tower.layers[0].fc1.weight
     assert torch.equal(enc_w, whisper.model.encoder.layers[0].fc1.weight)
     q = model.language_model.get_base_model().model.layers[0].self_attn.q_proj.weight  # peft's public accessors
     assert torch.equal(q, llm.model.layers[0].self_attn.q_proj.weight)
     assert model.projector.out_features == 64
+
+
+@torch.no_grad()
+def test_a_table_grown_for_the_tags_is_padded_to_64_rows_and_padding_and_spare_rows_are_never_said(tmp_path, corpus):
+    _, _, cfg = _local_checkpoints(tmp_path, vocab_short_by=10)
+    model = build(cfg).eval()
+    n_tok, rows = len(model.tokenizer), model.language_model.get_output_embeddings().weight.shape[0]
+    assert rows % 64 == 0 and n_tok <= rows < n_tok + 64
+    assert model.language_model.get_base_model().model.embed_tokens.weight.shape[0] == rows
+    pad = model.tokenizer.pad_token_id
+    # make padding (the CTC blank) and the spare rows the likeliest next tokens everywhere: decoding must still
+    # pick a token an answer can hold
+    def unsayable_first(module, inputs, logits):
+        logits[..., n_tok:] += 1e4
+        logits[..., pad] += 1e4
+        return logits
+    model.language_model.get_output_embeddings().register_forward_hook(unsayable_first)
+    exs = read_manifest(corpus / "train.jsonl")[:2]
+    ds = AudioTextDataset(exs, model.tokenizer)
+    batch = Collator(model.tokenizer, train=False)([ds[i] for i in range(len(ds))])
+    for beams in (1, 2):
+        out = model.generate(batch, max_new_tokens=4, num_beams=beams)
+        assert all(i < n_tok and i != pad for ids in out for i in ids) and any(out)
 
 
 def test_remote_code_preset_needs_opt_in():

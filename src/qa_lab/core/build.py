@@ -16,6 +16,7 @@ from qa_lab.core.stages import apply_stage
 from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
 
 log = logging.getLogger(__name__)
+VOCAB_MULTIPLE = 64
 
 
 def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, PreTrainedModel]:
@@ -45,7 +46,9 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
     """An AudioLLM for `cfg` with the token table sized to `tokenizer` (tag tokens included)."""
     encoder, llm = build_backbones(cfg, len(tokenizer))
     if llm.get_input_embeddings().num_embeddings < len(tokenizer):
-        llm.resize_token_embeddings(len(tokenizer))
+        # a checkpoint's table grown for the tag tokens: rounded up to a multiple of VOCAB_MULTIPLE rows, so the
+        # LM head's matmul keeps tensor-core-friendly shapes; AudioLLM.generate never emits the spare rows
+        llm.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=VOCAB_MULTIPLE)
     if cfg.frame_times:
         init_time_codes(llm, tokenizer)
     if cfg.gradient_checkpointing:
