@@ -52,9 +52,17 @@ def test_two_processes_match_one_with_the_same_global_batch_in_one_folder(smoke_
     step = torch.load(two / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["global_step"]
     assert step == 4 and _val_losses(two)[4] == pytest.approx(v2[4], rel=1e-4)
 
-    out = _qa_lab("eval", str(two / "checkpoints" / "last.ckpt"), "--manifest", str(corpus / "val.jsonl"),
-                  "--bootstrap", "0", "--max-new-tokens", "4", cwd=tmp_path)
+    decode = [str(two / "checkpoints" / "last.ckpt"), "--manifest", str(corpus / "val.jsonl"), "--bootstrap", "0",
+              "--max-new-tokens", "4"]
+    out = _qa_lab("eval", *decode, cwd=tmp_path)
     assert (two / "eval" / "val" / "metrics.json").is_file(), out.stdout[-1000:]
+
+    # decoding split over two processes (each every other example): the same answers, gathered and written once
+    _qa_lab("eval", *decode, "--devices", "2", "--accelerator", "cpu", "--out", str(tmp_path / "split"), cwd=tmp_path)
+    answers = [[json.loads(line)["output"] for line in open(d / "predictions.jsonl")]
+               for d in (two / "eval" / "val", tmp_path / "split")]
+    assert answers[1] == answers[0] and len(answers[0]) > 2
+    assert sorted(p.name for p in tmp_path.iterdir() if "split" in p.name) == ["split"]  # no rank left a folder
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
@@ -64,3 +72,38 @@ def test_fsdp_without_a_gpu_is_refused_before_any_folder_exists(smoke_overrides,
     with pytest.raises(ValueError, match="trainer.strategy=fsdp needs GPUs"):
         train(load_config("demo", smoke_overrides + ["trainer.strategy=fsdp", "trainer.devices=2"]))
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("launch, folder", [
+    ({"WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "abc"}, "torchrun-abc"),
+    ({"SLURM_NTASKS": "2", "SLURM_JOB_ID": "77", "SLURM_STEP_ID": "0"}, "slurm-77.0"),
+])
+def test_ranks_torchrun_or_slurm_started_share_one_folder_named_by_the_launch(monkeypatch, tmp_path, launch, folder):
+    from qa_lab.config import load_config
+    from qa_lab.train.run import RUN_DIR_ENV, make_run_dir
+    cfg = load_config("demo", [f"runs_dir={tmp_path}"])
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", RUN_DIR_ENV, "WORLD_SIZE", "SLURM_NTASKS",
+                "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "SLURM_STEP_ID"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in launch.items():
+        monkeypatch.setenv(key, value)
+    rank_key = "RANK" if "WORLD_SIZE" in launch else "SLURM_PROCID"
+    monkeypatch.setenv(rank_key, "1")  # a rank may start before rank 0: it names the folder and writes nothing
+    other = make_run_dir(cfg, None)
+    assert other == tmp_path / "demo" / folder and not other.exists()
+    monkeypatch.setenv(rank_key, "0")
+    first = make_run_dir(cfg, None)
+    assert first == other and (first / "config.yaml").is_file()
+    assert list((tmp_path / "demo").iterdir()) == [first]
+
+
+def test_a_rank_with_no_way_to_find_the_run_folder_stops_with_what_to_do(monkeypatch, tmp_path):
+    from qa_lab.config import load_config
+    from qa_lab.train.run import RUN_DIR_ENV, make_run_dir
+    for key in (RUN_DIR_ENV, "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_PROCID"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # torchrun without --standalone or --rdzv-id: no shared id
+    with pytest.raises(RuntimeError, match="torchrun --standalone"):
+        make_run_dir(load_config("demo", [f"runs_dir={tmp_path}"]), None)
+    assert not any(tmp_path.iterdir())

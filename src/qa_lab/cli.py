@@ -58,7 +58,7 @@ def _eval(a) -> None:
     from pathlib import Path
 
     from qa_lab.core.checkpoint import load
-    from qa_lab.data.cache import replacing
+    from qa_lab.data.cache import check_replaceable, replacing
     from qa_lab.eval import eval_examples, evaluate, markdown_table
     cfg, model = load(a.checkpoint, a.trust_remote_code)
     _decode_flags(cfg, a)
@@ -70,12 +70,22 @@ def _eval(a) -> None:
         k = 2
         while out.exists() and any(out.iterdir()):
             out, k = home / "eval" / f"{name}-{k}", k + 1
+    check_replaceable(out, a.overwrite, "eval folder")  # before any rank decodes
     meta = {"checkpoint": str(src), "source": name, "source_path": str(Path(a.manifest).resolve()) if a.manifest
             else f"world:{a.world}", "num_beams": cfg.decode.num_beams, "ctc_weight": cfg.decode.ctc_weight,
             "times": cfg.decode.times, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
+    from lightning.fabric import Fabric
+    # Lightning's launcher: with --devices N it starts N-1 more processes running this same command (ddp)
+    fabric = Fabric(accelerator=a.accelerator, devices=a.devices, strategy="ddp" if a.devices > 1 else "auto")
+    fabric.launch()
+    model = model.to(fabric.device)
+    ranks = {"rank": fabric.global_rank, "world_size": fabric.world_size}
+    if fabric.global_rank != 0:  # decodes its share; rank 0 writes and prints
+        evaluate(model, cfg, examples, None, n_resamples=a.bootstrap, max_new_tokens=a.max_new_tokens, **ranks)
+        return
     with replacing(out, a.overwrite, "eval folder") as tmp:
         metrics = evaluate(model, cfg, examples, tmp, n_resamples=a.bootstrap, meta=meta,
-                           max_new_tokens=a.max_new_tokens)
+                           max_new_tokens=a.max_new_tokens, **ranks)
     print(markdown_table(metrics))
     print(f"\n[qa-lab] {len(examples)} examples; predictions, metrics.json and metrics.md in {out}")
 
@@ -299,6 +309,10 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
     ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>, or <source>-2, -3 ... "
                     "when that one holds an earlier eval)")
+    ev.add_argument("--devices", type=int, default=1, help="decode in this many processes, one per device, each "
+                    "taking every N-th example (Lightning's ddp launcher; outputs gathered once, rank 0 writes)")
+    ev.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu", "cuda", "mps"),
+                    help="where to decode (default auto: a GPU when there is one)")
     ev.set_defaults(func=_eval)
     for decoder in (inf, ev):
         decoder.add_argument("--num-beams", type=int, default=None,

@@ -40,6 +40,15 @@ def building(final: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_replaceable(final: str | Path, overwrite: bool = False, what: str = "folder") -> None:
+    """Refuse (naming it) a non-empty `final` unless `overwrite`: what `replacing` checks first, for callers that
+    must know before they start the work."""
+    final = Path(final)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
+        raise ValueError(f"{final}: the {what} exists and is not empty; pass --overwrite to replace it whole, or "
+                         "choose another folder")
+
+
 @contextmanager
 def replacing(final: str | Path, overwrite: bool = False, what: str = "folder") -> Iterator[Path]:
     """Yield a fresh temporary folder beside `final`; when the block ends without error it becomes `final` whole.
@@ -47,9 +56,7 @@ def replacing(final: str | Path, overwrite: bool = False, what: str = "folder") 
     A non-empty `final` is refused (naming it) unless `overwrite`, and is then replaced at the end: old and new files
     never mix, and a failure midway leaves the old folder as it was."""
     final = Path(final)
-    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
-        raise ValueError(f"{final}: the {what} exists and is not empty; pass --overwrite to replace it whole, or "
-                         "choose another folder")
+    check_replaceable(final, overwrite, what)
     final.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
     tmp, old = final.parent / f".{final.name}.tmp-{tag}", final.parent / f".{final.name}.old-{tag}"

@@ -73,6 +73,25 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
     return outputs
 
 
+def run_on_ranks(model: AudioLLM, cfg: Config, examples: list[dict], rank: int = 0, world_size: int = 1,
+                 **kwargs) -> list[str]:
+    """`run` split across the ranks of a multi-process job (torch.distributed initialised, e.g. by Lightning Fabric):
+    rank r decodes examples r, r + world_size, ... (every rank gets a share of each task and duration), and every
+    rank gets all outputs back in input order, gathered once. world_size 1: plain `run`."""
+    if world_size == 1:
+        return run(model, cfg, examples, **kwargs)
+    import torch.distributed as dist
+    mine = list(range(rank, len(examples), world_size))
+    part = run(model, cfg, [examples[i] for i in mine], **kwargs)
+    shards: list = [None] * world_size
+    dist.all_gather_object(shards, list(zip(mine, part)))
+    outputs = [""] * len(examples)
+    for shard in shards:
+        for i, text in shard:
+            outputs[i] = text
+    return outputs
+
+
 def _batches(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_batch_size: int,
              progress: bool = False):
     """Collated batches of prepared examples on the model's device, one task and similar durations each

@@ -154,14 +154,15 @@ def load_metrics(path: str | Path) -> dict:
 
 def evaluate(model, cfg, examples: list[dict], out_dir: str | Path | None = None, num_beams: int | None = None,
              n_resamples: int = 1000, batch_seconds: float = 120.0, progress: bool = True,
-             meta: dict | None = None, max_new_tokens: int | None = None) -> dict:
+             meta: dict | None = None, max_new_tokens: int | None = None, rank: int = 0, world_size: int = 1) -> dict:
     """Decode `examples` with `model`, score every task, and (with out_dir) write the outputs. -> metrics.
 
     max_new_tokens overrides the per-task caps (`Task.max_new_tokens`) for every task; num_beams None = the config's
-    (cfg.decode, as is the joint CTC weight)."""
-    from qa_lab.eval.decode import run
-    outputs = run(model, cfg, [dict(ex) for ex in examples], batch_seconds=batch_seconds, num_beams=num_beams,
-                  progress=progress, max_new_tokens=max_new_tokens)
+    (cfg.decode, as is the joint CTC weight). In a multi-process job (`rank` of `world_size`) each rank decodes its
+    share and every rank scores all outputs; give out_dir on one rank only."""
+    from qa_lab.eval.decode import run_on_ranks
+    outputs = run_on_ranks(model, cfg, [dict(ex) for ex in examples], rank, world_size, batch_seconds=batch_seconds,
+                           num_beams=num_beams, progress=progress and rank == 0, max_new_tokens=max_new_tokens)
     metrics, rows = score(examples, outputs, n_resamples=n_resamples, seed=cfg.seed)
     if out_dir is not None:
         write(out_dir, metrics, rows, meta)

@@ -103,16 +103,37 @@ def first_process() -> bool:
     return os.environ.get("NODE_RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
+def launched_run_dir(cfg: Config) -> Path | None:
+    """The one run folder of ranks that a launcher started itself (torchrun sets WORLD_SIZE; SLURM's srun sets
+    SLURM_NTASKS): QA_LAB_RUN_DIR when set, else runs/<name>/<the launch's id>, which every rank names alike
+    (torchrun-<rendezvous id>, slurm-<job id>.<step id>). None outside such a launch, or when it has no shared id
+    (torchrun without --standalone or --rdzv-id)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return None
+    if os.environ.get(RUN_DIR_ENV):
+        return Path(os.environ[RUN_DIR_ENV])
+    rdzv = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+    if rdzv != "none":
+        return Path(cfg.runs_dir) / cfg.name / f"torchrun-{rdzv}"
+    if os.environ.get("SLURM_JOB_ID"):
+        step = os.environ.get("SLURM_STEP_ID")
+        return Path(cfg.runs_dir) / cfg.name / (f"slurm-{os.environ['SLURM_JOB_ID']}" + (f".{step}" if step else ""))
+    return None
+
+
 def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = None) -> Path:
     """runs/<name>/<timestamp>/ (or `run_dir`) holding the resolved config and the original experiment yaml.
 
-    In a multi-process run only rank 0 makes and writes it; the ranks Lightning's launcher starts later (trainer.
-    devices > 1) find it in QA_LAB_RUN_DIR, which rank 0 sets, so every rank logs and checkpoints into one folder."""
+    In a multi-process run only rank 0 makes and writes it, and every rank logs and checkpoints into that one folder:
+    the ranks Lightning's launcher starts later (trainer.devices > 1) find it in QA_LAB_RUN_DIR, which rank 0 sets;
+    ranks that torchrun or SLURM started name it alike (launched_run_dir)."""
+    run_dir = run_dir or launched_run_dir(cfg)
     if not first_process():
         if run_dir is None and not os.environ.get(RUN_DIR_ENV):
             raise RuntimeError(f"{RUN_DIR_ENV} is not set in this rank, so it cannot find the run folder rank 0 "
                                "made: start multi-process runs with Lightning's own launcher (trainer.devices=N on "
-                               "one machine), which sets it, or set it to one folder for every rank yourself")
+                               "one machine), torchrun --standalone (or --rdzv-id) or SLURM's srun, or set it to one "
+                               "folder for every rank yourself")
         return Path(run_dir or os.environ[RUN_DIR_ENV])
     if run_dir is not None:
         run = Path(run_dir)
