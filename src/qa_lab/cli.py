@@ -55,6 +55,7 @@ def _decode_flags(cfg, a) -> None:
 
 
 def _eval(a) -> None:
+    from contextlib import nullcontext
     from pathlib import Path
 
     from qa_lab.core.checkpoint import load
@@ -79,13 +80,12 @@ def _eval(a) -> None:
     fabric = Fabric(accelerator=a.accelerator, devices=a.devices, strategy="ddp" if a.devices > 1 else "auto")
     fabric.launch()
     model = model.to(fabric.device)
-    ranks = {"rank": fabric.global_rank, "world_size": fabric.world_size}
-    if fabric.global_rank != 0:  # decodes its share; rank 0 writes and prints
-        evaluate(model, cfg, examples, None, n_resamples=a.bootstrap, max_new_tokens=a.max_new_tokens, **ranks)
-        return
-    with replacing(out, a.overwrite, "eval folder") as tmp:
+    first = fabric.global_rank == 0  # every rank decodes its share; rank 0 writes and prints
+    with replacing(out, a.overwrite, "eval folder") if first else nullcontext() as tmp:
         metrics = evaluate(model, cfg, examples, tmp, n_resamples=a.bootstrap, meta=meta,
-                           max_new_tokens=a.max_new_tokens, **ranks)
+                           max_new_tokens=a.max_new_tokens, rank=fabric.global_rank, world_size=fabric.world_size)
+    if not first:
+        return
     print(markdown_table(metrics))
     print(f"\n[qa-lab] {len(examples)} examples; predictions, metrics.json and metrics.md in {out}")
 

@@ -289,7 +289,7 @@ class TrainerConfig:
     """Linear warm-up steps."""
     precision: str = "auto"
     """Lightning precision; auto = bf16-mixed on GPU, 32-true on CPU. bf16-mixed on a CPU with bf16 matmuls
-    (AVX512-BF16, AMX) trained scale/tiny-cpu's arms 1.4x faster and encoded its feature cache 2.5x faster on this
+    (AVX512-BF16, AMX) trained scale/tiny-cpu's arms 1.4x faster and encoded its feature cache 2.6x faster on this
     project's AMD EPYC (README, "Learning to listen")."""
     strategy: str = "auto"
     """Lightning strategy: auto | ddp | fsdp | deepspeed."""
