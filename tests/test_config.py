@@ -127,3 +127,11 @@ def test_overrides_may_follow_an_option_and_other_stray_words_are_refused(capsys
         with pytest.raises(SystemExit) as e:
             parse_args(argv)
         assert e.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_eval_devices_below_one_is_refused_naming_the_flag(value, capsys):
+    from qa_lab.cli import parse_args
+    with pytest.raises(SystemExit) as e:
+        parse_args(["eval", "last.ckpt", "--devices", value])
+    assert e.value.code == 2 and "--devices" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Two CPU processes (Lightning's DDP, gloo) train, validate, checkpoint, resume and evaluate like one process with
-the same global batch, in one run folder; FSDP, which needs GPUs, is refused up front on a machine without one."""
+the same global batch, in one run folder; FSDP and DeepSpeed, which need GPUs, are refused up front on a machine
+without one."""
 
 import csv
 import json
@@ -25,6 +26,13 @@ def _val_losses(run: Path) -> dict[int, float]:
         return {int(r["step"]): float(r["val/loss"]) for r in csv.DictReader(f) if r.get("val/loss")}
 
 
+def _val_decoded(run: Path) -> dict[tuple[int, str], float]:
+    """The task metrics decoded at each validation (trainer.val_decode_per_task), by (step, column)."""
+    with open(run / "logs" / "metrics.csv") as f:
+        return {(int(r["step"]), k): float(v) for r in csv.DictReader(f) for k, v in r.items()
+                if k.startswith("val/") and k.count("/") == 2 and not k.endswith("/loss") and v}
+
+
 @pytest.mark.slow  # three real trainings, two of them in two processes: 1-2 min
 def test_two_processes_match_one_with_the_same_global_batch_in_one_folder(smoke_overrides, corpus, tmp_path):
     common = [o for o in smoke_overrides if not o.startswith("runs_dir=")] + [
@@ -43,6 +51,11 @@ def test_two_processes_match_one_with_the_same_global_batch_in_one_folder(smoke_
     assert sorted(v1) == sorted(v2) and len(v1) >= 3
     for step in v1:
         assert v2[step] == pytest.approx(v1[step], rel=1e-4), (step, v1, v2)
+    # the clips decoded at validation, shared out over the ranks and gathered: the same task metrics as one process
+    d1, d2 = _val_decoded(one), _val_decoded(two)
+    assert d1.keys() == d2.keys() and len(d1) >= 3, (d1, d2)
+    for key in d1:
+        assert d2[key] == pytest.approx(d1[key], abs=1e-6), (key, d1, d2)
     r1, r2 = (json.loads((r / "results.json").read_text()) for r in (one, two))
     assert r2["val_loss_after"] == pytest.approx(r1["val_loss_after"], rel=1e-4)
 
@@ -66,12 +79,20 @@ def test_two_processes_match_one_with_the_same_global_batch_in_one_folder(smoke_
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without a GPU")
-def test_fsdp_without_a_gpu_is_refused_before_any_folder_exists(smoke_overrides, tmp_path):
+@pytest.mark.parametrize("strategy", ["fsdp", "deepspeed"])
+def test_sharding_strategies_without_a_gpu_are_refused_before_any_folder_exists(smoke_overrides, tmp_path, strategy):
     from qa_lab.config import load_config
     from qa_lab.train.run import train
-    with pytest.raises(ValueError, match="trainer.strategy=fsdp needs GPUs"):
-        train(load_config("demo", smoke_overrides + ["trainer.strategy=fsdp", "trainer.devices=2"]))
+    with pytest.raises(ValueError, match=f"trainer.strategy={strategy} needs GPUs"):
+        train(load_config("demo", smoke_overrides + [f"trainer.strategy={strategy}", "trainer.devices=2",
+                                                     "trainer.val_decode_per_task=0"]))
     assert not (tmp_path / "runs").exists()
+
+
+def test_fsdp_with_decoding_at_validation_is_refused_by_the_config(smoke_overrides):
+    from qa_lab.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="trainer.val_decode_per_task=8 with trainer.strategy=fsdp"):
+        load_config("demo", smoke_overrides + ["trainer.strategy=fsdp"])
 
 
 @pytest.mark.parametrize("launch, folder", [
@@ -107,3 +128,24 @@ def test_a_rank_with_no_way_to_find_the_run_folder_stops_with_what_to_do(monkeyp
     with pytest.raises(RuntimeError, match="torchrun --standalone"):
         make_run_dir(load_config("demo", [f"runs_dir={tmp_path}"]), None)
     assert not any(tmp_path.iterdir())
+
+
+def test_fsdp_wraps_each_encoder_and_decoder_layer_once_under_lora(smoke_overrides):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    from qa_lab.train.run import fsdp_layer_classes
+    cfg = load_config("demo", smoke_overrides + ["stage=finetune"])
+    model = build(cfg)  # the LLM under peft's LoRA wrapper: frozen and trainable weights in the same layers
+    classes = fsdp_layer_classes(model)
+    assert {c.__name__ for c in classes} >= {"WhisperEncoderLayer"} and len(classes) == 2
+    units = [m for m in model.modules() if type(m) in classes]
+    llm = model.language_model.get_base_model().config
+    assert len(units) == model.audio_tower.config.encoder_layers + llm.num_hidden_layers
+
+
+@pytest.mark.gpu
+def test_fsdp_trains_and_checkpoints_the_tiny_model_on_a_gpu(smoke_overrides, tmp_path):
+    _qa_lab("train", "demo", *smoke_overrides, "trainer.strategy=fsdp", "trainer.devices=1", "trainer.max_steps=2",
+            "trainer.val_decode_per_task=0", "trainer.accelerator=gpu", "stage=finetune", cwd=tmp_path)
+    (run,) = list((tmp_path / "runs" / "demo").iterdir())
+    assert (run / "checkpoints" / "last.ckpt").exists() and (run / "results.json").is_file()

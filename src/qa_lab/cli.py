@@ -54,6 +54,17 @@ def _decode_flags(cfg, a) -> None:
     cfg.decode = replace(cfg.decode, **changes)
 
 
+def _at_least_one(text: str) -> int:
+    """argparse type: a whole number >= 1 (argparse names the flag in its error)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {n}")
+    return n
+
+
 def _eval(a) -> None:
     from contextlib import nullcontext
     from pathlib import Path
@@ -309,7 +320,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
     ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>, or <source>-2, -3 ... "
                     "when that one holds an earlier eval)")
-    ev.add_argument("--devices", type=int, default=1, help="decode in this many processes, one per device, each "
+    ev.add_argument("--devices", type=_at_least_one, default=1, help="decode in this many processes, one per device, each "
                     "taking every N-th example (Lightning's ddp launcher; outputs gathered once, rank 0 writes)")
     ev.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu", "cuda", "mps"),
                     help="where to decode (default auto: a GPU when there is one)")

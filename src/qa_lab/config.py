@@ -344,6 +344,10 @@ class TrainerConfig:
         for key in ("val_every_n_steps", "log_every_n_steps", "checkpoint_every_n_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"trainer.{key}={getattr(self, key)}: expected >= 1")
+        if self.strategy == "fsdp" and self.val_decode_per_task:
+            raise ConfigError(f"trainer.val_decode_per_task={self.val_decode_per_task} with trainer.strategy=fsdp: "
+                              "FSDP shards the weights, so no rank can generate alone; set "
+                              "trainer.val_decode_per_task=0 and decode checkpoints with `qa-lab eval`")
 
 
 @dataclass

@@ -25,13 +25,14 @@ def _json_float(x: float) -> float | None:
 class GenerationEval(L.Callback):
     """Lightning callback: at each validation, decode the first `per_task` validation examples of every task
     and log the task metrics next to the per-task losses (`val/{task}/{metric}`, no CIs). In a multi-process run
-    rank 0 decodes them alone (a few clips: sharing them out would cost more than it saves)."""
+    every rank decodes its share (every world_size-th example) and the answers are gathered once, so every rank
+    scores the same metrics and rank 0 logs them. FSDP, which shards the weights, is refused by the config."""
 
     def __init__(self, cfg, per_task: int):
         self.cfg, self.per_task, self.examples = cfg, per_task, None
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking or trainer.datamodule is None or not trainer.is_global_zero:
+        if trainer.sanity_checking or trainer.datamodule is None:
             return
         if self.examples is None:
             val = trainer.datamodule.val_set.examples
@@ -39,7 +40,8 @@ class GenerationEval(L.Callback):
         model = pl_module.model
         was_training = model.training
         model.eval()
-        metrics = evaluate(model, self.cfg, self.examples, n_resamples=0, progress=False)
+        metrics = evaluate(model, self.cfg, self.examples, n_resamples=0, progress=False,
+                           rank=trainer.global_rank, world_size=trainer.world_size)
         model.train(was_training)
         for task, res in metrics.items():
             for key, m in res.items():

@@ -247,13 +247,27 @@ class StopOnSignal(L.Callback):
             trainer.save_checkpoint(self.checkpoint)
 
 
+def fsdp_layer_classes(model) -> set[type]:
+    """The block classes FSDP wraps one unit each (transformers' `_no_split_modules` of the audio tower and the LLM,
+    e.g. WhisperEncoderLayer and Qwen2DecoderLayer), so a rank gathers one layer's weights at a time, not the whole
+    model's: the 7B shape's 28 decoder layers and 32 encoder layers become 60 units."""
+    names = set()
+    for part in (model.audio_tower, model.language_model):
+        base = part.get_base_model() if hasattr(part, "get_base_model") else part  # under a PEFT wrapper
+        names |= set(getattr(base, "_no_split_modules", None) or ())
+    return {type(m) for m in model.modules() if type(m).__name__ in names}
+
+
 def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None, label: str | None = None,
-                progress_line: int = 0, **overrides) -> L.Trainer:
+                progress_line: int = 0, model=None, **overrides) -> L.Trainer:
+    """The Lightning Trainer of `cfg`, logging and checkpointing into run_dir. `model` (the AudioLLM) gives FSDP its
+    wrap policy (fsdp_layer_classes); without it FSDP wraps the whole model as one unit."""
     t = cfg.trainer
     strategy = t.strategy
     if strategy == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
-        strategy = FSDPStrategy(use_orig_params=True)  # LoRA: frozen and trainable params share flat buffers
+        strategy = FSDPStrategy(use_orig_params=True,  # LoRA: frozen and trainable params share flat buffers
+                                auto_wrap_policy=fsdp_layer_classes(model) if model is not None else None)
     elif strategy == "deepspeed":
         strategy = "deepspeed_stage_2"
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
@@ -278,6 +292,21 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         kwargs["plugins"] = [AtomicCheckpointIO()]
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
+
+
+def check_strategy(cfg: Config) -> None:
+    """Refuse, before any folder exists, a strategy this machine cannot run: Lightning's FSDP and DeepSpeed strategies
+    need CUDA GPUs (DeepSpeed's says "only supported on CUDA GPUs" on a CPU), and DeepSpeed is an optional package."""
+    strategy = cfg.trainer.strategy
+    if strategy not in ("fsdp", "deepspeed"):
+        return
+    if cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available():
+        raise ValueError(f"trainer.strategy={strategy} needs GPUs: Lightning's {strategy} strategy has no CPU path "
+                         "(use trainer.strategy=ddp on CPUs)")
+    if strategy == "deepspeed":
+        import importlib.util
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ValueError("trainer.strategy=deepspeed needs the deepspeed package: pip install -e '.[deepspeed]'")
 
 
 def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | None = None,
@@ -310,9 +339,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     model = build(cfg)
     data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
     data.setup()  # reads and checks the manifests (and caches features) before any folder exists
-    if cfg.trainer.strategy == "fsdp" and (cfg.trainer.accelerator == "cpu" or not torch.cuda.is_available()):
-        raise ValueError("trainer.strategy=fsdp needs GPUs: Lightning's FSDP strategy has no CPU path "
-                         "(use ddp on CPUs)")
+    check_strategy(cfg)
     run_dir = make_run_dir(cfg, source_yaml, run_dir)
     first = first_process()  # the other ranks of a multi-process run write nothing but what Lightning writes
     verbose = verbose and first
@@ -335,7 +362,8 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     if cfg.trainer.grad_conflict_every_n_steps:
         from qa_lab.train.callbacks import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
-    trainer = trainer_for(cfg, run_dir, extra, label=label, progress_line=progress_line, **trainer_overrides)
+    trainer = trainer_for(cfg, run_dir, extra, label=label, progress_line=progress_line, model=model,
+                          **trainer_overrides)
     stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
     last = run_dir / "checkpoints" / "last.ckpt"
     metrics = run_dir / "logs" / "metrics.csv"
