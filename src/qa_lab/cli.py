@@ -123,7 +123,7 @@ def _pretrain_parts(a) -> None:
 
 def _export(a) -> None:
     from qa_lab.core.checkpoint import export
-    print(f"exported to {export(a.checkpoint, a.out_dir, a.trust_remote_code, overwrite=a.overwrite)}")
+    print(f"exported to {export(a.checkpoint, a.out_dir, a.trust_remote_code, overwrite=a.overwrite, format=a.format)}")
 
 
 def _convert_faster_whisper(a) -> None:
@@ -348,9 +348,13 @@ def parser() -> argparse.ArgumentParser:
     pp.add_argument("overrides", nargs="*", help="key=value overrides (e.g. parts.encoder_steps=500)")
     pp.set_defaults(func=_pretrain_parts)
 
-    ex = sub.add_parser("export", help="write PEFT adapter, projector, tag embeddings, tokenizer, config")
+    ex = sub.add_parser("export", help="write PEFT adapter, projector, tag embeddings, tokenizer, config; or "
+                        "(--format qwen2-audio) a Qwen2-Audio folder transformers loads, LoRA merged")
     ex.add_argument("checkpoint")
     ex.add_argument("out_dir")
+    ex.add_argument("--format", default="kit", choices=("kit", "qwen2-audio"),
+                    help="kit: the adapter export the kit reloads (default); qwen2-audio: a self-contained "
+                    "Qwen2AudioForConditionalGeneration folder with its processor (models started from Qwen2-Audio)")
     ex.set_defaults(func=_export)
     for writer in (ev, ex):
         writer.add_argument("--overwrite", action="store_true", help="replace the output folder whole (old and new "

@@ -36,7 +36,11 @@ def _check(value: Any, allowed: tuple, key: str) -> None:
 @dataclass
 class ModelConfig:
     preset: str = "tiny"
-    """Architecture and checkpoints: tiny | qwen-audio-7b | whisper-large-v2+qwen2.5-7b (see qa_lab.core.presets)."""
+    """Architecture and checkpoints: tiny | mini | qwen-audio-7b | whisper-large-v2+qwen2.5-7b | qwen2-audio-7b |
+    qwen2-audio-7b-instruct (see qa_lab.core.presets)."""
+    qwen2_audio: str | None = None
+    """A Qwen2AudioForConditionalGeneration checkpoint (hub id or local folder) to start from instead of the preset's
+    parts: its audio tower, projector, LLM and tokenizer (qa_lab.core.qwen2_audio). Needs tags.format=qwen2-audio."""
     audio_encoder: str | None = None
     """Override the preset's Whisper checkpoint: a hub id or a local save_pretrained folder."""
     language_model: str | None = None
@@ -44,8 +48,11 @@ class ModelConfig:
     trust_remote_code: bool = False
     """Allow remote modelling code (needed by Qwen/Qwen-7B); off unless a config opts in."""
     audio_padding: str = "real"
-    """real: encode at each clip's own length (fast); pad30: pad to 30 s and attend to the padding (stock Whisper,
-    unmasked; not Qwen2-Audio's tower, which masks the padded keys)."""
+    """real: encode at each clip's own length (fast). pad30: every clip in a 30 s window, as the tower's checkpoint
+    was trained: stock Whisper attends to the padding (unmasked); a Qwen2-Audio tower masks the padded keys, as
+    transformers' Qwen2-Audio does. A Qwen2-Audio tower at real length gives the 30 s window's features to float
+    rounding (its convolutions read the feature extractor's padding just past the clip; README, "Fine-tune
+    Qwen2-Audio")."""
     projector: str = "linear"
     """Audio-to-LLM projector: linear | mlp (Linear-GELU-Linear) | tokens (each frame enters as the softmax-weighted
     mix of the LLM's token embeddings it scores highest, plus a zero-initialised linear residual for what no token
@@ -131,7 +138,8 @@ class LoraConfig:
 @dataclass
 class TagsConfig:
     format: str = "hierarchical"
-    """Task prompt format: hierarchical (Qwen-Audio tags) | flat (one token per task) | natural."""
+    """Task prompt format: hierarchical (Qwen-Audio tags) | flat (one token per task) | natural | qwen2-audio
+    (Qwen2-Audio's instructions and audio markers, plain text: what a released Qwen2-Audio checkpoint needs)."""
 
     def __post_init__(self) -> None:
         _check(self.format, TAG_FORMATS, "tags.format")
@@ -413,6 +421,12 @@ class Config:
 
     def __post_init__(self) -> None:
         _check(self.stage, STAGES, "stage")
+        from qa_lab.core.presets import qwen2_audio_source
+        source = qwen2_audio_source(self.model)
+        if source and self.tags.format != "qwen2-audio":
+            raise ConfigError(f"tags.format={self.tags.format!r}: the Qwen2-Audio checkpoint {source!r} "
+                              f"(model.{'qwen2_audio' if self.model.qwen2_audio else 'preset'}) was trained with "
+                              "Qwen2-Audio's own instructions, not the kit's tags: set tags.format=qwen2-audio")
 
     @property
     def world_seed(self) -> int:
@@ -422,7 +436,7 @@ class Config:
 
 # What `smoke=true` forces over the experiment's yamls (not over key=value): tiny model, few steps, tiny corpus.
 SMOKE = {
-    "model": {"preset": "tiny", "audio_encoder": None, "language_model": None},
+    "model": {"preset": "tiny", "audio_encoder": None, "language_model": None, "qwen2_audio": None},
     "trainer": {"max_steps": 3, "val_every_n_steps": 2, "log_every_n_steps": 1, "warmup_steps": 1,
                 "checkpoint_every_n_steps": 2},
     "data": {"batch_seconds": 12.0},

@@ -11,7 +11,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.config import Config, ModelConfig
 from qa_lab.core.model import AudioLLM, init_time_codes, load_whisper_encoder
-from qa_lab.core.presets import PRESETS
+from qa_lab.core.presets import PRESETS, qwen2_audio_source
 from qa_lab.core.stages import apply_stage
 from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
 
@@ -43,8 +43,18 @@ def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, 
 
 
 def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
-    """An AudioLLM for `cfg` with the token table sized to `tokenizer` (tag tokens included)."""
-    encoder, llm = build_backbones(cfg, len(tokenizer))
+    """An AudioLLM for `cfg` with the token table sized to `tokenizer` (tag tokens included). A Qwen2-Audio
+    checkpoint (model.qwen2_audio or its preset) gives the tower, projector and LLM (qa_lab.core.qwen2_audio)."""
+    source = qwen2_audio_source(cfg)
+    projector = None
+    if source:
+        from qa_lab.core import qwen2_audio
+        if cfg.projector != "linear" or cfg.audio_norm:
+            raise ValueError(f"model.qwen2_audio={source}: Qwen2-Audio's projector is one linear layer; "
+                             "model.projector must be linear and model.audio_norm false")
+        encoder, llm, projector = qwen2_audio.load_parts(source)
+    else:
+        encoder, llm = build_backbones(cfg, len(tokenizer))
     if llm.get_input_embeddings().num_embeddings < len(tokenizer):
         # a checkpoint's table grown for the tag tokens: rounded up to a multiple of VOCAB_MULTIPLE rows, so the
         # LM head's matmul keeps tensor-core-friendly shapes; AudioLLM.generate never emits the spare rows
@@ -54,14 +64,21 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
     if cfg.gradient_checkpointing:
         encoder.gradient_checkpointing_enable()
         llm.gradient_checkpointing_enable()
-    return AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
-                    pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
-                    train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times,
-                    audio_norm=cfg.audio_norm)
+    model = AudioLLM(encoder, llm, tokenizer, audio_padding=cfg.audio_padding, projector=cfg.projector,
+                     pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
+                     train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times,
+                     audio_norm=cfg.audio_norm, tower="qwen2-audio" if source else "whisper")
+    if projector is not None:
+        model.projector = projector  # the checkpoint's multi_modal_projector.linear
+    return model
 
 
 def build_tokenizer(cfg: Config):
-    """The LLM's tokenizer with tag tokens, or the tiny BPE when the preset has no LLM checkpoint."""
+    """The LLM's tokenizer with tag tokens, or the tiny BPE when the preset has no LLM checkpoint; a Qwen2-Audio
+    checkpoint's own tokenizer with the tokens answers write."""
+    if source := qwen2_audio_source(cfg.model):
+        from qa_lab.core import qwen2_audio
+        return qwen2_audio.load_tokenizer(source)
     name = cfg.model.language_model or PRESETS[cfg.model.preset].language_model
     if name is None:
         return tiny_tokenizer()

@@ -13,7 +13,6 @@ from transformers import AutoTokenizer
 
 from qa_lab.config import Config, from_yaml, from_yaml_text, to_yaml
 from qa_lab.core.model import AudioLLM
-from qa_lab.core.tokenizer import tag_token_ids
 
 log = logging.getLogger(__name__)
 
@@ -181,8 +180,22 @@ def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[s
 
 
 def load(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
-    """A checkpoint file or an export folder -> (config, model)."""
-    return (load_export if Path(path).is_dir() else load_checkpoint)(path, trust_remote_code)
+    """A checkpoint file, an export folder, or a released Qwen2-Audio folder (zero-shot) -> (config, model)."""
+    path = Path(path)
+    if (path / "config.json").is_file() and not (path / "config.yaml").is_file():
+        return load_qwen2_audio(path)
+    return (load_export if path.is_dir() else load_checkpoint)(path, trust_remote_code)
+
+
+def load_qwen2_audio(path: str | Path) -> tuple[Config, AudioLLM]:
+    """A Qwen2AudioForConditionalGeneration folder as it is (zero-shot) -> (config, model in eval mode): the base
+    config with model.qwen2_audio=path and tags.format=qwen2-audio; an error naming the folder if it is not one."""
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    from qa_lab.core.qwen2_audio import check_source
+    check_source(path)
+    cfg = load_config("base", [f"model.qwen2_audio={path}", "tags.format=qwen2-audio"])
+    return cfg, build(cfg).eval()  # the stage's LoRA starts at zero: the released model's outputs
 
 
 @torch.no_grad()
@@ -192,7 +205,11 @@ def _head_rows(head: torch.nn.Module, ids: torch.Tensor, d: int) -> torch.Tensor
     return torch.cat([head(eye[i:i + 256])[:, ids] for i in range(0, d, 256)]).T.contiguous()
 
 
-def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = False, overwrite: bool = False) -> Path:
+EXPORT_FORMATS = ("kit", "qwen2-audio")
+
+
+def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = False, overwrite: bool = False,
+           format: str = "kit") -> Path:
     """Write an export of a checkpoint. Not self-contained: reloading it also needs what its config points to
     (the parts folder of kit-pretrained presets, the `init_from` checkpoint's untrained weights, hub or local
     base checkpoints).
@@ -202,13 +219,27 @@ def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = Fals
     tokens' embedding and LM-head rows), OUT/trainable.safetensors (every trained weight, what the
     kit reloads), OUT/tokenizer/ and OUT/config.yaml.
 
+    format="qwen2-audio" (a model started from a Qwen2-Audio checkpoint) writes instead a self-contained
+    Qwen2AudioForConditionalGeneration folder with its processor, LoRA merged into the weights, which transformers'
+    from_pretrained (and vLLM) load (qa_lab.core.qwen2_audio.export).
+
     A non-empty OUT is refused unless `overwrite`, which replaces it whole (an old adapter/ never survives); the
     export is written beside OUT and renamed into place, so a failure leaves OUT as it was.
     """
     from qa_lab.data.cache import replacing
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"export format {format!r}: expected one of {', '.join(EXPORT_FORMATS)}")
     cfg, model = load_checkpoint(ckpt, trust_remote_code)
+    if format == "qwen2-audio" and model.tower != "qwen2-audio":
+        from qa_lab.core import qwen2_audio
+        qwen2_audio.export(model, Path(out_dir))  # refuses with the reason, before any folder is made
     with replacing(out_dir, overwrite, "export folder") as out:
-        _write_export(cfg, model, out)
+        if format == "qwen2-audio":
+            from qa_lab.core import qwen2_audio
+            from qa_lab.core.presets import qwen2_audio_source
+            qwen2_audio.export(model, out, source=qwen2_audio_source(cfg.model))
+        else:
+            _write_export(cfg, model, out)
     return Path(out_dir)
 
 
@@ -219,7 +250,7 @@ def _write_export(cfg: Config, model: AudioLLM, out: Path) -> None:
     if hasattr(enc, "peft_config"):
         enc.save_pretrained(out / "encoder_adapter")
     save_file({k: v.contiguous() for k, v in model.projector.state_dict().items()}, out / "projector.safetensors")
-    ids = torch.tensor(tag_token_ids(model.tokenizer))
+    ids = torch.tensor(model.tag_ids())
     rows = {"token_ids": ids, "embed_tokens": llm.get_input_embeddings()(ids).detach().contiguous()}
     head = llm.get_output_embeddings()
     if head is not None:

@@ -39,6 +39,7 @@ def tower_fingerprint(model, dtype: torch.dtype | None = None) -> str:
     the pooling/padding settings and the autocast dtype (`dtype`, None: full precision): features are valid for
     exactly these."""
     key = f"{model.pool_stride}|{model.audio_padding}|{model.cached_layers}" + (f"|{dtype}" if dtype else "")
+    key += f"|{model.tower}" if model.tower != "whisper" else ""  # the pooling order and edge frames differ
     h = hashlib.sha1(key.encode())
     for name, t in sorted(model.audio_tower.state_dict().items()):
         if not model.cached_weight(name):
@@ -105,9 +106,9 @@ def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0, prog
     was_training = model.training
     model.eval()
     device = next(model.audio_tower.parameters()).device
-    ds = AudioTextDataset(examples, model.tokenizer, audio_padding=model.audio_padding, with_target=False,
+    ds = AudioTextDataset(examples, model.tokenizer, audio_padding=model.front, with_target=False,
                           skip_invalid=skip_invalid)
-    collate = Collator(model.tokenizer, model.pool_stride, train=False)
+    collate = Collator(model.tokenizer, model.pool_stride, train=False, markers=model.front.markers)
     out = {}
     with tqdm(total=len(examples), desc="encoding clips (frozen encoder, cached)", unit="clip",
               disable=not progress, mininterval=2.0) as bar:  # shown in a log file too: minutes of work

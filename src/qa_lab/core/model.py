@@ -69,8 +69,15 @@ class AudioLLM(nn.Module):
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
                  ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
-                 frame_times: bool = False, audio_norm: bool = False):
+                 frame_times: bool = False, audio_norm: bool = False, tower: str = "whisper"):
         super().__init__()
+        if tower not in ("whisper", "qwen2-audio"):
+            raise ValueError(f"tower={tower!r}: expected whisper or qwen2-audio")
+        if tower == "qwen2-audio" and pool_stride != 2:
+            raise ValueError(f"model.pool_stride={pool_stride}: a Qwen2-Audio tower pools by 2 (its AvgPool1d)")
+        # whisper: the kit's arrangement (final norm, then pooling). qwen2-audio: Qwen2-Audio's (pooling, then the
+        # norm), 128 mel bins and its processor's frame count (qa_lab.data.dataset.AudioFront)
+        self.tower = tower
         n_enc = len(audio_tower.layers)
         if not 0 <= train_encoder_layers <= n_enc:
             raise ValueError(f"model.train_encoder_layers={train_encoder_layers}: the audio tower has {n_enc} layers")
@@ -111,15 +118,41 @@ class AudioLLM(nn.Module):
             norm.weight.data.fill_(float(text_norm) / d_llm ** 0.5)
             self.projector = nn.Sequential(self.projector, norm)
 
+    @property
+    def front(self):
+        """How clips become this model's mel features and audio slots (qa_lab.data.dataset.AudioFront)."""
+        from qa_lab.data.dataset import AudioFront
+        from qa_lab.prompts import tags
+        markers = ((tags.QWEN2_AUDIO_BOS, tags.QWEN2_AUDIO_EOS) if self.tower == "qwen2-audio"
+                   else (tags.AUDIO_START, tags.AUDIO_END))
+        return AudioFront(self.audio_padding, self.tower, self.audio_tower.config.num_mel_bins, markers)
+
+    def tag_ids(self) -> list[int]:
+        """Ids of the tokens the kit added to the tokenizer, whose embedding rows train in every stage but full: every
+        tag token, or for a released Qwen2-Audio (plain-text prompts) the tokens answers write."""
+        from qa_lab.core.tokenizer import tag_token_ids
+        return tag_token_ids(self.tokenizer, prompt_tags=self.tower == "whisper")
+
+    def _pool(self, h: torch.Tensor) -> torch.Tensor:
+        if self.pool_stride == 1:
+            return h
+        return F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
+
+    def _finish(self, h: torch.Tensor) -> torch.Tensor:
+        """The tower's last layer's output (B, T2, d_audio) -> normed and pooled, in the tower's order."""
+        norm = self.audio_tower.layer_norm
+        return norm(self._pool(h)) if self.tower == "qwen2-audio" else self._pool(norm(h))
+
     def audio_features(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mel (B, n_mels, T), mel_lengths (B,) -> pooled encoder output (B, T_a, d_audio), before the projector,
         and its lengths (B,). What a frozen tower's feature cache stores (qa_lab.core.features)."""
-        if self.audio_padding == "pad30":
-            h = encode_pad30(self.audio_tower, mel)  # (B, 1500, d_audio)
+        qwen2 = self.tower == "qwen2-audio"
+        if self.audio_padding == "pad30" and qwen2:  # transformers' own masked 30 s path, pooled and normed
+            h = encode_pad30(self.audio_tower, mel, mel_lengths)  # (B, 750, d_audio)
+        elif self.audio_padding == "pad30":
+            h = self._pool(encode_pad30(self.audio_tower, mel))  # stock Whisper: (B, 1500, d_audio), normed
         else:
-            h = encode_real(self.audio_tower, mel, mel_lengths)  # (B, ceil(T/2), d_audio)
-        if self.pool_stride > 1:
-            h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
+            h = self._finish(encode_real(self.audio_tower, mel, mel_lengths, edges=qwen2, norm=False))
         return h, pooled_lengths(mel_lengths, self.pool_stride)
 
     @property
@@ -140,18 +173,16 @@ class AudioLLM(nn.Module):
         """What qa_lab.core.features caches for a clip: (B, T, d_audio) and lengths (B,); `from_cache` finishes it."""
         if self.cached_layers is None:
             return self.audio_features(mel, mel_lengths)
-        return encode_real(self.audio_tower, mel, mel_lengths, self.cached_layers), encoder_lengths(mel_lengths)
+        h = encode_real(self.audio_tower, mel, mel_lengths, self.cached_layers, edges=self.tower == "qwen2-audio")
+        return h, encoder_lengths(mel_lengths)
 
     def from_cache(self, h: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
         """Cached features (B, T, d_audio) -> what `audio_features` gives: the trained top layers, norm and pooling
         run here when the cache holds a lower layer's output."""
         if self.cached_layers is None:
             return h
-        enc = self.audio_tower
-        h = encode_top(enc, h, encoder_lengths(mel_lengths), self.cached_layers)
-        if self.pool_stride > 1:
-            h = F.avg_pool1d(h.transpose(1, 2), self.pool_stride, self.pool_stride).transpose(1, 2)
-        return h
+        h = encode_top(self.audio_tower, h, encoder_lengths(mel_lengths), self.cached_layers, norm=False)
+        return self._finish(h)
 
     def project(self, h: torch.Tensor, with_logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Pooled encoder output (B, T_a, d_audio) -> audio embeddings (B, T_a, d_llm) and, with `with_logits` (the

@@ -17,6 +17,9 @@ class Preset:
     """Qwen2Config kwargs for random init (vocab_size is set from the tokenizer)."""
     trust_remote_code: bool = False
     """Whether the LLM needs remote code (Qwen-7B); the run config must opt in too."""
+    qwen2_audio: str | None = None
+    """A released Qwen2AudioForConditionalGeneration checkpoint (hub id or folder): tower, projector, LLM and
+    tokenizer all come from it (qa_lab.core.qwen2_audio), and audio_encoder / language_model are unused."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -43,7 +46,16 @@ PRESETS: dict[str, Preset] = {
     # As in the paper: Whisper-large-v2 encoder + Qwen-7B (remote code; opt in with model.trust_remote_code).
     "qwen-audio-7b": Preset(audio_encoder="openai/whisper-large-v2", language_model="Qwen/Qwen-7B",
                             trust_remote_code=True),
+    # Released Qwen2-Audio (Whisper-large-v3-shaped tower, 128 mel bins, + Qwen-7B), base and instruction-tuned.
+    "qwen2-audio-7b": Preset(audio_encoder=None, language_model=None, qwen2_audio="Qwen/Qwen2-Audio-7B"),
+    "qwen2-audio-7b-instruct": Preset(audio_encoder=None, language_model=None,
+                                      qwen2_audio="Qwen/Qwen2-Audio-7B-Instruct"),
     # The same recipe on an LLM that transformers implements natively.
     "whisper-large-v2+qwen2.5-7b": Preset(audio_encoder="openai/whisper-large-v2",
                                           language_model="Qwen/Qwen2.5-7B"),
 }
+
+
+def qwen2_audio_source(model_cfg) -> str | None:
+    """The Qwen2-Audio checkpoint a model config starts from (model.qwen2_audio, else its preset's), or None."""
+    return model_cfg.qwen2_audio or PRESETS[model_cfg.preset].qwen2_audio

@@ -8,7 +8,6 @@ from peft import TrainableTokensConfig, get_peft_model
 
 from qa_lab.config import LoraConfig
 from qa_lab.core.model import AudioLLM
-from qa_lab.core.tokenizer import tag_token_ids
 
 
 def _module_name(model: nn.Module, module: nn.Module) -> str:
@@ -59,7 +58,7 @@ def _apply_stage(model: AudioLLM, stage: str, lora: LoraConfig) -> None:
         model.audio_tower.embed_positions.requires_grad_(False)  # Whisper's sinusoids stay fixed
         return
     model.requires_grad_(False)
-    ids = tag_token_ids(model.tokenizer)
+    ids = model.tag_ids()
     targets = token_row_targets(model.language_model)
     if stage == "pretrain":
         peft_cfg = TrainableTokensConfig(token_indices=ids, target_modules=targets)

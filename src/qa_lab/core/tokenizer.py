@@ -35,10 +35,17 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     return train_tiny_tokenizer(corpus_text())
 
 
-def add_tag_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Add the tag tokens the tokenizer lacks as special tokens; return the ids of all tag tokens."""
+def kit_tokens(prompt_tags: bool = True) -> tuple[str, ...]:
+    """The tokens the kit adds to an LLM's tokenizer: every tag token (special_tokens()), or with prompt_tags=False
+    only what answers write (time tokens, note and entity tokens: a released Qwen2-Audio keeps its own prompts)."""
+    from qa_lab.prompts.tags import OUTPUT_TOKENS
+    return special_tokens() if prompt_tags else OUTPUT_TOKENS
+
+
+def add_tag_tokens(tokenizer: PreTrainedTokenizerBase, prompt_tags: bool = True) -> list[int]:
+    """Add the tag tokens (kit_tokens) the tokenizer lacks as special tokens; return the ids of all of them."""
     vocab = tokenizer.get_vocab()
-    missing = [t for t in special_tokens() if t not in vocab]
+    missing = [t for t in kit_tokens(prompt_tags) if t not in vocab]
     if missing:
         try:
             tokenizer.add_special_tokens({"additional_special_tokens": missing},
@@ -49,12 +56,12 @@ def add_tag_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
                              "transformers fast tokenizer (e.g. preset whisper-large-v2+qwen2.5-7b).") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tag_token_ids(tokenizer)
+    return tag_token_ids(tokenizer, prompt_tags)
 
 
-def tag_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Ids of every tag token, in special_tokens() order; error if the tokenizer lacks one."""
-    toks = list(special_tokens())
+def tag_token_ids(tokenizer: PreTrainedTokenizerBase, prompt_tags: bool = True) -> list[int]:
+    """Ids of every kit token (kit_tokens), in that order; error if the tokenizer lacks one."""
+    toks = list(kit_tokens(prompt_tags))
     ids = tokenizer.convert_tokens_to_ids(toks)
     unk = tokenizer.unk_token_id
     bad = [t for t, i in zip(toks, ids) if i is None or (unk is not None and i == unk)]

@@ -113,6 +113,24 @@ def log_mel_pad30(audio: np.ndarray, n_mels: int = N_MELS) -> np.ndarray:
     return fe(audio, sampling_rate=SAMPLE_RATE, return_tensors="np")["input_features"][0].astype(np.float32)
 
 
+EDGE_FRAMES = 2  # mel frames past a clip that a Qwen2-Audio tower's convolutions read (conv1 then conv2)
+
+
+def log_mel_qwen2(audio: np.ndarray, n_mels: int = 128) -> tuple[np.ndarray, int]:
+    """(T,) 16 kHz -> (mel (n_mels, n + EDGE_FRAMES), n): the first n + 2 frames of what Qwen2-Audio's processor
+    computes in its 30 s window, n = ceil(T / 160) the frames it marks valid (feature_attention_mask). The clip is
+    zero-padded as the 30 s window pads it, so the frames near its end, and the two past it that the tower's
+    convolutions read, equal the window's; the window's other frames are silence the tower masks out."""
+    n = -(-len(audio) // HOP)
+    if n == 0:
+        raise AudioError("clip has no samples")
+    padded = np.zeros(len(audio) + HOP * (EDGE_FRAMES + 2) + 400, np.float32)  # 400: the STFT window
+    padded[:len(audio)] = audio
+    feats = feature_extractor(n_mels)(padded, sampling_rate=SAMPLE_RATE, padding="longest",
+                                      return_tensors="np")["input_features"][0]
+    return feats[:, :n + EDGE_FRAMES].astype(np.float32), n
+
+
 # Frame arithmetic shared by the collator (audio slots per clip) and the model (frames per clip): ints or tensors.
 
 def encoder_lengths(mel_lengths):

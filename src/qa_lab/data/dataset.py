@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -14,13 +15,38 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from qa_lab.config import Config
 from qa_lab.data.audio import (
-    HOP, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30, pooled_lengths,
+    HOP, N_MELS, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30, log_mel_qwen2,
+    pooled_lengths,
 )
 from qa_lab.data.manifest import ManifestError, read_manifest, where
 from qa_lab.prompts import tags
 from qa_lab.prompts.tasks import prompt_for, target, transcript
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AudioFront:
+    """How a model's clips become mel features and audio slots: the model's `front` (qa_lab.core.model.AudioLLM).
+
+    padding real | pad30 (model.audio_padding); tower whisper | qwen2-audio; n_mels the tower's mel bins; markers the
+    tokens around a clip's audio slots (the kit's <audio></audio>, or Qwen2-Audio's <|audio_bos|><|audio_eos|>)."""
+
+    padding: str = "real"
+    tower: str = "whisper"
+    n_mels: int = N_MELS
+    markers: tuple[str, str] = (tags.AUDIO_START, tags.AUDIO_END)
+
+    def mel(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
+        """(T,) 16 kHz -> (mel (n_mels, frames), the clip's valid mel frames). Whisper towers count T // 160 frames;
+        a Qwen2-Audio tower counts ceil(T / 160) as its processor does, and at real length gets the two frames of
+        the processor's padding past the clip that its convolutions read (qa_lab.data.audio.log_mel_qwen2)."""
+        if self.tower == "qwen2-audio":
+            if self.padding == "pad30":
+                return log_mel_pad30(audio, self.n_mels), -(-len(audio) // HOP)
+            return log_mel_qwen2(audio, self.n_mels)
+        mel = log_mel_pad30(audio, self.n_mels) if self.padding == "pad30" else log_mel(audio, self.n_mels)
+        return mel, min(len(audio) // HOP, mel.shape[1])
 
 IGNORE = -100  # the label of positions without a loss (torch's cross_entropy ignore_index)
 
@@ -32,7 +58,7 @@ class AudioTextDataset(Dataset):
     decode) is a logged, counted skip: the item is None and the Collator leaves it out of its batch."""
 
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
-                 audio_padding: str = "real", with_target: bool = True, features=None, ctc: bool = False,
+                 audio_padding: str | AudioFront = "real", with_target: bool = True, features=None, ctc: bool = False,
                  skip_invalid: bool = False):
         self.examples = examples
         self.skip_invalid = skip_invalid
@@ -40,7 +66,7 @@ class AudioTextDataset(Dataset):
         self.features = features  # a qa_lab.core.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
         self.tag_format = tag_format
-        self.audio_padding = audio_padding
+        self.front = audio_padding if isinstance(audio_padding, AudioFront) else AudioFront(audio_padding)
         self.with_target = with_target  # False: prompts only (decoding), no target fields needed
         self.ctc = ctc and with_target  # also tokenise what is said (ctc_ids), for the auxiliary CTC loss
         self._label_counts: np.ndarray | None = None
@@ -71,7 +97,7 @@ class AudioTextDataset(Dataset):
         try:
             audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
             check_duration(len(audio) / SAMPLE_RATE, ex["_audio_path"])
-            mel = log_mel_pad30(audio) if self.audio_padding == "pad30" else log_mel(audio)
+            mel, n_mel = self.front.mel(audio)
         except AudioError as e:
             if not self.skip_invalid:
                 raise AudioError(f"{where(ex)}: {e}") from None
@@ -80,16 +106,17 @@ class AudioTextDataset(Dataset):
                 log.warning("skipped %s: %s (data.skip_invalid; %d clip(s) skipped so far)", where(ex), e,
                             len(self.skipped))
             return None
-        return {"mel": torch.from_numpy(mel), "mel_length": min(len(audio) // HOP, mel.shape[1]), **item}
+        return {"mel": torch.from_numpy(mel), "mel_length": n_mel, **item}
 
 
 class Collator:
     """Pad a list of items into a batch. train: right-padded with labels; else left-padded prompts."""
 
-    def __init__(self, tokenizer, pool_stride: int = 2, train: bool = True):
+    def __init__(self, tokenizer, pool_stride: int = 2, train: bool = True,
+                 markers: tuple[str, str] = (tags.AUDIO_START, tags.AUDIO_END)):
         self.pad_id = tokenizer.pad_token_id
         self.eos_id = tokenizer.eos_token_id
-        self.start_id, self.end_id = tokenizer.convert_tokens_to_ids([tags.AUDIO_START, tags.AUDIO_END])
+        self.start_id, self.end_id = tokenizer.convert_tokens_to_ids(list(markers))
         self.pool_stride = pool_stride
         self.train = train
 
@@ -263,9 +290,10 @@ def eval_batches(durations: np.ndarray, batch_seconds: float, max_batch_size: in
 class AudioDataModule(L.LightningDataModule):
     """Wires manifests (or the built-in audio world) to datasets, samplers and collation."""
 
-    def __init__(self, cfg: Config, tokenizer, features=None):
+    def __init__(self, cfg: Config, tokenizer, features=None, front: AudioFront | None = None):
         super().__init__()
         self.cfg, self.tokenizer = cfg, tokenizer
+        self.front = front or AudioFront(cfg.model.audio_padding)  # the model's (AudioLLM.front)
         self.features = features  # examples -> FeatureStore holding them (a frozen tower's cache), or None
         self.train_set: AudioTextDataset | None = None
         self.val_set: AudioTextDataset | None = None
@@ -316,13 +344,14 @@ class AudioDataModule(L.LightningDataModule):
                 log.warning("skipped %d example(s) whose audio failed to decode (data.skip_invalid; each named "
                             "above)", dropped)
             train, val = kept
-        mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, m.audio_padding,  # noqa: E731
+        mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, self.front,  # noqa: E731
                                           features=store, ctc=m.ctc_weight > 0, skip_invalid=d.skip_invalid)
         self.train_set, self.val_set = mk(train), mk(val)
 
     def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:
         return DataLoader(ds, batch_sampler=sampler, num_workers=self.cfg.data.num_workers,
-                          collate_fn=Collator(self.tokenizer, self.cfg.model.pool_stride, train=True),
+                          collate_fn=Collator(self.tokenizer, self.cfg.model.pool_stride, train=True,
+                                              markers=self.front.markers),
                           persistent_workers=self.cfg.data.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:

@@ -99,8 +99,8 @@ def _batches(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: 
     from tqdm import tqdm
     if not examples:
         return
-    ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=False)
-    collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False)
+    ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, model.front, with_target=False)
+    collate = Collator(model.tokenizer, cfg.model.pool_stride, train=False, markers=model.front.markers)
     device = next(model.parameters()).device
     durations = ds.durations()
     plan = []

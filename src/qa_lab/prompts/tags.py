@@ -46,7 +46,9 @@ _INSTRUCTION_COMPANIONS: tuple[str, ...] = (
     "<|scenario|>", "<|action|>", "<|entities|>",
 )
 
-FORMATS = ("hierarchical", "flat", "natural")
+FORMATS = ("hierarchical", "flat", "natural", "qwen2-audio")
+# Qwen2-Audio's own audio markers: the processor writes <|audio_bos|>, one <|AUDIO|> per pooled frame, <|audio_eos|>.
+QWEN2_AUDIO_BOS, QWEN2_AUDIO_TOKEN, QWEN2_AUDIO_EOS = "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"
 STARTOFWORD, ENDOFWORD, DELIM = "<|startofword|>", "<|endofword|>", "<|delim|>"
 PITCH, VELOCITY, INSTRUMENT, SONIC = "<|pitch|>", "<|velocity|>", "<|instrument|>", "<|sonic|>"
 
@@ -70,6 +72,10 @@ SPECIAL_TOKENS: tuple[str, ...] = (
     *OUTPUT_INSTRUCTIONS, *_INSTRUCTION_COMPANIONS,
     *TIME_TOKENS,
 )
+
+# What answers write (SRWT and grounding times, notes, entities): the only tokens the kit adds to a released Qwen2-Audio
+# tokenizer, whose prompts are plain text (a tag such as <|en|> added as a new token would change its prompts).
+OUTPUT_TOKENS: tuple[str, ...] = (*_INSTRUCTION_COMPANIONS, *TIME_TOKENS)
 
 _SPECIAL_RE = re.compile(r"<\|[^|]*\|>")
 

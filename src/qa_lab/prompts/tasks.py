@@ -52,6 +52,8 @@ class Task:
     description: str = ""
     max_new_tokens: int = 128  # decoding budget; SRWT doubles a transcript's length with a time token per word
     extra: dict = field(default_factory=dict, compare=False)  # free-form facts, e.g. {"labels": (...)}
+    qwen2: str | None = None  # Qwen2-Audio's instruction for the task (tags.format qwen2-audio); None = `natural`.
+    # May use {audio_lang} (e.g. en), {text_lang_name} and {query}.
 
     def __post_init__(self):
         if not self.name.isidentifier():
@@ -159,13 +161,14 @@ def _render(t: Task, fmt: str, audio_lang: str | None, text_lang: str | None, qu
         if t.query == "question":
             return f"{t.flat_token}{q}{ANSWER}"
         return t.flat_token + (text_tok if t.tags.task == TRANSLATE else "") + word
-    # natural
+    # natural, and qwen2-audio (Qwen2-Audio's instructions, plain text: its tokenizer has no tag tokens)
     if t.query == "question":
         return q.strip()
-    if "{text_lang_name}" in t.natural and text_lang not in tags._LANGUAGE_NAMES:
+    text = t.qwen2 if fmt == "qwen2-audio" and t.qwen2 else t.natural
+    if "{text_lang_name}" in text and text_lang not in tags._LANGUAGE_NAMES:
         raise ValueError(f"natural-format {task} needs a named text_lang ({', '.join(tags._LANGUAGE_NAMES)}); "
                          f"got {text_lang!r}")
-    return t.natural.format(text_lang_name=tags._LANGUAGE_NAMES.get(text_lang, ""), query=q)
+    return text.format(text_lang_name=tags._LANGUAGE_NAMES.get(text_lang, ""), query=q, audio_lang=audio_lang)
 
 
 def _takers(name: str) -> str:
@@ -208,17 +211,19 @@ for _t in (
     # speech
     Task("asr", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, NOTIMESTAMPS, "<|wo_itn|>"),
          "Transcribe the speech.", ("text",), "wer", _text, official=True,
-         description="speech recognition (WER; CER for zh)"),
+         description="speech recognition (WER; CER for zh)",
+         qwen2="Detect the language and recognize the speech: <|{audio_lang}|>"),
     Task("srwt", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, TIMESTAMPS, None),
          "Transcribe the speech with word-level timestamps.", ("words",), "aas",
          lambda ex: tags.format_srwt(ex["words"]), official=True,
          max_new_tokens=256, description="speech recognition with word-level timestamps (AAS)"),
     Task("s2tt", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSLATE, NOTIMESTAMPS, "<|itn|>"),
          "Translate the speech into {text_lang_name}.", ("text", "text_lang"), "bleu", _text, official=True,
-         description="speech-to-text translation (BLEU)"),
+         description="speech-to-text translation (BLEU)", qwen2="Translate the speech into {text_lang_name}:"),
     Task("asr_noise", "speech", TaskTags(STARTOFTRANSCRIPT, TRANSCRIBE, NOTIMESTAMPS, "<|wo_itn|>"),
          "Transcribe the speech.", ("text",), "wer", _text, flat="<|task_asr|>", official=True,
-         description="ASR on speech mixed with background noise (same prompt as asr)"),
+         description="ASR on speech mixed with background noise (same prompt as asr)",
+         qwen2="Detect the language and recognize the speech: <|{audio_lang}|>"),
     Task("lid", "speech", _keyword("<|language_id|>"), "Which language is spoken?", audio_lang="unknown",
          max_new_tokens=16, description="spoken language identification"),
     Task("speaker_id", "speech", _keyword("<|speaker_id|>"), "Who is speaking?",
@@ -228,7 +233,8 @@ for _t in (
     Task("speaking_rate", "speech", _keyword("<|speaking_rate|>"), "Is the speech slow, normal or fast?",
          max_new_tokens=16, description="speaking-rate class (slow / normal / fast)"),
     Task("ser", "speech", _keyword("<|emotion_recognition|>"), "Which emotion does the speaker express?",
-         official=True, max_new_tokens=16, description="speech emotion recognition (in the world: a prosody proxy)"),
+         official=True, max_new_tokens=16, description="speech emotion recognition (in the world: a prosody proxy)",
+         qwen2="Recognize the emotion with keywords in English:"),
     Task("kws", "speech", _keyword("<|keyword_spotting|>"), "Which keywords are said?",
          description="keyword spotting: the keywords said, in order, or 'none'"),
     Task("grounding", "speech", _keyword("<|audio_grounding|>", TIMESTAMPS), 'When is the word "{query}" said?',
@@ -237,11 +243,12 @@ for _t in (
     # sound
     Task("aac", "sound", TaskTags(STARTOFANALYSIS, CAPTION, NOTIMESTAMPS, "<|caption_clotho|>"),
          "Describe the audio in one sentence.", ("text",), "cider", _text, audio_lang="unknown", official=True,
-         description="audio captioning (CIDEr-D, SPIDEr)"),
+         description="audio captioning (CIDEr-D, SPIDEr)", qwen2="Generate the caption in English:"),
     Task("asc", "sound", _keyword("<|scene|>"), "Classify the acoustic scene.", audio_lang="unknown",
          official=True, max_new_tokens=16, description="acoustic scene classification"),
     Task("vsc", "sound", _keyword("<|vocal_classification|>"), "Which vocal sound is this?", official=True,
-         max_new_tokens=16, description="vocal sound classification (laughter, cough …)"),
+         max_new_tokens=16, description="vocal sound classification (laughter, cough …)",
+         qwen2="Classify the human vocal sound to VocalSound in English:"),
     Task("event", "sound", _keyword("<|event|>"), "Which sound event is this?", audio_lang="unknown",
          max_new_tokens=16, description="sound event classification (one event per clip)"),
     Task("sed", "sound", _keyword("<|event|>", TIMESTAMPS), "List the sound events with their start and end times.",

@@ -263,7 +263,7 @@ def prepare(ab: Ablation, arm: str, seed: int, overrides=()) -> None:
     from qa_lab.train.run import feature_cache, with_parts
     cfg, _ = with_parts(arm_config(ab, arm, seed, overrides))
     model = build(cfg)
-    AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model)).setup()
+    AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front).setup()
 
 
 def _run_in_process(ab: Ablation, arm: str, seed: int, runs_dir: Path, overrides, threads: int, line: int) -> None:

@@ -26,12 +26,12 @@ def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None
         raise ValueError(f"batch_for: {len(examples)} examples but {len(outputs)} outputs")
     exs = [{**ex, "_audio_path": str(ex.get("_audio_path") or ex["audio"]), "_line": i + 1}
            for i, ex in enumerate(examples)]
-    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, cfg.model.audio_padding, with_target=outputs is None)
+    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front, with_target=outputs is None)
     items = [ds[i] for i in range(len(ds))]
     if outputs is not None:
         for it, text in zip(items, outputs):
             it["target_ids"] = model.tokenizer(text, add_special_tokens=False)["input_ids"]
-    batch = Collator(model.tokenizer, cfg.model.pool_stride, train=True)(items)
+    batch = Collator(model.tokenizer, cfg.model.pool_stride, train=True, markers=model.front.markers)(items)
     device = next(model.parameters()).device
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 

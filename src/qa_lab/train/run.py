@@ -156,7 +156,8 @@ def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
     from qa_lab.data.manifest import first_per_task
     data.setup()
     idx = first_per_task(data.train_set.examples, per_task)
-    return Collator(data.tokenizer, data.cfg.model.pool_stride, train=True)([data.train_set[i] for i in idx])
+    collate = Collator(data.tokenizer, data.cfg.model.pool_stride, train=True, markers=data.front.markers)
+    return collate([data.train_set[i] for i in idx])
 
 
 def quiet_libraries() -> None:
@@ -337,7 +338,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     if resume is not None:
         check_resume(cfg, stored, resume)
     model = build(cfg)
-    data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model))
+    data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front)
     data.setup()  # reads and checks the manifests (and caches features) before any folder exists
     check_strategy(cfg)
     run_dir = make_run_dir(cfg, source_yaml, run_dir)

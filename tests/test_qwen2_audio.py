@@ -1,0 +1,239 @@
+"""A released Qwen2-Audio checkpoint through the kit, at exact parity with transformers' Qwen2AudioForConditionalGeneration:
+a tiny random one is built with transformers and saved with its processor (a tiny tokenizer carrying Qwen2-Audio's
+special tokens), loaded by the kit, and compared on identical inputs; then exported back and reloaded."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from qa_lab.data.audio import SAMPLE_RATE
+
+AUDIO_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
+PROMPT = "Detect the language and recognize the speech: <|en|>"  # what the kit's asr task reads in qwen2-audio format
+
+
+def _tokenizer():
+    """A byte-level BPE with Qwen2-Audio's special tokens (and none of the kit's tags), pad = eos as in Qwen."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from qa_lab.world.builder import corpus_text
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([*corpus_text(), PROMPT], trainer=trainers.BpeTrainer(
+        vocab_size=600, special_tokens=AUDIO_SPECIALS, show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                   extra_special_tokens=None)
+
+
+@pytest.fixture(scope="module")
+def qwen2_ckpt(tmp_path_factory):
+    """A tiny random Qwen2AudioForConditionalGeneration folder with its processor, as save_pretrained writes one."""
+    from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor,
+                              WhisperFeatureExtractor)
+    out = tmp_path_factory.mktemp("qwen2-audio")
+    tok = _tokenizer()
+    torch.manual_seed(0)
+    cfg = Qwen2AudioConfig(
+        audio_config=dict(model_type="qwen2_audio_encoder", d_model=64, encoder_layers=2, encoder_attention_heads=2,
+                          encoder_ffn_dim=128, num_mel_bins=128, max_source_positions=1500),
+        text_config=dict(model_type="qwen2", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, vocab_size=len(tok),
+                         max_position_embeddings=4096, tie_word_embeddings=False),
+        audio_token_id=tok.convert_tokens_to_ids("<|AUDIO|>"))
+    Qwen2AudioForConditionalGeneration(cfg).save_pretrained(out)
+    Qwen2AudioProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok).save_pretrained(out)
+    return out
+
+
+def _clips(librispeech, tmp_path, seconds=(1.3, 4.07, 9.6)):
+    """Cuts of the shared LibriSpeech clip (1-10 s, odd sample counts) as wav files -> (paths, arrays)."""
+    import soundfile as sf
+
+    from qa_lab.data.audio import load_audio
+    audio = load_audio(librispeech)
+    paths, arrays = [], []
+    for k, s in enumerate(seconds):
+        a = audio[:int(s * SAMPLE_RATE) + 37 * k]
+        paths.append(tmp_path / f"clip{k}.wav")
+        sf.write(paths[-1], a, SAMPLE_RATE)
+        arrays.append(a)
+    return paths, arrays
+
+
+def _kit(qwen2_ckpt, padding, tmp_path, *overrides):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    cfg = load_config("base", [f"model.qwen2_audio={qwen2_ckpt}", "tags.format=qwen2-audio",
+                               f"model.audio_padding={padding}", "lora.dropout=0.0", f"runs_dir={tmp_path}",
+                               *overrides])
+    return cfg, build(cfg).eval()
+
+
+def _kit_batch(cfg, model, paths):
+    """The kit's own decoding batch (left-padded prompts) for asr examples of `paths`."""
+    from qa_lab.data.dataset import AudioTextDataset, Collator
+    exs = [{"audio": str(p), "_audio_path": str(p), "task": "asr", "text": "x", "_duration": 1.0, "_line": i + 1}
+           for i, p in enumerate(paths)]
+    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front, with_target=False)
+    return Collator(model.tokenizer, model.pool_stride, train=False, markers=model.front.markers)(
+        [ds[i] for i in range(len(ds))])
+
+
+def _hf_inputs(qwen2_ckpt, arrays):
+    from transformers import AutoProcessor
+    proc = AutoProcessor.from_pretrained(str(qwen2_ckpt))
+    proc.tokenizer.padding_side = "left"
+    return proc(text=[f"<|audio_bos|><|AUDIO|><|audio_eos|>{PROMPT}"] * len(arrays), audio=arrays,
+                sampling_rate=SAMPLE_RATE, return_tensors="pt", padding=True)
+
+
+def _kit_logits(model, batch):
+    with torch.no_grad():
+        return model.language_model(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"]).logits
+
+
+@pytest.mark.parametrize("padding", ["pad30", "real"])
+def test_the_kit_reads_a_qwen2_audio_checkpoint_as_transformers_does(qwen2_ckpt, librispeech, tmp_path, padding):
+    from transformers import Qwen2AudioForConditionalGeneration
+    paths, arrays = _clips(librispeech, tmp_path)
+    cfg, model = _kit(qwen2_ckpt, padding, tmp_path)
+    batch = _kit_batch(cfg, model, paths)
+    hf = _hf_inputs(qwen2_ckpt, arrays)
+    ref_model = Qwen2AudioForConditionalGeneration.from_pretrained(str(qwen2_ckpt)).eval()
+    # the same token sequence: Qwen2-Audio's markers, one slot per pooled frame (its processor's count), the prompt
+    audio_id = ref_model.config.audio_token_id
+    assert torch.equal(hf["input_ids"] == audio_id, batch["audio_mask"])
+    assert torch.equal(torch.where(batch["audio_mask"], audio_id, batch["input_ids"]), hf["input_ids"])
+    assert torch.equal(hf["attention_mask"], batch["attention_mask"])
+
+    with torch.no_grad():
+        ref = ref_model(**hf).logits
+        tower = ref_model.model.audio_tower
+        n = hf["feature_attention_mask"].sum(-1)
+        from qa_lab.core.encoder import encode_pad30
+        ref_feats = encode_pad30(tower, hf["input_features"], n)  # transformers' masked 30 s window
+        feats, lengths = model.audio_features(batch["mel"], batch["mel_lengths"])
+    got = _kit_logits(model, batch)[..., :ref.shape[-1]]
+    valid = batch["attention_mask"].bool()
+    feat_diff = max(float((feats[i, :k] - ref_feats[i, :k]).abs().max()) for i, k in enumerate(lengths.tolist()))
+    logit_diff = float((got[valid] - ref[valid]).abs().max())
+    print(f"\n{padding}: max |features - transformers'| {feat_diff:.2e} (mean |h| {ref_feats.abs().mean():.2f}), "
+          f"max |logits - transformers'| {logit_diff:.2e}")
+    assert feat_diff <= 1e-4 and logit_diff <= 1e-4
+
+
+def test_batched_greedy_generation_gives_transformers_tokens(qwen2_ckpt, librispeech, tmp_path):
+    from transformers import Qwen2AudioForConditionalGeneration
+    paths, arrays = _clips(librispeech, tmp_path)
+    cfg, model = _kit(qwen2_ckpt, "real", tmp_path)
+    batch = _kit_batch(cfg, model, paths)
+    ref_model = Qwen2AudioForConditionalGeneration.from_pretrained(str(qwen2_ckpt)).eval()
+    hf = _hf_inputs(qwen2_ckpt, arrays)
+    eos = model.tokenizer.eos_token_id
+    with torch.no_grad():
+        ref = ref_model.generate(**hf, max_new_tokens=12, do_sample=False, eos_token_id=eos, pad_token_id=eos)
+        got = model.generate(batch, max_new_tokens=12)
+    ref = [row[hf["input_ids"].shape[1]:].tolist() for row in ref]
+    ref = [row[:row.index(eos)] if eos in row else row for row in ref]
+    assert got == ref and len({tuple(r) for r in ref}) > 1  # answers differ per clip
+
+
+def test_export_merges_lora_into_a_folder_transformers_loads_with_the_same_logits(qwen2_ckpt, librispeech,
+                                                                                 tmp_path):
+    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+    from qa_lab.core import qwen2_audio
+    paths, arrays = _clips(librispeech, tmp_path, seconds=(2.2, 5.5))
+    cfg, model = _kit(qwen2_ckpt, "real", tmp_path, "stage=finetune", "lora.encoder=true")
+    torch.manual_seed(1)
+    with torch.no_grad():  # a fine-tuned model's weights: LoRA, the projector and the added tokens' rows moved
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+    batch = _kit_batch(cfg, model, paths)
+    want = _kit_logits(model, batch)
+    qwen2_audio.export(model, tmp_path / "export", source=qwen2_ckpt)
+
+    reloaded = Qwen2AudioForConditionalGeneration.from_pretrained(str(tmp_path / "export")).eval()
+    proc = AutoProcessor.from_pretrained(str(tmp_path / "export"))
+    assert reloaded.config.text_config.vocab_size == want.shape[-1]
+    time_token = proc.tokenizer.convert_tokens_to_ids("<|0.41|>")
+    assert time_token == model.tokenizer.convert_tokens_to_ids("<|0.41|>")  # the tokens the kit added came along
+    proc.tokenizer.padding_side = "left"
+    hf = proc(text=[f"<|audio_bos|><|AUDIO|><|audio_eos|>{PROMPT}"] * 2, audio=arrays, sampling_rate=SAMPLE_RATE,
+              return_tensors="pt", padding=True)
+    with torch.no_grad():
+        got = reloaded(**hf).logits
+    valid = batch["attention_mask"].bool()
+    assert float((got[valid] - want[valid]).abs().max()) <= 1e-4
+
+
+def test_bad_qwen2_audio_inputs_name_the_path_or_key(qwen2_ckpt, tmp_path):
+    from qa_lab.config import ConfigError, load_config
+    from qa_lab.core import qwen2_audio
+    with pytest.raises(ConfigError, match="tags.format='hierarchical'.*set tags.format=qwen2-audio"):
+        load_config("base", [f"model.qwen2_audio={qwen2_ckpt}"])
+    with pytest.raises(ValueError, match=f"model.qwen2_audio={tmp_path}: no config.json"):
+        qwen2_audio.load_tokenizer(tmp_path)
+    other = tmp_path / "whisper"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "whisper"}))
+    with pytest.raises(ValueError, match="is a 'whisper' checkpoint, not qwen2_audio"):
+        qwen2_audio.load_parts(other)
+    # a tokenizer without Qwen2-Audio's audio tokens
+    import shutil
+    bare = tmp_path / "bare"
+    shutil.copytree(qwen2_ckpt, bare)
+    from transformers import PreTrainedTokenizerFast
+
+    from qa_lab.core.tokenizer import tiny_tokenizer
+    for f in bare.glob("tokenizer*"):
+        f.unlink()
+    PreTrainedTokenizerFast(tokenizer_object=tiny_tokenizer().backend_tokenizer, eos_token="<|endoftext|>").save_pretrained(bare)
+    with pytest.raises(ValueError, match=f"model.qwen2_audio={bare}: its tokenizer lacks Qwen2-Audio's audio token"):
+        qwen2_audio.load_tokenizer(bare)
+    assert np.isfinite(1.0)
+
+
+@pytest.mark.slow  # a real (2-step) LoRA fine-tune, an eval and an export through the command line: ~1 min
+def test_fine_tune_evaluate_and_export_a_qwen2_audio_checkpoint_from_the_command_line(qwen2_ckpt, corpus, tmp_path):
+    import subprocess
+    import sys
+
+    from transformers import Qwen2AudioForConditionalGeneration
+
+    from qa_lab.core.checkpoint import load_checkpoint
+
+    def qa_lab(*args):
+        out = subprocess.run([sys.executable, "-m", "qa_lab.cli", *args], capture_output=True, text=True, timeout=600,
+                             cwd=tmp_path)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+        return out
+
+    zero = qa_lab("eval", str(qwen2_ckpt), "--manifest", str(corpus / "val.jsonl"), "--bootstrap", "0",
+                  "--max-new-tokens", "4", "--out", str(tmp_path / "zero-shot"))  # the released folder as it is
+    assert (tmp_path / "zero-shot" / "metrics.json").is_file(), zero.stdout[-500:]
+    qa_lab("train", "base", f"model.qwen2_audio={qwen2_ckpt}", "tags.format=qwen2-audio", "stage=finetune",
+           f"data.train_manifest={corpus / 'train.jsonl'}", f"data.val_manifest={corpus / 'val.jsonl'}",
+           f"runs_dir={tmp_path / 'runs'}", "trainer.max_steps=2", "trainer.val_every_n_steps=2",
+           "trainer.checkpoint_every_n_steps=2", "trainer.warmup_steps=1", "trainer.lr=1e-2",
+           "trainer.val_decode_per_task=1", "data.batch_seconds=12", "trainer.accelerator=cpu")
+    (run,) = list((tmp_path / "runs" / "base").iterdir())
+    ckpt = run / "checkpoints" / "last.ckpt"
+    out = qa_lab("eval", str(ckpt), "--manifest", str(corpus / "val.jsonl"), "--bootstrap", "0",
+                 "--max-new-tokens", "4")
+    assert json.loads((run / "eval" / "val" / "metrics.json").read_text()), out.stdout[-500:]
+    qa_lab("export", "--format", "qwen2-audio", str(ckpt), str(tmp_path / "export"))
+
+    cfg, model = load_checkpoint(ckpt)
+    reloaded = Qwen2AudioForConditionalGeneration.from_pretrained(str(tmp_path / "export")).eval()
+    ids = torch.tensor([model.tokenizer("the <|0.41|> cat", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():  # text through the merged LLM: LoRA and the added tokens' rows as trained
+        want = model.language_model(input_ids=ids).logits
+        got = reloaded(input_ids=ids).logits
+    assert float((got - want).abs().max()) <= 1e-4
