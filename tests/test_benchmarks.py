@@ -69,3 +69,15 @@ def test_gpu_step_benchmark_runs_on_cpu_at_the_tiny_shape(tmp_path):
         assert "QLoRA arm skipped: bitsandbytes" in out.stdout and not any(q for _, _, q in arms)
     else:
         assert {(p, c, True) for p in ("real", "pad30") for c in (False, True)} <= arms
+
+
+def test_qwen2_audio_step_benchmark_runs_both_paths_and_prints_its_last_line(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "qwen2_audio_step.py"), "--clips", "4",
+                          "--batch-size", "2", "--max-seconds", "4", "--repeats", "1", "--json", str(tmp_path / "q.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("speedup_vs_processor_path: ") and float(last.split(": ")[1]) > 0
+    result = json.loads((tmp_path / "q.json").read_text())
+    # the same LoRA on the same LLM in both arms; the kit also trains the rows of the tokens it adds
+    assert 0 < result["processor"]["trainable_parameters"] < result["kit"]["trainable_parameters"]

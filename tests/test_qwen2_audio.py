@@ -10,24 +10,7 @@ import torch
 
 from qa_lab.data.audio import SAMPLE_RATE
 
-AUDIO_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
 PROMPT = "Detect the language and recognize the speech: <|en|>"  # what the kit's asr task reads in qwen2-audio format
-
-
-def _tokenizer():
-    """A byte-level BPE with Qwen2-Audio's special tokens (and none of the kit's tags), pad = eos as in Qwen."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from qa_lab.world.builder import corpus_text
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([*corpus_text(), PROMPT], trainer=trainers.BpeTrainer(
-        vocab_size=600, special_tokens=AUDIO_SPECIALS, show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-                                   extra_special_tokens=None)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +18,9 @@ def qwen2_ckpt(tmp_path_factory):
     """A tiny random Qwen2AudioForConditionalGeneration folder with its processor, as save_pretrained writes one."""
     from transformers import (Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor,
                               WhisperFeatureExtractor)
+    from qa_lab.core.qwen2_audio import tiny_tokenizer
     out = tmp_path_factory.mktemp("qwen2-audio")
-    tok = _tokenizer()
+    tok = tiny_tokenizer()
     torch.manual_seed(0)
     cfg = Qwen2AudioConfig(
         audio_config=dict(model_type="qwen2_audio_encoder", d_model=64, encoder_layers=2, encoder_attention_heads=2,
@@ -237,3 +221,36 @@ def test_fine_tune_evaluate_and_export_a_qwen2_audio_checkpoint_from_the_command
         want = model.language_model(input_ids=ids).logits
         got = reloaded(input_ids=ids).logits
     assert float((got - want).abs().max()) <= 1e-4
+
+
+def test_the_chat_format_is_the_instruct_models_template_and_generates_its_tokens(qwen2_ckpt, librispeech, tmp_path):
+    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+    paths, arrays = _clips(librispeech, tmp_path, seconds=(2.2, 6.1))
+    cfg, model = _kit(qwen2_ckpt, "real", tmp_path, "tags.format=qwen2-audio-chat")
+    assert model.tokenizer.eos_token == "<|im_end|>"  # answers end the assistant turn
+    batch = _kit_batch(cfg, model, paths)
+    proc = AutoProcessor.from_pretrained(str(qwen2_ckpt))
+    proc.tokenizer.padding_side = "left"
+    turn = [{"role": "user", "content": [{"type": "audio", "audio_url": "clip.wav"},
+                                         {"type": "text", "text": PROMPT}]}]
+    text = proc.apply_chat_template(turn, add_generation_prompt=True, tokenize=False)  # transformers' own template
+    hf = proc(text=[text] * 2, audio=arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt", padding=True)
+    ref_model = Qwen2AudioForConditionalGeneration.from_pretrained(str(qwen2_ckpt)).eval()
+    audio_id = ref_model.config.audio_token_id
+    assert torch.equal(torch.where(batch["audio_mask"], audio_id, batch["input_ids"]), hf["input_ids"])
+    im_end, pad = (model.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>"))
+    with torch.no_grad():
+        ref = ref_model.generate(**hf, max_new_tokens=10, do_sample=False, eos_token_id=im_end, pad_token_id=pad,
+                                 suppress_tokens=[pad])  # the kit never says padding
+        got = model.generate(batch, max_new_tokens=10)
+    ref = [row[hf["input_ids"].shape[1]:].tolist() for row in ref]
+    assert got == [row[:row.index(im_end)] if im_end in row else row for row in ref] and any(got)
+
+
+def test_each_released_checkpoint_reads_only_its_own_prompts():
+    from qa_lab.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="set tags.format=qwen2-audio-chat"):
+        load_config("base", ["model.preset=qwen2-audio-7b-instruct", "tags.format=qwen2-audio"])
+    with pytest.raises(ConfigError, match="set tags.format=qwen2-audio$"):
+        load_config("base", ["model.preset=qwen2-audio-7b", "tags.format=qwen2-audio-chat"])
+    assert load_config("base", ["model.preset=qwen2-audio-7b-instruct", "tags.format=qwen2-audio-chat"])

@@ -35,7 +35,7 @@ def _train(a) -> None:
 def _infer(a) -> None:
     from qa_lab.core.checkpoint import load
     from qa_lab.eval.decode import format_words, transcribe
-    cfg, model = load(a.checkpoint, a.trust_remote_code)
+    cfg, model = load(a.checkpoint, a.trust_remote_code, a.chat)
     _decode_flags(cfg, a)
     outs = transcribe(model, cfg, a.audio, task=a.task, audio_lang=a.audio_lang, text_lang=a.text_lang,
                       question=a.question, query=a.query)
@@ -72,7 +72,7 @@ def _eval(a) -> None:
     from qa_lab.core.checkpoint import load
     from qa_lab.data.cache import check_replaceable, replacing
     from qa_lab.eval import eval_examples, evaluate, markdown_table
-    cfg, model = load(a.checkpoint, a.trust_remote_code)
+    cfg, model = load(a.checkpoint, a.trust_remote_code, a.chat)
     _decode_flags(cfg, a)
     examples, name = eval_examples(cfg, manifest=a.manifest, world_split=a.world, tasks=a.tasks, limit=a.limit)
     src = Path(a.checkpoint)
@@ -362,6 +362,9 @@ def parser() -> argparse.ArgumentParser:
     for loader in (inf, ev, ex):
         loader.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code "
                             "(a checkpoint's or export's own config cannot turn it on)")
+    for decoder in (inf, ev):
+        decoder.add_argument("--chat", action="store_true", help="a released Qwen2-Audio folder: prompt it in ChatML "
+                             "(tags.format=qwen2-audio-chat), as the instruct model wants")
 
     cv = sub.add_parser("convert", help="real Whisper weights from CTranslate2 (faster-whisper) files, no hub")
     cv_sub = cv.add_subparsers(dest="action", required=True)

@@ -139,7 +139,8 @@ class LoraConfig:
 class TagsConfig:
     format: str = "hierarchical"
     """Task prompt format: hierarchical (Qwen-Audio tags) | flat (one token per task) | natural | qwen2-audio
-    (Qwen2-Audio's instructions and audio markers, plain text: what a released Qwen2-Audio checkpoint needs)."""
+    (Qwen2-Audio's instructions and audio markers, plain text: what the base Qwen2-Audio checkpoint reads) |
+    qwen2-audio-chat (the same inside one ChatML user turn, answers ending with <|im_end|>: the instruct checkpoint)."""
 
     def __post_init__(self) -> None:
         _check(self.format, TAG_FORMATS, "tags.format")
@@ -423,10 +424,17 @@ class Config:
         _check(self.stage, STAGES, "stage")
         from qa_lab.core.presets import qwen2_audio_source
         source = qwen2_audio_source(self.model)
-        if source and self.tags.format != "qwen2-audio":
-            raise ConfigError(f"tags.format={self.tags.format!r}: the Qwen2-Audio checkpoint {source!r} "
-                              f"(model.{'qwen2_audio' if self.model.qwen2_audio else 'preset'}) was trained with "
-                              "Qwen2-Audio's own instructions, not the kit's tags: set tags.format=qwen2-audio")
+        if source:
+            # the instruction-tuned checkpoint answers in ChatML; the base one reads plain instructions; a local
+            # folder may be either
+            instruct = self.model.preset == "qwen2-audio-7b-instruct" and not self.model.qwen2_audio
+            base = self.model.preset == "qwen2-audio-7b" and not self.model.qwen2_audio
+            allowed = (("qwen2-audio-chat",) if instruct else ("qwen2-audio",) if base
+                       else ("qwen2-audio", "qwen2-audio-chat"))
+            if self.tags.format not in allowed:
+                raise ConfigError(f"tags.format={self.tags.format!r}: the Qwen2-Audio checkpoint {source!r} "
+                                  f"(model.{'qwen2_audio' if self.model.qwen2_audio else 'preset'}) was trained with "
+                                  f"Qwen2-Audio's own prompts, not these: set tags.format={' or '.join(allowed)}")
 
     @property
     def world_seed(self) -> int:

@@ -78,7 +78,7 @@ def build_tokenizer(cfg: Config):
     checkpoint's own tokenizer with the tokens answers write."""
     if source := qwen2_audio_source(cfg.model):
         from qa_lab.core import qwen2_audio
-        return qwen2_audio.load_tokenizer(source)
+        return qwen2_audio.load_tokenizer(source, chat=cfg.tags.format == "qwen2-audio-chat")
     name = cfg.model.language_model or PRESETS[cfg.model.preset].language_model
     if name is None:
         return tiny_tokenizer()

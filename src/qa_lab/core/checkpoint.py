@@ -179,22 +179,28 @@ def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[s
     return sorted(fits)
 
 
-def load(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
-    """A checkpoint file, an export folder, or a released Qwen2-Audio folder (zero-shot) -> (config, model)."""
+def load(path: str | Path, trust_remote_code: bool = False, chat: bool = False) -> tuple[Config, AudioLLM]:
+    """A checkpoint file, an export folder, or a released Qwen2-Audio folder (zero-shot; `chat` prompts it in ChatML)
+    -> (config, model)."""
     path = Path(path)
     if (path / "config.json").is_file() and not (path / "config.yaml").is_file():
-        return load_qwen2_audio(path)
+        return load_qwen2_audio(path, chat)
+    if chat:
+        raise ValueError(f"--chat is for a released Qwen2-Audio folder; {path} is a qa-lab checkpoint or export, "
+                         "which prompts as it was trained (its tags.format)")
     return (load_export if path.is_dir() else load_checkpoint)(path, trust_remote_code)
 
 
-def load_qwen2_audio(path: str | Path) -> tuple[Config, AudioLLM]:
+def load_qwen2_audio(path: str | Path, chat: bool = False) -> tuple[Config, AudioLLM]:
     """A Qwen2AudioForConditionalGeneration folder as it is (zero-shot) -> (config, model in eval mode): the base
-    config with model.qwen2_audio=path and tags.format=qwen2-audio; an error naming the folder if it is not one."""
+    config with model.qwen2_audio=path and tags.format qwen2-audio (chat: qwen2-audio-chat, for the instruct model);
+    an error naming the folder if it is not one."""
     from qa_lab.config import load_config
     from qa_lab.core.build import build
     from qa_lab.core.qwen2_audio import check_source
     check_source(path)
-    cfg = load_config("base", [f"model.qwen2_audio={path}", "tags.format=qwen2-audio"])
+    fmt = "qwen2-audio-chat" if chat else "qwen2-audio"
+    cfg = load_config("base", [f"model.qwen2_audio={path}", f"tags.format={fmt}"])
     return cfg, build(cfg).eval()  # the stage's LoRA starts at zero: the released model's outputs
 
 

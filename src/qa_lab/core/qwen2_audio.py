@@ -36,9 +36,10 @@ def check_source(source: str | Path) -> None:
                          "(Qwen2AudioForConditionalGeneration)")
 
 
-def load_tokenizer(source: str | Path):
+def load_tokenizer(source: str | Path, chat: bool = False):
     """The checkpoint's tokenizer with the tokens answers write (time tokens ...) added; an error naming the path when
-    it lacks Qwen2-Audio's audio tokens."""
+    it lacks Qwen2-Audio's audio tokens. chat: answers end with <|im_end|> (tags.format qwen2-audio-chat), which
+    becomes the tokenizer's end-of-sequence token, so training appends it and decoding stops on it."""
     from transformers import AutoTokenizer
 
     from qa_lab.core.tokenizer import add_tag_tokens
@@ -49,15 +50,27 @@ def load_tokenizer(source: str | Path):
     if missing:
         raise ValueError(f"model.qwen2_audio={source}: its tokenizer lacks Qwen2-Audio's audio token(s) "
                          f"{', '.join(missing)}; is it a Qwen2-Audio checkpoint's tokenizer?")
+    if chat:
+        if tags.IM_END not in vocab:
+            raise ValueError(f"model.qwen2_audio={source}: tags.format=qwen2-audio-chat needs {tags.IM_END} in the "
+                             "tokenizer, and this one lacks it")
+        pad = tok.pad_token
+        tok.eos_token = tags.IM_END
+        tok.pad_token = pad or "<|endoftext|>"
     add_tag_tokens(tok, prompt_tags=False)
     return tok
 
 
 def load_parts(source: str | Path) -> tuple[nn.Module, nn.Module, nn.Linear]:
     """(audio tower, causal LLM, projector) of a Qwen2-Audio checkpoint, with its weights, no copies made."""
-    from transformers import AutoModelForCausalLM, Qwen2AudioForConditionalGeneration
+    from transformers import Qwen2AudioForConditionalGeneration
     check_source(source)
-    full = Qwen2AudioForConditionalGeneration.from_pretrained(str(source), dtype="auto")
+    return parts_of(Qwen2AudioForConditionalGeneration.from_pretrained(str(source), dtype="auto"))
+
+
+def parts_of(full) -> tuple[nn.Module, nn.Module, nn.Linear]:
+    """(audio tower, causal LLM, projector) of a Qwen2AudioForConditionalGeneration in memory, sharing its weights."""
+    from transformers import AutoModelForCausalLM
     with torch.device("meta"):  # a shell whose parts are replaced by the checkpoint's modules
         llm = AutoModelForCausalLM.from_config(full.config.text_config)
     llm.model = full.model.language_model
@@ -65,6 +78,27 @@ def load_parts(source: str | Path) -> tuple[nn.Module, nn.Module, nn.Linear]:
     llm.generation_config = full.generation_config
     llm.config = full.config.text_config
     return full.model.audio_tower, llm, full.model.multi_modal_projector.linear
+
+
+SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", *AUDIO_TOKENS)
+
+
+def tiny_tokenizer(extra_text: tuple[str, ...] = ()):
+    """A byte-level BPE (~600 tokens) with Qwen2-Audio's special tokens and none of the kit's tags, pad = eos as in
+    Qwen: what the tests and benchmarks save beside a tiny random Qwen2-Audio."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from qa_lab.prompts.tasks import prompt
+    from qa_lab.world.builder import corpus_text
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([*corpus_text(), prompt("asr", "qwen2-audio"), *extra_text], trainer=trainers.BpeTrainer(
+        vocab_size=600, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                   extra_special_tokens=None)
 
 
 def export(model, out: Path, source: str | Path | None = None) -> None:

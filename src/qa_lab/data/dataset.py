@@ -88,7 +88,10 @@ class AudioTextDataset(Dataset):
         ex = self.examples[i]
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
         said = transcript(ex) if self.ctc else None
-        item = {"prompt_ids": enc(prompt_for(ex, self.tag_format)),
+        instruction = prompt_for(ex, self.tag_format)
+        chat = self.tag_format == "qwen2-audio-chat"  # a ChatML user turn around the audio (tags.CHAT_BEFORE_AUDIO)
+        item = {"prompt_ids": enc(tags.chat_after_audio(instruction) if chat else instruction),
+                "prefix_ids": enc(tags.CHAT_BEFORE_AUDIO) if chat else [],
                 "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i,
                 "ctc_ids": enc(said) if said else []}
         if self.features is not None:
@@ -139,11 +142,13 @@ class Collator:
         n_audio = pooled_lengths(mel_lengths, self.pool_stride).tolist()
         seqs, labels, slots = [], [], []
         for it, n in zip(items, n_audio):
-            head = [self.start_id] + [self.pad_id] * n + [self.end_id] + it["prompt_ids"]
+            prefix = it.get("prefix_ids", [])  # text before the audio (a chat turn's opening)
+            head = prefix + [self.start_id] + [self.pad_id] * n + [self.end_id] + it["prompt_ids"]
             tail = it["target_ids"] + [self.eos_id] if self.train else []
             seqs.append(head + tail)
             labels.append([IGNORE] * len(head) + tail)
-            slots.append([False] + [True] * n + [False] * (len(head) - 1 - n + len(tail)))
+            before = len(prefix) + 1
+            slots.append([False] * before + [True] * n + [False] * (len(head) - before - n + len(tail)))
         L_max = max(map(len, seqs))
         input_ids = torch.full((B, L_max), self.pad_id)
         label_t = torch.full((B, L_max), IGNORE)

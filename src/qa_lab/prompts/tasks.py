@@ -164,7 +164,7 @@ def _render(t: Task, fmt: str, audio_lang: str | None, text_lang: str | None, qu
     # natural, and qwen2-audio (Qwen2-Audio's instructions, plain text: its tokenizer has no tag tokens)
     if t.query == "question":
         return q.strip()
-    text = t.qwen2 if fmt == "qwen2-audio" and t.qwen2 else t.natural
+    text = t.qwen2 if fmt in tags.QWEN2_FORMATS and t.qwen2 else t.natural
     if "{text_lang_name}" in text and text_lang not in tags._LANGUAGE_NAMES:
         raise ValueError(f"natural-format {task} needs a named text_lang ({', '.join(tags._LANGUAGE_NAMES)}); "
                          f"got {text_lang!r}")
