@@ -40,7 +40,8 @@ class ModelConfig:
     qwen2-audio-7b-instruct (see qa_lab.core.presets)."""
     qwen2_audio: str | None = None
     """A Qwen2AudioForConditionalGeneration checkpoint (hub id or local folder) to start from instead of the preset's
-    parts: its audio tower, projector, LLM and tokenizer (qa_lab.core.qwen2_audio). Needs tags.format=qwen2-audio."""
+    parts: its audio tower, projector, LLM and tokenizer (qa_lab.core.qwen2_audio). Needs tags.format=qwen2-audio
+    (plain instructions, the base model) or qwen2-audio-chat (ChatML, the instruct model)."""
     audio_encoder: str | None = None
     """Override the preset's Whisper checkpoint: a hub id or a local save_pretrained folder."""
     language_model: str | None = None
