@@ -11,8 +11,8 @@ from qa_lab.prompts.tags import (
 )
 from qa_lab.prompts.tasks import REGISTRY, prompt, special_tokens
 
-TASKS = tuple(REGISTRY)
-HIERARCHY = {name: t.tags for name, t in REGISTRY.items()}
+TASKS = tuple(n for n, t in REGISTRY.items() if t.family != "dialogue")  # a dialogue is its own prompt
+HIERARCHY = {name: REGISTRY[name].tags for name in TASKS}
 SPECIAL_TOKENS = special_tokens()
 ALIASES = {"asr_noise": "asr"}  # tasks that share another task's flat and natural prompt on purpose
 

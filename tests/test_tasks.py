@@ -33,7 +33,8 @@ EXAMPLES = {
 
 
 def test_registry_has_at_least_twenty_tasks_in_every_family():
-    assert set(EXAMPLES) == set(tasks.REGISTRY)
+    # every single-clip task here; dialogue tasks (their conversation is the prompt): tests/test_dialogue.py
+    assert set(EXAMPLES) == {n for n, t in tasks.REGISTRY.items() if t.family != "dialogue"}
     assert len(tasks.REGISTRY) >= 20
     for family in tasks.FAMILIES:
         assert tasks.names(family), family

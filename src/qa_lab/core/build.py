@@ -54,7 +54,11 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
                              "model.projector must be linear and model.audio_norm false")
         encoder, llm, projector = qwen2_audio.load_parts(source)
     else:
-        encoder, llm = build_backbones(cfg, len(tokenizer))
+        from qa_lab.core.tokenizer import chat_token_ids
+        # a random init sized without ChatML's tokens when they were added last: the same weights as a run without
+        # dialogues (so a chat stage starts from what the multitask run had), the rows added by the resize below
+        added = [i for i in chat_token_ids(tokenizer) if i >= len(tokenizer) - 2]
+        encoder, llm = build_backbones(cfg, len(tokenizer) - len(added))
     if llm.get_input_embeddings().num_embeddings < len(tokenizer):
         # a checkpoint's table grown for the tag tokens: rounded up to a multiple of VOCAB_MULTIPLE rows, so the
         # LM head's matmul keeps tensor-core-friendly shapes; AudioLLM.generate never emits the spare rows
@@ -73,16 +77,25 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
     return model
 
 
+def uses_dialogues(cfg: Config) -> bool:
+    """Whether cfg trains on dialogue tasks (the chat stage): its tokenizer then carries ChatML's tokens."""
+    from qa_lab.prompts.tasks import REGISTRY
+    return any(REGISTRY[t].family == "dialogue" for t in cfg.data.tasks if t in REGISTRY)
+
+
 def build_tokenizer(cfg: Config):
     """The LLM's tokenizer with tag tokens, or the tiny BPE when the preset has no LLM checkpoint; a Qwen2-Audio
-    checkpoint's own tokenizer with the tokens answers write."""
+    checkpoint's own tokenizer with the tokens answers write. ChatML's tokens join when cfg trains on dialogues."""
+    from qa_lab.core.tokenizer import add_chat_tokens
     if source := qwen2_audio_source(cfg.model):
         from qa_lab.core import qwen2_audio
-        return qwen2_audio.load_tokenizer(source, chat=cfg.tags.format == "qwen2-audio-chat")
-    name = cfg.model.language_model or PRESETS[cfg.model.preset].language_model
-    if name is None:
-        return tiny_tokenizer()
-    return load_tokenizer(name, trust_remote_code=cfg.model.trust_remote_code)
+        tok = qwen2_audio.load_tokenizer(source, chat=cfg.tags.format == "qwen2-audio-chat")
+    else:
+        name = cfg.model.language_model or PRESETS[cfg.model.preset].language_model
+        tok = tiny_tokenizer() if name is None else load_tokenizer(name, trust_remote_code=cfg.model.trust_remote_code)
+    if uses_dialogues(cfg):
+        add_chat_tokens(tok)
+    return tok
 
 
 def build(cfg: Config, tokenizer=None) -> AudioLLM:

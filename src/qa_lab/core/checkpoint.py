@@ -170,9 +170,18 @@ def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[s
     (LoRA and trainable-token weights of a peft source). LoRA weights of a source are not merged into base
     weights. Errors if nothing matches and `require`.
     """
-    own = {_canonical(k): (k, v.shape) for k, v in model.state_dict().items()}
-    fits = {own[_canonical(k)][0]: v for k, v in trained_weights(path).items()
-            if _canonical(k) in own and own[_canonical(k)][1] == v.shape}
+    state = model.state_dict()
+    own = {_canonical(k): (k, v.shape) for k, v in state.items()}
+    fits = {}
+    for k, v in trained_weights(path).items():
+        name, shape = own.get(_canonical(k), (None, None))
+        if name is None:
+            continue
+        if shape == v.shape:
+            fits[name] = v
+        elif "trainable_tokens_delta" in name and shape[1:] == v.shape[1:] and shape[0] > v.shape[0]:
+            # this model trains more token rows (ChatML's, added last for dialogues): the source's come first
+            fits[name] = torch.cat([v.to(state[name].dtype), state[name][v.shape[0]:]])
     if not fits and require:
         raise ValueError(f"init_from={path}: none of its weights match this model")
     model.load_state_dict(fits, strict=False)

@@ -28,6 +28,20 @@ def clip_key(ex: dict) -> str:
     return f"{ex['_audio_path']}|{float(ex.get('offset') or 0.0):.3f}|{ex.get('duration')}"
 
 
+def clips_of(examples: list[dict]) -> list[dict]:
+    """The clips of `examples`: a clip task's example is its clip; a dialogue (qa_lab.data.dialogue) gives one per
+    audio, each an example of its own (task asr: only its audio is read) naming the dialogue's manifest line."""
+    out = []
+    for ex in examples:
+        if "_turns" not in ex:
+            out.append(ex)
+            continue
+        for path, seconds in zip(ex["_audio_paths"], ex["_durations"]):
+            out.append({"task": "asr", "text": "", "_audio_path": path, "_duration": seconds,
+                        **{k: ex[k] for k in ("_manifest", "_line") if k in ex}})
+    return out
+
+
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """A Lightning precision ("bf16-mixed", "16-mixed", "32-true", ...) -> the dtype its forward passes compute in,
     or None for full precision."""
@@ -62,7 +76,7 @@ class FeatureStore:
         return cls(Path(root) / tower_fingerprint(model, dtype), dtype)
 
     def __contains__(self, ex: dict) -> bool:
-        return clip_key(ex) in self.features
+        return all(clip_key(c) in self.features for c in clips_of([ex]))
 
     def __getitem__(self, ex: dict) -> tuple[torch.Tensor, int]:
         """-> (features (T_audio, d_audio) float32, mel frames)."""
@@ -73,6 +87,7 @@ class FeatureStore:
                skip_invalid: bool = False) -> None:
         """Load or compute the features of every clip in `examples`; newly computed ones are saved (atomically).
         With `skip_invalid`, a clip that fails to decode is logged and left out (check with `ex in store`)."""
+        examples = clips_of(examples)
         keys = sorted({clip_key(ex) for ex in examples})
         digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:12]
         path = self.folder / f"{digest}.pt"

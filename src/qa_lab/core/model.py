@@ -130,8 +130,9 @@ class AudioLLM(nn.Module):
     def tag_ids(self) -> list[int]:
         """Ids of the tokens the kit added to the tokenizer, whose embedding rows train in every stage but full: every
         tag token, or for a released Qwen2-Audio (plain-text prompts) the tokens answers write."""
-        from qa_lab.core.tokenizer import tag_token_ids
-        return tag_token_ids(self.tokenizer, prompt_tags=self.tower == "whisper")
+        from qa_lab.core.tokenizer import chat_token_ids, tag_token_ids
+        ids = tag_token_ids(self.tokenizer, prompt_tags=self.tower == "whisper")
+        return ids + [i for i in chat_token_ids(self.tokenizer) if i not in ids]  # dialogues' ChatML, last
 
     def _pool(self, h: torch.Tensor) -> torch.Tensor:
         if self.pool_stride == 1:
@@ -207,6 +208,10 @@ class AudioLLM(nn.Module):
 
         The batch holds either mel features (`mel`) or cached audio-tower features (`audio_feats`, qa_lab.core.features)."""
         embeds = self.language_model.get_input_embeddings()(batch["input_ids"])
+        if batch["mel_lengths"].numel() == 0:  # text-only dialogues
+            if frame_logits:
+                raise ValueError("frame logits need audio, and this batch has none (text-only dialogues)")
+            return embeds
         if "audio_feats" in batch:
             h = self.from_cache(batch["audio_feats"].to(self.projector_dtype()), batch["mel_lengths"])
             lengths = pooled_lengths(batch["mel_lengths"], self.pool_stride)
@@ -315,8 +320,9 @@ class AudioLLM(nn.Module):
         return list(logp.split(split))
 
     def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, ctc_weight: float = 0.0,
-                 **generate_kwargs) -> list[list[int]]:
-        """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example.
+                 stop_ids: list[int] | tuple = (), **generate_kwargs) -> list[list[int]]:
+        """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example, up to the
+        end-of-sequence token or any of `stop_ids` (e.g. a dialogue turn's <|im_end|>).
 
         Greedy (num_beams=1) or beam search; ctc_weight > 0 decodes jointly with the CTC prefix scores of the
         model's own frames (qa_lab.core.ctc; for transcription prompts of a model trained with the CTC loss). Other
@@ -339,12 +345,13 @@ class AudioLLM(nn.Module):
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
         out = self.language_model.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
-            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **generate_kwargs)
+            eos_token_id=[tok.eos_token_id, *stop_ids] if stop_ids else tok.eos_token_id,
+            pad_token_id=tok.pad_token_id, **generate_kwargs)
+        stops = {tok.eos_token_id, *stop_ids}
         result = []
         for row in out.tolist():
-            if tok.eos_token_id in row:
-                row = row[:row.index(tok.eos_token_id)]
-            result.append(row)
+            end = next((k for k, t in enumerate(row) if t in stops), len(row))
+            result.append(row[:end])
         return result
 
 

@@ -59,6 +59,23 @@ def add_tag_tokens(tokenizer: PreTrainedTokenizerBase, prompt_tags: bool = True)
     return tag_token_ids(tokenizer, prompt_tags)
 
 
+def add_chat_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Add ChatML's <|im_start|> and <|im_end|> (dialogues, qa_lab.data.dialogue) when the tokenizer lacks them; they
+    come after every other token, so the ids of a model trained without them stay as they were. -> their ids."""
+    from qa_lab.prompts.tags import CHAT_TOKENS
+    missing = [t for t in CHAT_TOKENS if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+    return tokenizer.convert_tokens_to_ids(list(CHAT_TOKENS))
+
+
+def chat_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Ids of ChatML's tokens when the tokenizer has them, else []."""
+    from qa_lab.prompts.tags import CHAT_TOKENS
+    vocab = tokenizer.get_vocab()
+    return [vocab[t] for t in CHAT_TOKENS if t in vocab]
+
+
 def tag_token_ids(tokenizer: PreTrainedTokenizerBase, prompt_tags: bool = True) -> list[int]:
     """Ids of every kit token (kit_tokens), in that order; error if the tokenizer lacks one."""
     toks = list(kit_tokens(prompt_tags))

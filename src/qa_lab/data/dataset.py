@@ -87,6 +87,8 @@ class AudioTextDataset(Dataset):
     def __getitem__(self, i: int) -> dict | None:
         ex = self.examples[i]
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+        if "_turns" in ex:  # a dialogue (qa_lab.data.dialogue)
+            return self._dialogue(i, ex, enc)
         said = transcript(ex) if self.ctc else None
         instruction = prompt_for(ex, self.tag_format)
         chat = self.tag_format == "qwen2-audio-chat"  # a ChatML user turn around the audio (tags.CHAT_BEFORE_AUDIO)
@@ -94,12 +96,17 @@ class AudioTextDataset(Dataset):
                 "prefix_ids": enc(tags.CHAT_BEFORE_AUDIO) if chat else [],
                 "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i,
                 "ctc_ids": enc(said) if said else []}
+        clip = self._clip(i, ex, ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
+        return None if clip is None else {**clip, **item}
+
+    def _clip(self, i: int, ex: dict, path: str, offset: float = 0.0, duration: float | None = None) -> dict | None:
+        """One clip's {"mel" or "feats", "mel_length"}; None when it fails to decode under skip_invalid."""
         if self.features is not None:
-            feats, n_mel = self.features[ex]
-            return {"feats": feats, "mel_length": n_mel, **item}
+            feats, n_mel = self.features[{"_audio_path": path, "offset": offset, "duration": duration}]
+            return {"feats": feats, "mel_length": n_mel}
         try:
-            audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
-            check_duration(len(audio) / SAMPLE_RATE, ex["_audio_path"])
+            audio = load_audio(path, offset, duration)
+            check_duration(len(audio) / SAMPLE_RATE, path)
             mel, n_mel = self.front.mel(audio)
         except AudioError as e:
             if not self.skip_invalid:
@@ -109,7 +116,20 @@ class AudioTextDataset(Dataset):
                 log.warning("skipped %s: %s (data.skip_invalid; %d clip(s) skipped so far)", where(ex), e,
                             len(self.skipped))
             return None
-        return {"mel": torch.from_numpy(mel), "mel_length": n_mel, **item}
+        return {"mel": torch.from_numpy(mel), "mel_length": n_mel}
+
+    def _dialogue(self, i: int, ex: dict, enc) -> dict | None:
+        """A dialogue's item: its ChatML pieces tokenised ([ids, labelled] or an audio's index) and its clips."""
+        from qa_lab.data import dialogue
+        clips = [self._clip(i, ex, p) for p in ex["_audio_paths"]]
+        if any(c is None for c in clips):
+            return None
+        pieces = [p if isinstance(p, int) else (enc(p[0]), p[1]) for p in
+                  dialogue.pieces(ex, self.front.markers, self.with_target, self.front.tower == "qwen2-audio")]
+        kind = "feats" if self.features is not None else "mel"
+        return {"pieces": pieces, "clips": [c[kind] for c in clips], "mel_lengths": [c["mel_length"] for c in clips],
+                "clip_kind": kind, "task": ex["task"], "index": i, "ctc_ids": [],
+                "target_ids": enc(dialogue.answer(ex)) if self.with_target else [], "prompt_ids": []}
 
 
 class Collator:
@@ -123,38 +143,57 @@ class Collator:
         self.pool_stride = pool_stride
         self.train = train
 
+    def _layout(self, it: dict) -> tuple[list[int], list[int], list[bool], list[torch.Tensor], list[int]]:
+        """An item -> (token ids, labels, audio-slot flags, its clips, their mel frames). A clip-task item is
+        [prefix] <audio> slots </audio> prompt [target eos]; a dialogue item is its pieces, each audio its slots."""
+        if "pieces" in it:
+            clips, lengths = it["clips"], it["mel_lengths"]
+            pieces = it["pieces"]
+        else:
+            clips, lengths = [it["mel"] if "mel" in it else it["feats"]], [it["mel_length"]]
+            tail = [(it["target_ids"] + [self.eos_id], True)] if self.train else []
+            pieces = [(it.get("prefix_ids", []) + [self.start_id], False), 0,
+                      ([self.end_id] + it["prompt_ids"], False), *tail]
+        ids, labels, slots = [], [], []
+        for piece in pieces:
+            if isinstance(piece, int):  # the audio with this index: one slot per frame the LLM sees
+                n = int(pooled_lengths(lengths[piece], self.pool_stride))
+                ids += [self.pad_id] * n
+                labels += [IGNORE] * n
+                slots += [True] * n
+            else:
+                toks, labelled = piece
+                ids += toks
+                labels += toks if labelled and self.train else [IGNORE] * len(toks)
+                slots += [False] * len(toks)
+        return ids, labels, slots, clips, lengths
+
     def __call__(self, items: list[dict | None]) -> dict | None:
         items = [it for it in items if it is not None]  # clips skipped under data.skip_invalid
         if not items:
             return None  # the training step skips an empty batch
         B = len(items)
-        mel_lengths = torch.tensor([it["mel_length"] for it in items])
+        laid = [self._layout(it) for it in items]
+        clips = [c for *_, cs, _ in laid for c in cs]  # every clip of the batch, in the order its slots come
+        mel_lengths = torch.tensor([n for *_, ns in laid for n in ns])
         audio = {"mel_lengths": mel_lengths}
-        if "feats" in items[0]:  # cached tower features (B, T_a, d_audio)
-            audio["audio_feats"] = torch.zeros(B, max(it["feats"].shape[0] for it in items), items[0]["feats"].shape[1])
-            for b, it in enumerate(items):
-                audio["audio_feats"][b, :it["feats"].shape[0]] = it["feats"]
+        if not clips:  # text-only dialogues: no audio in the batch
+            pass
+        elif any("feats" in it or it.get("clip_kind") == "feats" for it in items):  # cached tower features (N, T_a, d)
+            audio["audio_feats"] = torch.zeros(len(clips), max(c.shape[0] for c in clips), clips[0].shape[1])
+            for b, c in enumerate(clips):
+                audio["audio_feats"][b, :c.shape[0]] = c
         else:
-            T = max(it["mel"].shape[1] for it in items)
-            audio["mel"] = torch.zeros(B, items[0]["mel"].shape[0], T)  # (B, n_mels, T)
-            for b, it in enumerate(items):
-                audio["mel"][b, :, :it["mel"].shape[1]] = it["mel"]
-        n_audio = pooled_lengths(mel_lengths, self.pool_stride).tolist()
-        seqs, labels, slots = [], [], []
-        for it, n in zip(items, n_audio):
-            prefix = it.get("prefix_ids", [])  # text before the audio (a chat turn's opening)
-            head = prefix + [self.start_id] + [self.pad_id] * n + [self.end_id] + it["prompt_ids"]
-            tail = it["target_ids"] + [self.eos_id] if self.train else []
-            seqs.append(head + tail)
-            labels.append([IGNORE] * len(head) + tail)
-            before = len(prefix) + 1
-            slots.append([False] * before + [True] * n + [False] * (len(head) - before - n + len(tail)))
-        L_max = max(map(len, seqs))
+            T = max(c.shape[1] for c in clips)
+            audio["mel"] = torch.zeros(len(clips), clips[0].shape[0], T)  # (N, n_mels, T)
+            for b, c in enumerate(clips):
+                audio["mel"][b, :, :c.shape[1]] = c
+        L_max = max(len(ids) for ids, *_ in laid)
         input_ids = torch.full((B, L_max), self.pad_id)
         label_t = torch.full((B, L_max), IGNORE)
         audio_mask = torch.zeros(B, L_max, dtype=torch.bool)
         attention = torch.zeros(B, L_max, dtype=torch.long)
-        for b, (s, lab, sl) in enumerate(zip(seqs, labels, slots)):
+        for b, (s, lab, sl, _, _) in enumerate(laid):
             span = slice(0, len(s)) if self.train else slice(L_max - len(s), L_max)
             input_ids[b, span] = torch.tensor(s)
             label_t[b, span] = torch.tensor(lab)

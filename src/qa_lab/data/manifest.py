@@ -39,6 +39,9 @@ def _problem(ex: object, root: Path) -> str | None:
     """What is wrong with one parsed line, or None."""
     if not isinstance(ex, dict):
         return "expected a JSON object"
+    if "messages" in ex:  # a dialogue line (the chat stage)
+        from qa_lab.data import dialogue
+        return dialogue.problem(ex, root)
     task = ex.get("task")
     try:
         spec = registry.get(task)

@@ -11,6 +11,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from qa_lab.config import Config
 from qa_lab.core import align, ctc
 from qa_lab.core.model import AudioLLM
+from qa_lab.core.tokenizer import chat_token_ids
 from qa_lab.data.audio import duration
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
 from qa_lab.prompts import tags, tasks
@@ -60,8 +61,10 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
                               f"loss (model.ctc_weight=0), so its frames spell nothing; set decode.{key}="
                               f"{'0' if key == 'ctc_weight' else 'lm'}")
     for i, ex in enumerate(examples):
-        ex.setdefault("_audio_path", str(ex["audio"]))
         ex.setdefault("_line", i + 1)
+        if "_turns" in ex:  # a dialogue: its clips were found when its line was read
+            continue
+        ex.setdefault("_audio_path", str(ex["audio"]))
         if "_duration" not in ex:
             ex["_duration"] = duration(ex["_audio_path"])
     outputs: list[str] = [""] * len(examples)
@@ -121,6 +124,8 @@ def _generate(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds:
         cap = max_new_tokens or tasks.get(task).max_new_tokens
         w = cfg.decode.ctc_weight if task in ctc.TASKS else 0.0
         extra = {}
+        if tasks.get(task).family == "dialogue":  # an assistant turn ends with <|im_end|>
+            extra["stop_ids"] = chat_token_ids(model.tokenizer)[1:]
         if task in TIMED and cfg.decode.monotone_times:
             times = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
             extra["logits_processor"] = LogitsProcessorList([MonotoneTimes(times)])

@@ -53,6 +53,7 @@ QWEN2_AUDIO_BOS, QWEN2_AUDIO_TOKEN, QWEN2_AUDIO_EOS = "<|audio_bos|>", "<|AUDIO|
 # qwen2-audio-chat: one user turn in ChatML around the audio and the instruction, as Qwen2-Audio-7B-Instruct's chat
 # template writes it (transformers' Qwen2AudioProcessor.default_chat_template); the answer ends with <|im_end|>.
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+CHAT_TOKENS = (IM_START, IM_END)
 CHAT_SYSTEM = "You are a helpful assistant."
 CHAT_BEFORE_AUDIO = f"{IM_START}system\n{CHAT_SYSTEM}{IM_END}\n{IM_START}user\nAudio 1: "
 

@@ -24,7 +24,7 @@ from qa_lab.prompts.tags import (
     TRANSLATE, TaskTags,
 )
 
-FAMILIES = ("speech", "sound", "music", "mixed")
+FAMILIES = ("speech", "sound", "music", "mixed", "dialogue")
 # Metric families a task may name: the built-in ones, plus any registered with qa_lab.eval.families.register_family
 # (which owns each family's parser, scorer, headline and display names).
 METRICS = {"wer", "aas", "bleu", "cider", "accuracy", "count", "iou", "event_f1", "note_fields"}
@@ -270,3 +270,15 @@ for _t in (
          max_new_tokens=64, description="audio question answering (yes/no, choice, open, temporal)"),
 ):
     register(_t)
+
+
+def _dialogue_answer(ex: dict) -> str:
+    from qa_lab.data.dialogue import answer
+    return answer(ex)
+
+
+# Dialogues (qa_lab.data.dialogue): the conversation is the prompt, so the task adds no tag token (its flat token is
+# aqa's); scored on the last assistant turn.
+register(Task("chat", "dialogue", TaskTags(STARTOFANALYSIS, QUESTION, None, None), "{query}", ("messages",),
+              "accuracy", _dialogue_answer, query="question", flat="<|task_aqa|>", max_new_tokens=64,
+              description="multi-turn dialogue with audio (chat stage): exact match of the last assistant turn"))

@@ -1,0 +1,151 @@
+"""Dialogue manifest lines (the chat stage): parsing and errors, ChatML rendering with several audios, labels on
+assistant turns only, batched decoding of the next turn, and a tiny model that learns a few dialogues by heart."""
+
+import json
+
+import pytest
+import torch
+
+
+def _corpus_clips(corpus, k=3):
+    return [json.loads(line)["audio"] for line in (corpus / "train.jsonl").read_text().splitlines()[:k]]
+
+
+def _write(path, lines):
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def _dialogues(corpus, tmp_path):
+    """A 3-turn, 2-audio dialogue (placeholders), the same in typed parts, and a text-only one."""
+    a, b = (str(corpus / p) for p in _corpus_clips(corpus, 2))
+    lines = [
+        {"messages": [{"role": "user", "content": "<audio>what is said?"},
+                      {"role": "assistant", "content": "one two"},
+                      {"role": "user", "content": "and now? <audio>"},
+                      {"role": "assistant", "content": "three"},
+                      {"role": "user", "content": "which came first?"},
+                      {"role": "assistant", "content": "audio 1"}],
+         "audios": [a, b]},
+        {"messages": [{"role": "user", "content": [{"type": "audio", "audio": a}, {"type": "text", "text": "what is said?"}]},
+                      {"role": "assistant", "content": "one two"},
+                      {"role": "user", "content": [{"type": "text", "text": "and now? "}, {"type": "audio", "audio": b}]},
+                      {"role": "assistant", "content": "three"},
+                      {"role": "user", "content": "which came first?"},
+                      {"role": "assistant", "content": "audio 1"}]},
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "say hi"},
+                      {"role": "assistant", "content": "hi"}]},
+    ]
+    return _write(tmp_path / "chat.jsonl", lines)
+
+
+@pytest.fixture
+def chat_model(smoke_overrides):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", "stage=sft", "lora.dropout=0.0"])
+    return cfg, build(cfg)
+
+
+def test_both_content_forms_read_alike_and_render_with_audio_labels_and_assistant_labels(corpus, tmp_path,
+                                                                                       chat_model):
+    from qa_lab.data.dataset import AudioTextDataset, Collator
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.data.audio import pooled_lengths
+    cfg, model = chat_model
+    exs = read_manifest(_dialogues(corpus, tmp_path))
+    assert exs[0]["_turns"] == exs[1]["_turns"] and exs[0]["task"] == "chat" and len(exs[0]["_audio_paths"]) == 2
+    tok = model.tokenizer
+    ds = AudioTextDataset(exs, tok, cfg.tags.format, model.front)
+    batch = Collator(tok, model.pool_stride, train=True, markers=model.front.markers)([ds[0], ds[2]])
+    assert batch["mel"].shape[0] == 2 and batch["mel_lengths"].tolist() == ds[0]["mel_lengths"]  # 2 clips, 1 row
+
+    ids, labels, slots = batch["input_ids"][0], batch["labels"][0], batch["audio_mask"][0]
+    # each audio's slots, in order, right after its "Audio k:" label and the audio marker
+    runs = torch.nonzero(torch.diff(slots.int()) == 1).flatten().tolist()
+    assert len(runs) == 2 and int(slots.sum()) == int(pooled_lengths(batch["mel_lengths"], model.pool_stride).sum())
+    for k, start in enumerate(runs, 1):
+        assert tok.decode(ids[:start + 1]).endswith(f"Audio {k}:<audio>")
+    # labels: every assistant turn's text and its <|im_end|>, nothing of the user's or the system's
+    said = tok.decode(labels[labels != -100])
+    assert said == "one two<|im_end|>three<|im_end|>audio 1<|im_end|>"
+    # the text-only dialogue in the same batch: no audio slots, its own system turn, its answer labelled
+    assert not batch["audio_mask"][1].any() and tok.decode(batch["labels"][1][batch["labels"][1] != -100]) == "hi<|im_end|>"
+    assert "Be brief." in tok.decode(batch["input_ids"][1]) and "helpful assistant" not in tok.decode(batch["input_ids"][1])
+    out = model(batch)
+    assert torch.isfinite(out["loss"]) and out["n_tokens"].tolist() == (batch["labels"] != -100).sum(1).tolist()
+
+
+@pytest.mark.parametrize("line, message", [
+    ({"messages": [{"role": "user", "content": "<audio><audio>hi"}, {"role": "assistant", "content": "x"}],
+      "audios": ["A"]}, "2 <audio> placeholder\\(s\\) but 1 audio\\(s\\)"),
+    ({"messages": [{"role": "assistant", "content": "hello"}, {"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": "x"}]}, "turn 1: an assistant turn comes before any user turn"),
+    ({"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "x"}]},
+     "turn 2: unknown role 'bot'"),
+    ({"messages": [{"role": "user", "content": "<audio>hi"}, {"role": "assistant", "content": "x"}],
+      "audios": ["missing.wav"]}, "audio 1 \\(turn 1\\): .*missing.wav: audio file not found"),
+])
+def test_bad_dialogues_name_file_line_and_turn(corpus, tmp_path, line, message):
+    from qa_lab.data.manifest import ManifestError, read_manifest
+    a = str(corpus / _corpus_clips(corpus, 1)[0])
+    line = json.loads(json.dumps(line).replace('"A"', json.dumps(a)))
+    good = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    path = _write(tmp_path / "bad.jsonl", [good, line])
+    with pytest.raises(ManifestError, match=f"bad.jsonl:2: {message}"):
+        read_manifest(path)
+
+
+def test_the_next_assistant_turn_decodes_alike_batched_and_one_by_one(corpus, tmp_path, chat_model):
+    from qa_lab.eval.decode import run
+    from qa_lab.data.manifest import read_manifest
+    cfg, model = chat_model
+    exs = read_manifest(_dialogues(corpus, tmp_path))
+    model.eval()
+    together = run(model, cfg, exs, max_new_tokens=6, num_beams=1)
+    alone = [run(model, cfg, [ex], max_new_tokens=6, num_beams=1)[0] for ex in exs]
+    assert together == alone
+
+
+@pytest.mark.slow  # a hundred-odd steps of the tiny model: ~30 s
+def test_the_tiny_model_learns_multi_turn_multi_audio_dialogues_until_its_answers_are_exact(corpus, tmp_path,
+                                                                                          smoke_overrides):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    from qa_lab.data.dataset import AudioTextDataset, Collator
+    from qa_lab.data.dialogue import answer
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.eval.decode import run
+    a, b, c = (str(corpus / p) for p in _corpus_clips(corpus, 3))
+    turn = lambda role, text: {"role": role, "content": text}  # noqa: E731
+    lines = [
+        {"messages": [turn("user", "<audio>first clip"), turn("assistant", "noted"),
+                      turn("user", "<audio>second clip, which was longer?"), turn("assistant", "audio 2")],
+         "audios": [a, b]},
+        {"messages": [turn("user", "<audio>compare with <audio>"), turn("assistant", "both speech"),
+                      turn("user", "same speaker?"), turn("assistant", "no")], "audios": [c, a]},
+        {"messages": [turn("user", "<audio>what follows?"), turn("assistant", "silence")], "audios": [b]},
+        {"messages": [turn("user", "count to three"), turn("assistant", "one two three")]},
+    ]
+    exs = read_manifest(_write(tmp_path / "learn.jsonl", lines))
+    cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", "stage=full", "lora.dropout=0.0"])
+    torch.manual_seed(0)
+    model = build(cfg)
+    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front)
+    batch = Collator(model.tokenizer, model.pool_stride, train=True, markers=model.front.markers)(
+        [ds[i] for i in range(len(ds))])
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-3)
+    want = [answer(ex) for ex in exs]
+    got = None
+    for step in range(1, 301):
+        model.train()
+        loss = model(batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 25 == 0:
+            model.eval()
+            got = run(model, cfg, [dict(ex) for ex in exs], num_beams=1)
+            if got == want:
+                break
+    assert got == want, (step, float(loss), got)
