@@ -149,3 +149,49 @@ def test_the_tiny_model_learns_multi_turn_multi_audio_dialogues_until_its_answer
             if got == want:
                 break
     assert got == want, (step, float(loss), got)
+
+
+@pytest.mark.slow  # a 40-step chat-stage training and two scripted sessions through the command line: ~40 s
+def test_qa_lab_chat_runs_a_scripted_session_and_saves_a_dialogue_that_reads_back(corpus, tmp_path, smoke_overrides):
+    import subprocess
+    import sys
+
+    from qa_lab.data.manifest import read_manifest
+
+    def qa_lab(*args):
+        out = subprocess.run([sys.executable, "-m", "qa_lab.cli", *args], capture_output=True, text=True,
+                             timeout=600, cwd=tmp_path)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+        return out.stdout
+
+    manifest = _dialogues(corpus, tmp_path)
+    train = [o for o in smoke_overrides if not o.startswith("data.")] + [
+        "data.tasks=[chat]", f"data.train_manifest={manifest}", f"data.val_manifest={manifest}", "stage=sft",
+        f"data.features_dir={tmp_path / 'features'}", "trainer.max_steps=40", "trainer.lr=3e-3",
+        "trainer.val_every_n_steps=40", "trainer.checkpoint_every_n_steps=40"]
+    qa_lab("train", "demo", *train)  # enough steps to answer in words (an untrained model may answer nothing)
+    (ckpt,) = (tmp_path / "runs" / "demo").glob("*/checkpoints/last.ckpt")
+    a, b = (str(corpus / p) for p in _corpus_clips(corpus, 2))
+    script = tmp_path / "turns.txt"
+    script.write_text(f"/audio {a}\nwhat is said?\n/audio {b}\n/audio {tmp_path / 'nope.wav'}\nand here?\n"
+                      f"/bogus\n/save {tmp_path / 'saved.jsonl'}\n/reset\nhello\n")
+    out = qa_lab("chat", str(ckpt), "--script", str(script), "--max-new-tokens", "5")
+    greedy = tmp_path / "greedy.txt"
+    greedy.write_text(f"/audio {a}\nwhat is said?\nand then?\n")
+    streamed = qa_lab("chat", str(ckpt), "--script", str(greedy), "--max-new-tokens", "5", "--num-beams", "1")
+    assert streamed.count("assistant> ") == 2 and "[error:" not in streamed  # streamed token by token
+    assert out.count("assistant> ") == 3, out
+    assert out.count("[error:") == 1 and "nope.wav: audio file not found" in out  # said, and the session went on
+    assert "unknown command '/bogus'" in out
+    (saved,) = read_manifest(tmp_path / "saved.jsonl")  # the two turns before /reset, clips and all
+    assert [r for r, _ in saved["_turns"]] == ["user", "assistant", "user", "assistant"]
+    assert saved["_audio_paths"] == [a, b]
+
+
+def test_chat_refuses_a_model_that_never_saw_a_dialogue(smoke_overrides):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    from qa_lab.eval.chat import ChatSession
+    cfg = load_config("demo", smoke_overrides)
+    with pytest.raises(ValueError, match="not trained on dialogues"):
+        ChatSession(build(cfg), cfg)

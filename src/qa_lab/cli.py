@@ -1,9 +1,10 @@
-"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, eval, export, convert."""
+"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, eval, chat, export, convert."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from qa_lab.config import DECODE_TIMES
 from qa_lab.prompts import tags, tasks
@@ -54,6 +55,28 @@ def _decode_flags(cfg, a) -> None:
     cfg.decode = replace(cfg.decode, **changes)
 
 
+def _chat(a) -> None:
+    from qa_lab.core.checkpoint import load
+    from qa_lab.eval.chat import session
+    path = Path(a.checkpoint)
+    released = (path / "config.json").is_file() and not (path / "config.yaml").is_file()  # a Qwen2-Audio folder
+    cfg, model = load(path, a.trust_remote_code, chat=released)
+    _decode_flags(cfg, a)
+    if a.script:
+        with open(a.script) as f:
+            session(model, cfg, f.readlines(), max_new_tokens=a.max_new_tokens)
+        return
+    interactive = sys.stdin.isatty()
+
+    def lines():
+        while True:
+            try:
+                yield input("you> ") if interactive else next(sys.stdin)
+            except (EOFError, StopIteration, KeyboardInterrupt):
+                return
+    session(model, cfg, lines(), interactive=interactive, max_new_tokens=a.max_new_tokens)
+
+
 def _at_least_one(text: str) -> int:
     """argparse type: a whole number >= 1 (argparse names the flag in its error)."""
     try:
@@ -67,7 +90,6 @@ def _at_least_one(text: str) -> int:
 
 def _eval(a) -> None:
     from contextlib import nullcontext
-    from pathlib import Path
 
     from qa_lab.core.checkpoint import load
     from qa_lab.data.cache import check_replaceable, replacing
@@ -298,6 +320,15 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint")
     tr.set_defaults(func=_train)
 
+    ch = sub.add_parser("chat", help="talk to a model trained on dialogues (or a Qwen2-Audio folder): turns with "
+                        "/audio PATH, /reset, /save FILE; answers stream as they are decoded")
+    ch.add_argument("checkpoint", help="a .ckpt of a chat-stage run, its export folder, or a Qwen2-Audio folder")
+    ch.add_argument("--script", default=None, help="a file of turns and commands, one a line (non-interactive); "
+                    "without it: the terminal, or stdin when piped")
+    ch.add_argument("--max-new-tokens", type=_at_least_one, default=256, help="longest answer, in tokens")
+    ch.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code")
+    ch.set_defaults(func=_chat)
+
     inf = sub.add_parser("infer", help="decode audio files with a checkpoint or an export folder")
     inf.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
     inf.add_argument("audio", nargs="+")
@@ -325,7 +356,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu", "cuda", "mps"),
                     help="where to decode (default auto: a GPU when there is one)")
     ev.set_defaults(func=_eval)
-    for decoder in (inf, ev):
+    for decoder in (inf, ev, ch):
         decoder.add_argument("--num-beams", type=int, default=None,
                        help="beam search width (1 = greedy; default: the checkpoint's decode.num_beams)")
         decoder.add_argument("--ctc-weight", type=float, default=None, help="joint CTC / LM decoding weight for asr and "

@@ -88,13 +88,13 @@ def problem(ex: dict, root: Path) -> str | None:
                         f"{{\"type\": \"audio\", \"audio\": path}}, got {part!r}")
         if role != "user" and any(kind == "audio" for kind, _ in parts):
             return f"{where}: audio in a {role} turn (only user turns carry audio)"
-        if role == "assistant" and not "".join(str(v) for _, v in parts).strip():
-            return f"{where}: empty assistant turn"
         turns.append((role, parts))
     if placeholders != len(audios):
         return f"{placeholders} {PLACEHOLDER} placeholder(s) but {len(audios)} audio(s) in 'audios'"
     if turns[-1][0] != "assistant":
         return "the last turn must be the assistant's (the answer to learn and to score)"
+    if not "".join(str(v) for _, v in turns[-1][1]).strip():
+        return f"turn {len(turns)}: the last assistant turn (the answer to learn and to score) is empty"
     durations, resolved = [], []
     for k, p in enumerate(paths):
         path = Path(p) if Path(p).is_absolute() else root / p
@@ -125,6 +125,12 @@ def is_dialogue(ex: dict) -> bool:
 def answer(ex: dict) -> str:
     """The last assistant turn's text: the answer a decode of this dialogue is scored against."""
     return "".join(str(v) for kind, v in ex["_turns"][-1][1] if kind == "text").strip()
+
+
+def context(ex: dict) -> str:
+    """The turns before the answer as one line of text: 'user: [audio 1] what is said? | assistant: …'."""
+    return " | ".join(f"{role}: " + "".join(f"[audio {v + 1}] " if kind == "audio" else str(v) for kind, v in parts)
+                      for role, parts in ex["_turns"][:-1])
 
 
 def pieces(ex: dict, markers: tuple[str, str], train: bool, qwen2: bool = False) -> list:

@@ -191,7 +191,11 @@ def transcript(ex: dict) -> str | None:
 
 
 def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
-    """The tags that follow </audio> for a manifest example, in format `fmt`."""
+    """The tags that follow </audio> for a manifest example, in format `fmt`; for a dialogue, its turns before the
+    answer, as text (what eval's predictions show as the prompt)."""
+    if "_turns" in ex:
+        from qa_lab.data.dialogue import context
+        return context(ex)
     t = get(ex["task"])
     given = {t.query: ex.get(t.query)} if t.query else {}
     return _render(t, fmt, t.audio_lang or ex.get("audio_lang") or "en", ex.get("text_lang"),

@@ -424,7 +424,7 @@ def report(cfg: Config, run_dir: Path, module: AudioLLMModule, data: AudioDataMo
     model = module.model.eval()
     examples = [dict(ex) for ex in data.val_set.examples[:n_examples]]
     hyps = run(model, cfg, examples)
-    rows = [{"task": ex["task"], "audio": ex["audio"], "reference": target(ex), "hypothesis": h}
+    rows = [{"task": ex["task"], "audio": ex.get("audio") or ex.get("_audio_paths"), "reference": target(ex), "hypothesis": h}
             for ex, h in zip(examples, hyps)]
     results = {"experiment": cfg.name, "stage": cfg.stage, "max_steps": cfg.trainer.max_steps,
                "val_loss_before": loss_before, "val_loss_after": loss_after, "examples": rows}
