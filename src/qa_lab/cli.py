@@ -176,10 +176,11 @@ def _data_check(a) -> None:
 
 
 def _tasks_list(a) -> None:
-    print(f"{'task':14s} {'family':7s} {'metric':11s} {'fields':26s} hierarchical prompt")
+    print(f"{'task':14s} {'family':8s} {'metric':11s} {'fields':26s} hierarchical prompt")
     for t in tasks.REGISTRY.values():
         kw = {t.query: "…"} if t.query else {}
-        print(f"{t.name:14s} {t.family:7s} {t.metric:11s} {','.join(t.fields):26s} {tasks.prompt(t.name, **kw)}")
+        shown = "(the dialogue itself, in ChatML)" if t.family == "dialogue" else tasks.prompt(t.name, **kw)
+        print(f"{t.name:14s} {t.family:8s} {t.metric:11s} {','.join(t.fields):26s} {shown}")
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
