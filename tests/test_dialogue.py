@@ -195,3 +195,38 @@ def test_chat_refuses_a_model_that_never_saw_a_dialogue(smoke_overrides):
     cfg = load_config("demo", smoke_overrides)
     with pytest.raises(ValueError, match="not trained on dialogues"):
         ChatSession(build(cfg), cfg)
+
+
+def test_the_world_makes_dialogues_whose_answers_follow_from_the_clips(tmp_path):
+    from qa_lab.config import WorldConfig
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.world import builder as world
+    kinds = ["chat_followup", "chat_scene", "chat_compare", "chat_speakers", "chat_text"]
+    cfg = WorldConfig(out=str(tmp_path), languages=["en", "de"], n_train=6, n_val=2, n_test=8, workers=1)
+    root = world.build(cfg, seed=0, tasks=["asr", "asc", *kinds], progress=False)
+    exs = read_manifest(root / "test.jsonl")  # every line reads back, dialogues included
+    assert {ex["task"] for ex in exs} == {"asr", "asc", *kinds}
+    facts = {ex["audio"]: ex for ex in exs if "audio" in ex}  # the clips' own lines: what the answers must follow
+    assert all(sum(ex["task"] == k for ex in exs) == 8 for k in kinds)
+    for ex in (e for e in exs if "messages" in e):
+        said = [m["content"] for m in ex["messages"]]
+        clips = [facts[a] for a in ex["audios"]]
+        if ex["task"] == "chat_followup":  # the word after the quoted one, in the clip's transcript
+            words, w = clips[0]["text"].split(), said[2].split('"')[1]
+            assert said[1] == clips[0]["text"] and words[words.index(w) + 1] == said[3]
+        elif ex["task"] == "chat_scene":  # "it" is the sound the first question named
+            labels = [e["label"] for e in clips[0]["events"]]
+            x = said[0].split("is there a ")[1].split(" in the")[0]
+            if "after it" in said[2]:
+                assert labels[labels.index(x) + 1] == said[3]
+            else:
+                assert said[3] == ("zero one two three four five".split())[labels.count(x)]
+        elif ex["task"] == "chat_compare":  # exactly the named clip has the sound
+            x = said[0].split("which clip has a ")[1].rstrip("?")
+            has = [any(e["label"] == x for e in c["events"]) for c in clips]
+            assert has.count(True) == 1 and said[1] == f"audio {has.index(True) + 1}"
+        elif ex["task"] == "chat_speakers":  # two languages in this world: the question is about language
+            a, b = (c["audio_lang"] for c in clips)
+            assert said[3] == ("yes" if a == b else "no") and "language" in said[2]
+        else:
+            assert not clips and said[1] in "zero one two three four five six seven eight".split()

@@ -30,7 +30,7 @@ def examples(tmp_path_factory):
 
 def test_perfect_outputs_score_perfectly(examples):
     metrics, rows = score(examples, [tasks.target(ex) for ex in examples], n_resamples=50)
-    assert set(metrics) == set(world.TASKS)
+    assert set(metrics) == set(world.CLIP_TASKS)
     for task, res in metrics.items():
         assert res["format_errors"] == 0, task
         for key, m in res.items():
@@ -110,15 +110,15 @@ def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_pat
     logged = read_metrics(run_dir)
     assert "val/srwt/format_error_rate" in logged and "val/aqa/accuracy" in logged  # task metrics while training
     capsys.readouterr()
-    main(["eval", str(run_dir / "checkpoints" / "last.ckpt"), "--world", "test", "--tasks", *world.TASKS,
+    main(["eval", str(run_dir / "checkpoints" / "last.ckpt"), "--world", "test", "--tasks", *world.CLIP_TASKS,
           "--limit", "2", "--max-new-tokens", "12", "--bootstrap", "20"])
     out = capsys.readouterr().out
     metrics = load_metrics(run_dir)
-    assert set(metrics) == set(world.TASKS)
-    for task in world.TASKS:
+    assert set(metrics) == set(world.CLIP_TASKS)
+    for task in world.CLIP_TASKS:
         assert f"| {task} |" in out
     preds = [json.loads(x) for x in (run_dir / "eval" / "world-test" / "predictions.jsonl").read_text().splitlines()]
-    assert {p["task"] for p in preds} == set(world.TASKS)
+    assert {p["task"] for p in preds} == set(world.CLIP_TASKS)
     assert all(isinstance(p["output"], str) and p["reference"] for p in preds)
 
     # results are never overwritten: the default folder moves on, --out refuses a used folder unless --overwrite

@@ -45,11 +45,11 @@ def test_build_is_cached_and_keyed_by_config(built):
     assert world.world_dir(_cfg(built.parent, languages=["en"]), 0) != built
 
 
-def test_every_world_task_is_made_and_every_line_is_valid(built):
+def test_every_world_task_is_made_and_every_line_is_valid(built):  # dialogues: tests/test_dialogue.py
     lines = {s: world.read_split(built, s) for s in world.SPLITS}
     made = {ex["task"] for ex in lines["train"]}
-    assert made == set(world.TASKS) and len(made) >= 20
-    assert {ex["task"] for ex in lines["test"]} == set(world.TASKS)
+    assert made == set(world.CLIP_TASKS) and len(made) >= 20
+    assert {ex["task"] for ex in lines["test"]} == set(world.CLIP_TASKS)
     for split in world.SPLITS:
         exs = read_manifest(built / f"{split}.jsonl")  # validates every field and time against the clip
         assert len(exs) == len(lines[split])

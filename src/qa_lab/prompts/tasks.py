@@ -286,3 +286,12 @@ def _dialogue_answer(ex: dict) -> str:
 register(Task("chat", "dialogue", TaskTags(STARTOFANALYSIS, QUESTION, None, None), "{query}", ("messages",),
               "accuracy", _dialogue_answer, query="question", flat="<|task_aqa|>", max_new_tokens=64,
               description="multi-turn dialogue with audio (chat stage): exact match of the last assistant turn"))
+# The world's dialogue kinds (qa_lab.world.dialogues), one task each so each question type is scored on its own.
+for _name, _what in (("chat_followup", "questions in sequence about one speech clip (which word follows)"),
+                     ("chat_scene", "a follow-up about a sound named in the earlier turn ('it')"),
+                     ("chat_compare", "which of two or three clips has a sound"),
+                     ("chat_speakers", "do two clips' speakers share a language (or gender)"),
+                     ("chat_text", "text-only turns: small sums in words")):
+    register(Task(_name, "dialogue", TaskTags(STARTOFANALYSIS, QUESTION, None, None), "{query}", ("messages",),
+                  "accuracy", _dialogue_answer, query="question", flat="<|task_aqa|>", max_new_tokens=64,
+                  description=f"world dialogue: {_what}"))

@@ -53,7 +53,12 @@ GENERATORS: dict[str, tuple[str, ...]] = {
     "note": ("note_analysis", "instrument"),
     "phrase": ("tempo", "instrument"),
 }
-TASKS = tuple(dict.fromkeys(t for ts in GENERATORS.values() for t in ts))
+CLIP_TASKS = tuple(dict.fromkeys(t for ts in GENERATORS.values() for t in ts))
+# Dialogues about the clips of other generators (qa_lab.world.dialogues): built only when asked for by name, so a
+# world of every clip task (tasks null) is what it was before dialogues existed.
+DIALOGUE_NEEDS = {"chat_followup": ("speech",), "chat_scene": ("scene",), "chat_compare": ("scene",),
+                  "chat_speakers": ("speech",), "chat_text": ()}
+TASKS = (*CLIP_TASKS, *DIALOGUE_NEEDS)
 LANGUAGE_NAMES = {"en": "english", "de": "german", "fr": "french", "es": "spanish", "zh": "chinese"}
 
 # Prosody of the emotion proxy (offsets on the speaker's pitch, pitch range 0-100, volume 0-200).
@@ -388,7 +393,8 @@ def generators_for(tasks: list[str] | tuple[str, ...] | None) -> list[str]:
     bad = [t for t in tasks if t not in TASKS]
     if bad:
         raise ValueError(f"the world does not make task(s) {bad}; world tasks: {', '.join(TASKS)}")
-    return [g for g, ts in GENERATORS.items() if set(ts) & set(tasks)]
+    needed = {g for t in tasks for g in DIALOGUE_NEEDS.get(t, ())}
+    return [g for g, ts in GENERATORS.items() if set(ts) & set(tasks) or g in needed]
 
 
 def spec(cfg: WorldConfig, seed: int, tasks: list[str] | None = None) -> dict:
@@ -446,6 +452,9 @@ def _render(cfg: WorldConfig, seed: int, tasks, sp: dict, tmp: Path, progress: b
         (tmp / "wav" / split).mkdir(parents=True)
     cfg_dict = asdict(cfg)
     keep = set(tasks) if tasks is not None else None
+    kinds = [t for t in DIALOGUE_NEEDS if keep is not None and t in keep]
+    if kinds:  # dialogues are composed from the clips' asr / asc lines (their facts): keep those until then
+        keep = keep | {"asr", "asc"}
     chunk = 8
     jobs = [(cfg_dict, seed, g, split, a, min(a + chunk, n[split]), n[split], str(tmp), keep)
             for split in SPLITS for g in sp["generators"] for a in range(0, n[split], chunk)]
@@ -470,6 +479,13 @@ def _render(cfg: WorldConfig, seed: int, tasks, sp: dict, tmp: Path, progress: b
     by_split = defaultdict(list)
     for (s, _, _), rows, _ in results:
         by_split[SPLITS[s]] += rows
+    if kinds:
+        from qa_lab.world import dialogues
+        for split in SPLITS:
+            parsed = [json.loads(r) for r in by_split[split]]
+            made = dialogues.compose(parsed, split, seed, kinds, n[split])
+            by_split[split] = [r for r, p in zip(by_split[split], parsed) if p["task"] in tasks] + \
+                [json.dumps(d, ensure_ascii=False) for d in made]
     for split in SPLITS:
         (tmp / f"{split}.jsonl").write_text("".join(r + "\n" for r in by_split[split]), encoding="utf-8")
     (tmp / "spec.json").write_text(json.dumps(sp, indent=1) + "\n")
@@ -530,4 +546,7 @@ def iter_examples(root: str | Path, split: str, tasks: list[str] | None = None) 
     root = Path(root)
     for ex in read_split(root, split):
         if tasks is None or ex["task"] in tasks:
-            yield {**ex, "audio": str(root / ex["audio"])}
+            if "messages" in ex:  # a dialogue: its clips
+                yield {**ex, "audios": [str(root / a) for a in ex["audios"]]}
+            else:
+                yield {**ex, "audio": str(root / ex["audio"])}
