@@ -24,7 +24,11 @@ def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None
 
     if outputs is not None and len(outputs) != len(examples):
         raise ValueError(f"batch_for: {len(examples)} examples but {len(outputs)} outputs")
-    exs = [{**ex, "_audio_path": str(ex.get("_audio_path") or ex["audio"]), "_line": i + 1}
+    if outputs is not None and any("_turns" in ex for ex in examples):
+        raise ValueError("batch_for: a dialogue is teacher-forced on its own assistant turns; outputs= is for "
+                         "single-clip examples")
+    exs = [{**ex, "_line": i + 1} if "_turns" in ex else  # a dialogue: its clips were found when it was read
+           {**ex, "_audio_path": str(ex.get("_audio_path") or ex["audio"]), "_line": i + 1}
            for i, ex in enumerate(examples)]
     ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front, with_target=outputs is None)
     items = [ds[i] for i in range(len(ds))]
