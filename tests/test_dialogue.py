@@ -230,3 +230,20 @@ def test_the_world_makes_dialogues_whose_answers_follow_from_the_clips(tmp_path)
             assert said[3] == ("yes" if a == b else "no") and "language" in said[2]
         else:
             assert not clips and said[1] in "zero one two three four five six seven eight".split()
+
+
+@pytest.mark.slow  # a 3-step multitask run, then the chat model built from it: ~20 s
+def test_a_chat_stage_starts_from_every_row_the_multitask_run_trained(smoke_overrides):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    from qa_lab.core.checkpoint import load_checkpoint
+    from qa_lab.train.run import train
+    run_dir, _ = train(load_config("demo", smoke_overrides + ["stage=full"]), verbose=False)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    _, before = load_checkpoint(ckpt)
+    chat = build(load_config("demo", smoke_overrides + ["data.tasks=[chat, asr]", "stage=full", f"init_from={ckpt}"]))
+    for get in (lambda m: m.language_model.get_input_embeddings().weight,
+                lambda m: m.language_model.get_output_embeddings().weight):
+        old, new = get(before), get(chat)
+        assert new.shape[0] > old.shape[0] and new.shape[0] % 64 == 0  # ChatML's rows, padded to 64
+        assert torch.equal(new[:old.shape[0]], old)  # the token table and head as trained, not the random start

@@ -160,6 +160,11 @@ def _canonical(name: str) -> str:
             .replace(".token_adapter.", "."))
 
 
+def _token_rows(name: str) -> bool:
+    """Whether a weight has one row per token: the token table, the LM head, peft's trained token rows."""
+    return any(k in name for k in ("embed_tokens", "lm_head", "trainable_tokens_delta"))
+
+
 def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[str]:
     """Copy the weights another run trained into `model` (same weight under peft or not, same shape); returns
     the names loaded in `model`.
@@ -179,8 +184,9 @@ def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[s
             continue
         if shape == v.shape:
             fits[name] = v
-        elif "trainable_tokens_delta" in name and shape[1:] == v.shape[1:] and shape[0] > v.shape[0]:
-            # this model trains more token rows (ChatML's, added last for dialogues): the source's come first
+        elif _token_rows(name) and shape[1:] == v.shape[1:] and shape[0] > v.shape[0]:
+            # this model has more token rows (ChatML's, added last for dialogues, and the table's padding to 64):
+            # the source's rows come first, and the new ones keep their own start
             fits[name] = torch.cat([v.to(state[name].dtype), state[name][v.shape[0]:]])
     if not fits and require:
         raise ValueError(f"init_from={path}: none of its weights match this model")
