@@ -254,3 +254,30 @@ def test_each_released_checkpoint_reads_only_its_own_prompts():
     with pytest.raises(ConfigError, match="set tags.format=qwen2-audio$"):
         load_config("base", ["model.preset=qwen2-audio-7b", "tags.format=qwen2-audio-chat"])
     assert load_config("base", ["model.preset=qwen2-audio-7b-instruct", "tags.format=qwen2-audio-chat"])
+
+
+def test_a_multi_turn_dialogue_reads_to_a_qwen2_audio_model_as_its_chat_template_writes_it(qwen2_ckpt, librispeech,
+                                                                                          tmp_path):
+    from transformers import AutoProcessor
+
+    from qa_lab.data.manifest import read_manifest
+    paths, arrays = _clips(librispeech, tmp_path, seconds=(2.2, 3.3))
+    cfg, model = _kit(qwen2_ckpt, "real", tmp_path, "tags.format=qwen2-audio-chat")
+    # two turns, each with its own clip, the second answer to be decoded: the prompt the kit decodes from
+    turns = [{"role": "user", "content": [{"type": "audio", "audio": str(paths[0])}, {"type": "text", "text": "what is said?"}]},
+             {"role": "assistant", "content": "one two"},
+             {"role": "user", "content": [{"type": "audio", "audio": str(paths[1])}, {"type": "text", "text": "and here?"}]},
+             {"role": "assistant", "content": "three"}]
+    (tmp_path / "d.jsonl").write_text(json.dumps({"messages": turns}) + "\n")
+    exs = read_manifest(tmp_path / "d.jsonl")
+    from qa_lab.data.dataset import AudioTextDataset, Collator
+    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front, with_target=False)
+    batch = Collator(model.tokenizer, model.pool_stride, train=False, markers=model.front.markers)([ds[0]])
+    proc = AutoProcessor.from_pretrained(str(qwen2_ckpt))
+    hf_turns = [{"role": t["role"], "content": [{"type": "audio", "audio_url": p["audio"]} if p.get("type") == "audio"
+                                                 else p for p in t["content"]] if isinstance(t["content"], list)
+                 else t["content"]} for t in turns[:-1]]
+    text = proc.apply_chat_template(hf_turns, add_generation_prompt=True, tokenize=False)
+    hf = proc(text=[text], audio=arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+    audio_id = proc.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
+    assert torch.equal(torch.where(batch["audio_mask"], audio_id, batch["input_ids"]), hf["input_ids"])
