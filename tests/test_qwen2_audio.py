@@ -281,3 +281,20 @@ def test_a_multi_turn_dialogue_reads_to_a_qwen2_audio_model_as_its_chat_template
     hf = proc(text=[text], audio=arrays, sampling_rate=SAMPLE_RATE, return_tensors="pt")
     audio_id = proc.tokenizer.convert_tokens_to_ids("<|AUDIO|>")
     assert torch.equal(torch.where(batch["audio_mask"], audio_id, batch["input_ids"]), hf["input_ids"])
+
+
+def test_a_released_qwen2_audio_folder_holds_a_chat_session(qwen2_ckpt, librispeech, tmp_path):
+    import io
+
+    from qa_lab.core.checkpoint import load
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.eval.chat import session
+    paths, _ = _clips(librispeech, tmp_path, seconds=(2.2, 3.3))
+    cfg, model = load(qwen2_ckpt, chat=True)  # what `qa-lab chat FOLDER` loads: the instruct format, as it is
+    out = io.StringIO()
+    session(model, cfg, [f"/audio {paths[0]}", "what is said?", f"/audio {paths[1]}", "and here?",
+                         f"/save {tmp_path / 'saved.jsonl'}"], out, max_new_tokens=6)
+    text = out.getvalue()
+    assert text.count("assistant> ") == 2 and "[error" not in text, text
+    (saved,) = read_manifest(tmp_path / "saved.jsonl")
+    assert saved["_audio_paths"] == [str(p) for p in paths]
