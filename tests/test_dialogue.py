@@ -58,7 +58,7 @@ def test_both_content_forms_read_alike_and_render_with_audio_labels_and_assistan
     tok = model.tokenizer
     ds = AudioTextDataset(exs, tok, cfg.tags.format, model.front)
     batch = Collator(tok, model.pool_stride, train=True, markers=model.front.markers)([ds[0], ds[2]])
-    assert batch["mel"].shape[0] == 2 and batch["mel_lengths"].tolist() == ds[0]["mel_lengths"]  # 2 clips, 1 row
+    assert batch["mel"].shape[0] == 2 and batch["mel_lengths"].tolist() == ds[0]["mel_length"]  # 2 clips, 1 row
 
     ids, labels, slots = batch["input_ids"][0], batch["labels"][0], batch["audio_mask"][0]
     # each audio's slots, in order, right after its "Audio k:" label and the audio marker
@@ -247,3 +247,4 @@ def test_a_chat_stage_starts_from_every_row_the_multitask_run_trained(smoke_over
         old, new = get(before), get(chat)
         assert new.shape[0] > old.shape[0] and new.shape[0] % 64 == 0  # ChatML's rows, padded to 64
         assert torch.equal(new[:old.shape[0]], old)  # the token table and head as trained, not the random start
+

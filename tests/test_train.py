@@ -28,6 +28,8 @@ def test_every_experiment_runs_in_smoke_mode(experiment, smoke_overrides):
     cfg = load_config(experiment, smoke_overrides)
     run_dir, _ = train(cfg, report_examples=1)
     assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    # the yaml it came from, nested ones too (chat/chat), though the Python API names only the config
+    assert (run_dir / "experiment.yaml").read_text() == (EXPERIMENTS_DIR / f"{experiment}.yaml").read_text()
     results = json.loads((run_dir / "results.json").read_text())
     assert results["val_loss_after"] is not None and (run_dir / "loss.png").stat().st_size > 0
 

@@ -68,14 +68,23 @@ def encode_top(encoder: WhisperEncoder, x: torch.Tensor, lengths: torch.Tensor, 
     return encoder.layer_norm(x) if norm else x
 
 
-def encode_pad30(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """transformers' own tower on 30 s windows. A Whisper encoder attends to the padding, as Whisper was trained:
-    mel (B, n_mels, 3000) -> (B, 1500, d_model). A Qwen2-Audio tower (given mel_lengths) masks the padded keys,
-    pools and norms, exactly as Qwen2AudioForConditionalGeneration runs it -> (B, 750, d_model)."""
+def _check_pad30(mel: torch.Tensor) -> None:
     if mel.shape[-1] != MEL_FRAMES_30S:
         raise ValueError(f"pad30 expects mel padded to {MEL_FRAMES_30S} frames, got {mel.shape[-1]}")
-    if mel_lengths is None:
-        return encoder(input_features=mel).last_hidden_state
+
+
+def encode_pad30(encoder: WhisperEncoder, mel: torch.Tensor) -> torch.Tensor:
+    """transformers' own Whisper tower on 30 s windows, attending to the padding as Whisper was trained:
+    mel (B, n_mels, 3000) -> (B, 1500, d_model)."""
+    _check_pad30(mel)
+    return encoder(input_features=mel).last_hidden_state
+
+
+def encode_pad30_masked(encoder: WhisperEncoder, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
+    """A Qwen2-Audio tower on 30 s windows with the padded keys masked, pooled and normed, exactly as
+    Qwen2AudioForConditionalGeneration runs it: mel (B, n_mels, 3000), each clip's valid mel frames -> (B, 750,
+    d_model)."""
+    _check_pad30(mel)
     n = MEL_FRAMES_30S // 2
     keys = torch.arange(n, device=mel.device)[None, :] < encoder_lengths(mel_lengths)[:, None]
     mask = create_bidirectional_mask(config=encoder.config, inputs_embeds=mel.new_zeros(mel.shape[0], n, 1),

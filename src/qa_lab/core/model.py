@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from qa_lab.core.encoder import encode_pad30, encode_real, encode_top
+from qa_lab.core.encoder import encode_pad30, encode_pad30_masked, encode_real, encode_top
 from qa_lab.data.audio import HOP, SAMPLE_RATE, encoder_lengths, pooled_lengths
 from qa_lab.data.dataset import IGNORE
 
@@ -149,7 +149,7 @@ class AudioLLM(nn.Module):
         and its lengths (B,). What a frozen tower's feature cache stores (qa_lab.core.features)."""
         qwen2 = self.tower == "qwen2-audio"
         if self.audio_padding == "pad30" and qwen2:  # transformers' own masked 30 s path, pooled and normed
-            h = encode_pad30(self.audio_tower, mel, mel_lengths)  # (B, 750, d_audio)
+            h = encode_pad30_masked(self.audio_tower, mel, mel_lengths)  # (B, 750, d_audio)
         elif self.audio_padding == "pad30":
             h = self._pool(encode_pad30(self.audio_tower, mel))  # stock Whisper: (B, 1500, d_audio), normed
         else:

@@ -91,9 +91,11 @@ class AudioTextDataset(Dataset):
             return self._dialogue(i, ex, enc)
         said = transcript(ex) if self.ctc else None
         instruction = prompt_for(ex, self.tag_format)
-        chat = self.tag_format == "qwen2-audio-chat"  # a ChatML user turn around the audio (tags.CHAT_BEFORE_AUDIO)
-        item = {"prompt_ids": enc(tags.chat_after_audio(instruction) if chat else instruction),
-                "prefix_ids": enc(tags.CHAT_BEFORE_AUDIO) if chat else [],
+        prefix = ""
+        if self.tag_format == "qwen2-audio-chat":  # a one-turn ChatML dialogue around the audio and the instruction
+            from qa_lab.data.dialogue import one_clip_prompt
+            prefix, instruction = one_clip_prompt(instruction, self.front.markers)
+        item = {"prompt_ids": enc(instruction), "prefix_ids": enc(prefix) if prefix else [],
                 "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i,
                 "ctc_ids": enc(said) if said else []}
         clip = self._clip(i, ex, ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
@@ -126,9 +128,9 @@ class AudioTextDataset(Dataset):
             return None
         pieces = [p if isinstance(p, int) else (enc(p[0]), p[1]) for p in
                   dialogue.pieces(ex, self.front.markers, self.with_target, self.front.tower == "qwen2-audio")]
-        kind = "feats" if self.features is not None else "mel"
-        return {"pieces": pieces, "clips": [c[kind] for c in clips], "mel_lengths": [c["mel_length"] for c in clips],
-                "clip_kind": kind, "task": ex["task"], "index": i, "ctc_ids": [],
+        kind = "feats" if self.features is not None else "mel"  # the key a clip item holds its one clip under
+        return {"pieces": pieces, kind: [c[kind] for c in clips], "mel_length": [c["mel_length"] for c in clips],
+                "task": ex["task"], "index": i, "ctc_ids": [],
                 "target_ids": enc(dialogue.answer(ex)) if self.with_target else [], "prompt_ids": []}
 
 
@@ -144,13 +146,15 @@ class Collator:
         self.train = train
 
     def _layout(self, it: dict) -> tuple[list[int], list[int], list[bool], list[torch.Tensor], list[int]]:
-        """An item -> (token ids, labels, audio-slot flags, its clips, their mel frames). A clip-task item is
-        [prefix] <audio> slots </audio> prompt [target eos]; a dialogue item is its pieces, each audio its slots."""
-        if "pieces" in it:
-            clips, lengths = it["clips"], it["mel_lengths"]
+        """An item -> (token ids, labels, audio-slot flags, its clips, their mel frames). An item holds its audio as
+        "feats" (cached tower features) or "mel", and "mel_length": one clip's for a clip-task item, laid out as
+        [prefix] <audio> slots </audio> prompt [target eos]; lists of clips for a dialogue item, laid out as its
+        pieces, each audio its slots."""
+        clips, lengths = it["feats" if "feats" in it else "mel"], it["mel_length"]  # cached features, or mel
+        if "pieces" in it:  # a dialogue: a list of clips
             pieces = it["pieces"]
         else:
-            clips, lengths = [it["mel"] if "mel" in it else it["feats"]], [it["mel_length"]]
+            clips, lengths = [clips], [lengths]
             tail = [(it["target_ids"] + [self.eos_id], True)] if self.train else []
             pieces = [(it.get("prefix_ids", []) + [self.start_id], False), 0,
                       ([self.end_id] + it["prompt_ids"], False), *tail]
@@ -179,7 +183,7 @@ class Collator:
         audio = {"mel_lengths": mel_lengths}
         if not clips:  # text-only dialogues: no audio in the batch
             pass
-        elif any("feats" in it or it.get("clip_kind") == "feats" for it in items):  # cached tower features (N, T_a, d)
+        elif any("feats" in it for it in items):  # cached tower features (N, T_a, d)
             audio["audio_feats"] = torch.zeros(len(clips), max(c.shape[0] for c in clips), clips[0].shape[1])
             for b, c in enumerate(clips):
                 audio["audio_feats"][b, :c.shape[0]] = c

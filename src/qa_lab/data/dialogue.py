@@ -145,10 +145,9 @@ def pieces(ex: dict, markers: tuple[str, str], train: bool, qwen2: bool = False)
     for role, parts in turns:
         out.append((f"{tags.IM_START}{role}\n", False))
         for kind, value in parts:
-            if kind == "audio":
-                out.append((f"Audio {value + 1}:{' ' if qwen2 else ''}{start}", False))
-                out.append(value)
-                out.append((f"{end}\n", False))
+            if kind == "audio":  # the markers are pieces of their own: one_clip_prompt splits at them
+                out += [(f"Audio {value + 1}:{' ' if qwen2 else ''}", False), (start, False), value, (end, False),
+                        ("\n", False)]
             else:
                 out.append((value, role == "assistant"))
         if role == "assistant":
@@ -159,3 +158,13 @@ def pieces(ex: dict, markers: tuple[str, str], train: bool, qwen2: bool = False)
     if not train:
         out.append((f"{tags.IM_START}assistant\n", False))
     return out
+
+
+def one_clip_prompt(instruction: str, markers: tuple[str, str], qwen2: bool = True) -> tuple[str, str]:
+    """The ChatML text before a one-clip task's audio (its start marker excluded) and after it (its end marker
+    excluded): the prompt of a one-turn dialogue, "Audio 1:" and `instruction`, as `pieces` renders it
+    (tags.format qwen2-audio-chat, the instruct model's single-clip prompts)."""
+    turn = {"_turns": [("user", [("audio", 0), ("text", instruction)]), ("assistant", [("text", "")])]}
+    out = pieces(turn, markers, train=False, qwen2=qwen2)
+    k = out.index(0)  # [..., (start marker), 0, (end marker), ...]
+    return "".join(t for t, _ in out[:k - 1]), "".join(t for t, _ in out[k + 2:])

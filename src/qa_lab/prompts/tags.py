@@ -50,18 +50,11 @@ FORMATS = ("hierarchical", "flat", "natural", "qwen2-audio", "qwen2-audio-chat")
 QWEN2_FORMATS = ("qwen2-audio", "qwen2-audio-chat")  # what released Qwen2-Audio checkpoints read
 # Qwen2-Audio's own audio markers: the processor writes <|audio_bos|>, one <|AUDIO|> per pooled frame, <|audio_eos|>.
 QWEN2_AUDIO_BOS, QWEN2_AUDIO_TOKEN, QWEN2_AUDIO_EOS = "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"
-# qwen2-audio-chat: one user turn in ChatML around the audio and the instruction, as Qwen2-Audio-7B-Instruct's chat
-# template writes it (transformers' Qwen2AudioProcessor.default_chat_template); the answer ends with <|im_end|>.
+# ChatML, as Qwen2-Audio-7B-Instruct's chat template writes it (transformers' Qwen2AudioProcessor.default_chat_template):
+# dialogues, and qwen2-audio-chat's one-turn prompts, render in qa_lab.data.dialogue.pieces; answers end with <|im_end|>.
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 CHAT_TOKENS = (IM_START, IM_END)
 CHAT_SYSTEM = "You are a helpful assistant."
-CHAT_BEFORE_AUDIO = f"{IM_START}system\n{CHAT_SYSTEM}{IM_END}\n{IM_START}user\nAudio 1: "
-
-
-def chat_after_audio(instruction: str) -> str:
-    """What follows the audio in a qwen2-audio-chat prompt: the instruction, the end of the user turn, the assistant's
-    turn opened."""
-    return f"\n{instruction}{IM_END}\n{IM_START}assistant\n"
 STARTOFWORD, ENDOFWORD, DELIM = "<|startofword|>", "<|endofword|>", "<|delim|>"
 PITCH, VELOCITY, INSTRUMENT, SONIC = "<|pitch|>", "<|velocity|>", "<|instrument|>", "<|sonic|>"
 

@@ -6,11 +6,14 @@ import csv
 import warnings
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless by default; notebooks switch to inline themselves
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+
+def _subplots(*grid, figsize: tuple[float, float], layout: str | None = None, **kw) -> tuple[Figure, object]:
+    """A Figure of its own and its axes (Figure.subplots' arguments): no pyplot, so importing this module leaves
+    the backend alone (a notebook's inline display, a script's Agg) and figures are freed with their last use."""
+    fig = Figure(figsize=figsize, layout=layout)
+    return fig, fig.subplots(*grid, **kw)
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
@@ -31,7 +34,7 @@ def read_metrics(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
 def plot_losses(run_dir: str | Path) -> Figure:
     """Training and validation loss per step, overall and per task."""
     series = read_metrics(run_dir)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _subplots(figsize=(7, 4))
     for key in sorted(series):
         if not key.endswith("loss") or key.endswith("_epoch"):
             continue
@@ -54,7 +57,7 @@ def plot_examples(examples: list[dict], max_words: int = 40) -> Figure:
     from qa_lab.data.audio import load_audio, log_mel
     from qa_lab.prompts.tasks import target
 
-    fig, axes = plt.subplots(len(examples), 1, figsize=(10, 2.3 * len(examples)), squeeze=False)
+    fig, axes = _subplots(len(examples), 1, figsize=(10, 2.3 * len(examples)), squeeze=False)
     for ax, ex in zip(axes[:, 0], examples):
         audio = load_audio(ex["audio"], float(ex.get("offset") or 0.0), ex.get("duration"))
         mel = log_mel(audio)  # (n_mels, T) at 100 frames/s
@@ -110,7 +113,7 @@ def plot_grad_conflict(records: list[dict], steps: list[int] | None = None) -> F
     missing = [s for s in steps if s not in by_step]
     if missing:
         raise ValueError(f"plot_grad_conflict: no record at steps {missing}; recorded steps: {all_steps}")
-    fig, axes = plt.subplots(1, len(steps) + 1, figsize=(3.2 * len(steps) + 5, 3.6), layout="constrained",
+    fig, axes = _subplots(1, len(steps) + 1, figsize=(3.2 * len(steps) + 5, 3.6), layout="constrained",
                              gridspec_kw={"width_ratios": [1] * len(steps) + [1.6]})
     im = None
     for ax, s in zip(axes[:-1], steps):
@@ -149,7 +152,7 @@ def plot_transfer_matrix(rows: list[str], cols: list[str], matrix) -> Figure:
 
     m = np.asarray(matrix, dtype=float)
     lim = float(np.nanmax(np.abs(m), initial=0.0)) or 1.0
-    fig, ax = plt.subplots(figsize=(1.2 * len(cols) + 3, 0.6 * len(rows) + 2))
+    fig, ax = _subplots(figsize=(1.2 * len(cols) + 3, 0.6 * len(rows) + 2))
     im = ax.imshow(m, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
@@ -166,7 +169,7 @@ def plot_tag_confusion(rows: list[str], cols: list[str], matrix, title: str = ""
     import numpy as np
 
     m = np.asarray(matrix, dtype=float)
-    fig, ax = plt.subplots(figsize=(0.9 * len(cols) + 3, 0.6 * len(rows) + 2))
+    fig, ax = _subplots(figsize=(0.9 * len(cols) + 3, 0.6 * len(rows) + 2))
     im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
@@ -187,7 +190,7 @@ def plot_task_losses(run_dirs: dict[str, str | Path]) -> Figure:
         and key.endswith("/loss") else None  # noqa: E731
     all_tasks = sorted({t for s in series.values() for k in s if (t := task_of(k))})
     colour = {t: f"C{k % 10}" for k, t in enumerate(all_tasks)}
-    fig, axes = plt.subplots(1, len(series), figsize=(4.5 * len(series), 3.6), sharey=True, squeeze=False)
+    fig, axes = _subplots(1, len(series), figsize=(4.5 * len(series), 3.6), sharey=True, squeeze=False)
     for ax, (arm, s) in zip(axes[0], series.items()):
         for key in sorted(s):
             if (t := task_of(key)) is not None:
@@ -221,7 +224,7 @@ def plot_learning_curves(run_dirs: dict[str, str | Path], metrics: list[str]) ->
     `run_dirs`: {"srwt_on seed 0": run folder, ...}; a metric no run logged gets an empty panel saying so."""
     series = {label: read_metrics(d) for label, d in run_dirs.items()}
     arms = list(dict.fromkeys(label.split(" ")[0] for label in series))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics) + 0.6, 3.2), squeeze=False)
+    fig, axes = _subplots(1, len(metrics), figsize=(3.0 * len(metrics) + 0.6, 3.2), squeeze=False)
     for ax, tm in zip(axes[0], metrics):
         task, metric = tm.split("/", 1)
         drawn = False
@@ -251,7 +254,7 @@ def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_na
     `rows` are the ablation runner's results.csv rows ({arm, seed, eval, task, metric, value})."""
     from qa_lab.study.stats import mean_ci
     eval_name = eval_name or (rows[0]["eval"] if rows else "")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 3.2), squeeze=False)
+    fig, axes = _subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 3.2), squeeze=False)
     for ax, tm in zip(axes[0], metrics):
         task, metric = tm.split("/", 1)
         for k, arm in enumerate(arms):
@@ -296,7 +299,7 @@ def plot_audio_frames(frames, frame_seconds: float = 0.04, words: list[dict] | N
     pcs = pcs / np.maximum(np.abs(pcs).max(0), 1e-12)
     explained = s[:k] ** 2 / max(float((s ** 2).sum()), 1e-12)
     seconds = len(x) * frame_seconds
-    fig, axes = plt.subplots(2, 1, figsize=(10, 4.6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    fig, axes = _subplots(2, 1, figsize=(10, 4.6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     axes[0].imshow(pcs.T, aspect="auto", origin="lower", cmap="RdBu", vmin=-1, vmax=1,
                    extent=(0, seconds, -0.5, k - 0.5))
     axes[0].set_yticks(range(k), [f"PC{i + 1} {100 * e:.0f}%" for i, e in enumerate(explained)], fontsize=7)
@@ -322,7 +325,7 @@ def plot_attention_to_audio(attention, tokens: list[str] | None = None, frame_se
     a = np.asarray(attention, dtype=float)
     rows = a / np.maximum(a.max(1, keepdims=True), 1e-12)
     seconds = a.shape[1] * frame_seconds
-    fig, ax = plt.subplots(figsize=(10, 0.22 * len(a) + 1.8))
+    fig, ax = _subplots(figsize=(10, 0.22 * len(a) + 1.8))
     ax.imshow(rows, aspect="auto", cmap="viridis", extent=(0, seconds, len(a) - 0.5, -0.5), vmin=0, vmax=1,
               interpolation="nearest")
     if tokens is not None:
@@ -349,7 +352,7 @@ def plot_word_times(reference: list[dict], output: str, title: str = "") -> Figu
         note = f"{len(predicted)} predicted words"
     except tags.FormatError as e:
         predicted, note = [], f"output is not SRWT ({e})"
-    fig, ax = plt.subplots(figsize=(10, 2.6))
+    fig, ax = _subplots(figsize=(10, 2.6))
     for lane, (words, colour) in enumerate(((reference, "tab:blue"), (predicted, "tab:orange"))):
         y = 1 - lane
         for k, w in enumerate(words):

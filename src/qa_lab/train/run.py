@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from qa_lab.config import Config, check_resume, experiment_path, to_yaml
+from qa_lab.config import EXPERIMENTS_DIR, Config, check_resume, experiment_path, to_yaml
 from qa_lab.core.build import build, build_tokenizer
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.stages import count_parameters, tower_trains
@@ -310,6 +310,17 @@ def check_strategy(cfg: Config) -> None:
             raise ValueError("trainer.strategy=deepspeed needs the deepspeed package: pip install -e '.[deepspeed]'")
 
 
+def experiment_source(name: str) -> Path | None:
+    """The experiment yaml a config named `name` was loaded from, for a run started from the Python API (the CLI
+    passes its path): 'demo' -> experiments/demo.yaml, 'chat' -> experiments/chat/chat.yaml (a name that is one
+    nested file's stem); None when no single yaml has that name."""
+    try:
+        return experiment_path(name)
+    except ValueError:
+        nested = sorted(EXPERIMENTS_DIR.rglob(f"{name}.yaml"))
+        return nested[0] if len(nested) == 1 else None
+
+
 def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | None = None,
           report_examples: int = 8, run_dir: str | Path | None = None, label: str | None = None,
           verbose: bool = True, progress_line: int = 0, **trainer_overrides) -> tuple[Path, AudioLLMModule]:
@@ -323,10 +334,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     (0, 1, ... when several runs share a terminal)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if source_yaml is None:
-        try:
-            source_yaml = experiment_path(cfg.name)
-        except ValueError:
-            source_yaml = None
+        source_yaml = experiment_source(cfg.name)
     stored = None
     if resume is not None:
         from qa_lab.core.checkpoint import resume_point
