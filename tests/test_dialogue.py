@@ -248,3 +248,25 @@ def test_a_chat_stage_starts_from_every_row_the_multitask_run_trained(smoke_over
         assert new.shape[0] > old.shape[0] and new.shape[0] % 64 == 0  # ChatML's rows, padded to 64
         assert torch.equal(new[:old.shape[0]], old)  # the token table and head as trained, not the random start
 
+
+def test_dialogue_listening_scores_the_last_answer_and_splits_its_attention_by_clip(corpus, tmp_path, chat_model):
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.study.introspection import batch_for, clip_attention, dialogue_listening, last_answer_only
+    cfg, model = chat_model
+    a, b, c = (str(corpus / p) for p in _corpus_clips(corpus, 3))
+    turn = lambda role, text: {"role": role, "content": text}  # noqa: E731
+    two = lambda clips, last: {"messages": [turn("user", "<audio>first"), turn("assistant", "one two"),  # noqa: E731
+                                            turn("user", "<audio>which?"), turn("assistant", last)], "audios": clips}
+    exs = read_manifest(_write(tmp_path / "l.jsonl", [two([a, b], "audio 1"), two([c, a], "audio 2")]))
+    labels = last_answer_only(batch_for(model, cfg, exs[:1]))["labels"][0]
+    assert model.tokenizer.decode(labels[labels != -100]) == "audio 1<|im_end|>"  # the first answer is not scored
+    torch.manual_seed(0)
+    report = dialogue_listening(model, cfg, exs)
+    assert report["loss_own"] != pytest.approx(report["loss_swapped"], abs=1e-6)  # the two swap clips
+    same = read_manifest(_write(tmp_path / "s.jsonl", [two([a, b], "audio 1"), two([a, b], "audio 2")]))
+    again = dialogue_listening(model, cfg, same)
+    assert again["loss_own"] == pytest.approx(again["loss_swapped"], abs=1e-6)  # swapping equal clips changes nothing
+    per_clip = clip_attention(model, cfg, exs[0])
+    assert per_clip.shape == (2,) and (per_clip > 0).all() and per_clip.sum() <= 1 + 1e-5
+    assert report["attention_per_clip"] == pytest.approx(
+        ((per_clip + clip_attention(model, cfg, exs[1])) / 2).round(4).tolist(), abs=1e-4)

@@ -225,3 +225,17 @@ def test_weight_decay_shrinks_matrices_only(tmp_path):
     embedding = model.language_model.get_input_embeddings().weight
     matrices = {n for n, p in trained if p.ndim >= 2 and p is not embedding}
     assert moved == matrices and embedding.requires_grad and any(p.ndim == 1 for _, p in trained)
+
+
+def test_the_ctc_target_is_what_is_heard_words_and_sound_events_in_time_order():
+    from qa_lab.prompts.tasks import heard, transcript
+    speech = {"task": "asr", "text": "a b", "words": [{"word": "hello", "start": 0.1, "end": 0.4},
+                                                      {"word": "there", "start": 0.4, "end": 0.8}]}
+    scene = {"task": "sed", "events": [{"label": "whistle", "start": 2.4, "end": 3.4},
+                                       {"label": "dog bark", "start": 0.6, "end": 1.3}],
+             "words": [{"word": "another", "start": 0.85, "end": 1.15}]}
+    assert heard(speech) == transcript(speech) == "hello there"  # speech: what is said, as before
+    assert heard(scene) == "dog bark another whistle"  # a sound's frames learn its name, in the order heard
+    assert heard({"task": "event", "label": "clap", "events": [{"label": "clap", "start": 0.2, "end": 0.5}]}) == "clap"
+    assert heard({"task": "asr", "text": "no times"}) == "no times"
+    assert heard({"task": "asc", "label": "park"}) is None  # nothing known to spell

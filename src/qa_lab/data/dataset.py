@@ -20,7 +20,7 @@ from qa_lab.data.audio import (
 )
 from qa_lab.data.manifest import ManifestError, read_manifest, where
 from qa_lab.prompts import tags
-from qa_lab.prompts.tasks import prompt_for, target, transcript
+from qa_lab.prompts.tasks import heard, prompt_for, target
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class AudioTextDataset(Dataset):
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
         if "_turns" in ex:  # a dialogue (qa_lab.data.dialogue)
             return self._dialogue(i, ex, enc)
-        said = transcript(ex) if self.ctc else None
+        said = heard(ex) if self.ctc else None
         instruction = prompt_for(ex, self.tag_format)
         prefix = ""
         if self.tag_format == "qwen2-audio-chat":  # a one-turn ChatML dialogue around the audio and the instruction

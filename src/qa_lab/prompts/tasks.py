@@ -190,6 +190,19 @@ def transcript(ex: dict) -> str | None:
     return None
 
 
+def heard(ex: dict) -> str | None:
+    """What is heard in the clip, in time order: its words and the names of its sound events (world scene and event
+    clips, sed manifests), or the transcript of a transcription task; None when the example knows neither. The
+    target of the auxiliary CTC loss: it gives a sound's frames a direct gradient towards its name, as a word's
+    frames get towards the word (a chat model that never learned to name sounds answers every question about them
+    with one constant: experiments/results/chat-tiny-cpu/)."""
+    timed = [(w["start"], w["word"]) for w in ex.get("words") or []]
+    timed += [(e["start"], e["label"]) for e in ex.get("events") or []]
+    if not timed:
+        return transcript(ex)
+    return " ".join(text for _, text in sorted(timed, key=lambda t: t[0]))
+
+
 def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
     """The tags that follow </audio> for a manifest example, in format `fmt`; for a dialogue, its turns before the
     answer, as text (what eval's predictions show as the prompt)."""

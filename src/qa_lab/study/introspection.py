@@ -4,6 +4,7 @@
     attention_to_audio(model, batch)                   # (T_out, T_audio) attention from output tokens to audio frames
     frame_transcripts(model, cfg, examples)            # what the LLM hears: greedy CTC reading at the audio frames
     listening(model, cfg, examples)                    # own vs swapped audio loss, norms, attention mass, frame WER
+    dialogue_listening(model, cfg, dialogues)          # the same for a chat model's last answers, attention per clip
 
 Plots live in qa_lab.study.plots (plot_attention_to_audio, plot_audio_frames, plot_word_times).
 """
@@ -139,5 +140,69 @@ def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8)
     said = [(text, ex) for ex in examples if (text := transcript(ex))]
     report["frame_wer"] = (word_error_rate([t for t, _ in said], frame_transcripts(model, cfg, [ex for _, ex in said]))
                            if said else None)
+    model.train(was_training)
+    return report
+
+
+def last_answer_only(batch: dict) -> dict:
+    """A teacher-forced dialogue batch with labels on each row's last assistant turn alone (its text and
+    <|im_end|>: the last run of labelled positions), the answer a decode is scored on."""
+    labels = batch["labels"].clone()
+    for row in labels:
+        at = (row != IGNORE).nonzero()[:, 0]
+        if len(at):
+            gaps = (at[1:] - at[:-1] > 1).nonzero()[:, 0]
+            start = int(at[int(gaps[-1]) + 1]) if len(gaps) else int(at[0])
+            row[:start] = IGNORE
+    return {**batch, "labels": labels}
+
+
+def clip_attention(model, cfg, dialogue: dict, layers: list[int] | None = None) -> np.ndarray:
+    """The attention mass a dialogue's last answer puts on each of its clips (n_clips,): attention_to_audio's rows
+    for the answer's tokens, summed over each clip's frames, averaged over the tokens (heads and `layers`
+    averaged). Sums to at most 1; the rest goes to text."""
+    from qa_lab.data.audio import pooled_lengths
+    one = last_answer_only(batch_for(model, cfg, [dialogue]))
+    att = attention_to_audio(model, one, layers)  # (T_answer, T_audio), the clips' frames in order
+    frames = pooled_lengths(one["mel_lengths"], cfg.model.pool_stride).tolist()
+    edges = np.cumsum([0, *frames])
+    return np.array([att[:, a:b].sum(1).mean() for a, b in zip(edges[:-1], edges[1:])])
+
+
+def dialogue_listening(model, cfg, dialogues: list[dict], max_attention_examples: int = 16) -> dict:
+    """Does a chat model use the clips of held-out dialogues (read dialogue lines, each with its reference turns)?
+
+    loss_own / loss_swapped: the last answer's loss (nats/token) teacher-forced with the dialogue's own clips, and
+    with the clips of the next dialogue holding as many (a dialogue alone in its clip count keeps its own); a model
+    that ignores the audio scores the same on both. audio_norm / text_norm: as in `listening`. attention_per_clip:
+    the mean attention mass of the last answer on clip k (clip_attention; over the first `max_attention_examples`
+    dialogues with k clips or more)."""
+    was_training = model.training
+    model.eval()
+    groups: dict[int, list[int]] = {}
+    for i, d in enumerate(dialogues):
+        groups.setdefault(len(d["_audio_paths"]), []).append(i)
+    swapped = list(dialogues)
+    for idx in groups.values():
+        for a, b in zip(idx, idx[1:] + idx[:1]):
+            swapped[a] = {**dialogues[a], **{k: dialogues[b][k] for k in ("_audio_paths", "_durations", "_duration")}}
+
+    def per_token(batch) -> float:
+        out = model(last_answer_only(batch))
+        return float(out["loss_sum"].sum() / out["n_tokens"].sum().clamp(min=1))
+
+    own = batch_for(model, cfg, dialogues)
+    report = {"loss_own": per_token(own), "loss_swapped": per_token(batch_for(model, cfg, swapped))}
+    if own["audio_mask"].any():
+        frames = model.embed(own)[own["audio_mask"]]
+        report["audio_norm"] = float(frames.norm(dim=-1).mean())
+    text = model.language_model.get_input_embeddings()(own["input_ids"])[own["attention_mask"].bool() & ~own["audio_mask"]]
+    report["text_norm"] = float(text.norm(dim=-1).mean())
+    per_clip: dict[int, list[float]] = {}
+    for d in dialogues[:max_attention_examples]:
+        if d["_audio_paths"]:
+            for k, m in enumerate(clip_attention(model, cfg, d)):
+                per_clip.setdefault(k, []).append(float(m))
+    report["attention_per_clip"] = [round(float(np.mean(per_clip[k])), 4) for k in sorted(per_clip)]
     model.train(was_training)
     return report
