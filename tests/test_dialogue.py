@@ -270,3 +270,36 @@ def test_dialogue_listening_scores_the_last_answer_and_splits_its_attention_by_c
     assert per_clip.shape == (2,) and (per_clip > 0).all() and per_clip.sum() <= 1 + 1e-5
     assert report["attention_per_clip"] == pytest.approx(
         ((per_clip + clip_attention(model, cfg, exs[1])) / 2).round(4).tolist(), abs=1e-4)
+
+
+
+@pytest.mark.parametrize("codes", [False, True])
+def test_clip_codes_tell_a_rows_clips_apart_by_their_number(corpus, tmp_path, smoke_overrides, codes):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    from qa_lab.data.audio import pooled_lengths
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.study.introspection import batch_for
+    cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", "stage=sft", f"model.clip_codes={codes}"])
+    model = build(cfg).eval()
+    a, b = (str(corpus / p) for p in _corpus_clips(corpus, 2))
+    line = lambda clips: {"messages": [{"role": "user", "content": "<audio><audio>which?"},  # noqa: E731
+                                       {"role": "assistant", "content": "audio 1"}], "audios": clips}
+    exs = read_manifest(_write(tmp_path / "c.jsonl", [line([a, b]), line([b, a])]))
+    batch = batch_for(model, cfg, exs)
+    assert batch["clip_index"].tolist() == [0, 1, 0, 1]  # each clip's place in its row
+    n_a, n_b = pooled_lengths(batch["mel_lengths"][:2], cfg.model.pool_stride).tolist()
+    with torch.no_grad():
+        slots = model.embed(batch)[batch["audio_mask"]]  # row 0: a, b; row 1: b, a
+        model.clip_codes = False
+        raw = model.embed(batch)[batch["audio_mask"]][:n_a]  # a's frames as the paper's model writes them
+    first_a, second_a = slots[:n_a], slots[n_a + 2 * n_b:]
+    if not codes:
+        assert torch.allclose(first_a, second_a, atol=1e-5)  # a clip is its frames wherever it sits
+        return
+    table = model.language_model.get_input_embeddings()
+    for got, k in ((first_a, 0), (second_a, 1)):  # + the code of "1" / "2" at each frame's own norm
+        code = table(model.clip_ids[k])
+        want = raw + code / code.norm() * raw.norm(dim=-1, keepdim=True)
+        assert torch.allclose(got, want, atol=1e-4 * float(raw.norm(dim=-1).max()))
+    assert model.tokenizer.convert_ids_to_tokens(model.clip_ids[:2].tolist()) == ["1", "2"]

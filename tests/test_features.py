@@ -239,3 +239,18 @@ def test_the_ctc_target_is_what_is_heard_words_and_sound_events_in_time_order():
     assert heard({"task": "event", "label": "clap", "events": [{"label": "clap", "start": 0.2, "end": 0.5}]}) == "clap"
     assert heard({"task": "asr", "text": "no times"}) == "no times"
     assert heard({"task": "asc", "label": "park"}) is None  # nothing known to spell
+
+
+@pytest.mark.parametrize("sounds", [True, False])
+def test_model_ctc_sounds_decides_whether_a_sound_clip_gets_a_ctc_target(corpus, tmp_path, sounds):
+    import json
+
+    from qa_lab.core.build import build_tokenizer
+    clip = json.loads((corpus / "train.jsonl").read_text().splitlines()[0])["audio"]
+    line = {"audio": str(corpus / clip), "task": "event", "label": "clap",
+            "events": [{"label": "clap", "start": 0.1, "end": 0.3}]}
+    (tmp_path / "e.jsonl").write_text(json.dumps(line) + "\n")
+    cfg = load_config("base", [f"model.ctc_sounds={sounds}", "model.ctc_weight=1.0"])
+    tok = build_tokenizer(cfg)
+    ds = AudioTextDataset(read_manifest(tmp_path / "e.jsonl"), tok, ctc=True, ctc_sounds=cfg.model.ctc_sounds)
+    assert tok.decode(ds[0]["ctc_ids"]) == ("clap" if sounds else "")

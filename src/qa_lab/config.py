@@ -72,6 +72,10 @@ class ModelConfig:
     """Weight of an auxiliary CTC loss in training: the LLM's outputs at the audio frames spell the transcript
     (clips that have one). 0 = off, as in the paper; the CPU scales use it so a small LLM learns to listen. It needs
     the logits at every audio frame (frames x vocab): cheap for the tiny vocabulary, heavy for a 152k-token LLM."""
+    ctc_sounds: bool = True
+    """The auxiliary CTC also spells the names of a clip's sound events, in time order with its words
+    (qa_lab.prompts.tasks.heard); false: words only, as before 2026-12-05. Measured on the chat stage at tiny-cpu:
+    held-out event accuracy 56 % with, 18 % without (experiments/results/chat-tiny-cpu)."""
     ctc_layer: int | None = None
     """Which LLM layer the auxiliary CTC reads (1-based; its output through the final norm and the LM head); None =
     the last. A middle layer leaves the layers above it free to copy the spelled-out audio into the answer. 0 = the
@@ -86,6 +90,14 @@ class ModelConfig:
     paper's model. On tiny-cpu it makes the transcript answers use the audio (answer loss with another clip's audio
     0.2-0.4 nats worse instead of 0.01-0.15) but moves the demo's metrics only within one seed's noise
     (experiments/results/listen-diagnosis, section 6)."""
+    clip_codes: bool = False
+    """Add to each audio frame the input embedding of its clip's number in its row ("1" for the first clip, "2" for
+    the second: the token an answer such as "audio 2" writes), scaled to the frame's own norm. Off = the paper's model,
+    which tells clips apart by their "Audio k:" labels alone. Frames that enter at tens of times the text's norm pass
+    the LLM's layers almost unchanged, so no layer can write their clip's number into them; with the code, an answer
+    that attends to a sound's frames could read which clip they belong to. Measured on tiny-cpu, 1500 chat-stage
+    steps: chat_compare stayed a constant answer, and held-out event accuracy fell from 56 % to 18 %
+    (experiments/results/chat-tiny-cpu)."""
     train_encoder_layers: int = 0
     """Top audio-tower layers (with its final norm) that train even when audio_tower is frozen (model.freeze, stage
     sft). The frozen layers below run once per clip and their output is cached (qa_lab.core.features), so a step runs

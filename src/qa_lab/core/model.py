@@ -63,13 +63,22 @@ def token_losses(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
+MAX_CLIP_CODES = 9  # model.clip_codes: clips 1..9 of a row get their own number's code; later ones share the 9th's
+
+
+def _add_at_scale(feats: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """feats (N, T, d) plus codes (broadcast to it) scaled to each frame's own norm."""
+    return feats + codes * (feats.norm(dim=-1, keepdim=True).detach() / codes.norm(dim=-1, keepdim=True))
+
+
 class AudioLLM(nn.Module):
     """Plain PyTorch: no Lightning. Parts are named as in transformers' Qwen2-Audio so LoRA targets match."""
 
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
                  ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
-                 frame_times: bool = False, audio_norm: bool = False, tower: str = "whisper"):
+                 frame_times: bool = False, audio_norm: bool = False, tower: str = "whisper",
+                 clip_codes: bool = False):
         super().__init__()
         if tower not in ("whisper", "qwen2-audio"):
             raise ValueError(f"tower={tower!r}: expected whisper or qwen2-audio")
@@ -89,6 +98,10 @@ class AudioLLM(nn.Module):
             from qa_lab.prompts.tags import TIME_TOKENS
             self.register_buffer("time_ids", torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS))),
                                  persistent=False)
+        self.clip_codes = clip_codes
+        if clip_codes:  # the token of each clip number as a text writes it alone ("2"): its last token
+            ids = [tokenizer(str(k), add_special_tokens=False)["input_ids"][-1] for k in range(1, MAX_CLIP_CODES + 1)]
+            self.register_buffer("clip_ids", torch.tensor(ids), persistent=False)
         self.ctc_weight = ctc_weight
         n_layers = language_model.config.num_hidden_layers
         if ctc_layer is not None and not 0 <= ctc_layer <= n_layers:
@@ -223,8 +236,14 @@ class AudioLLM(nn.Module):
         if self.frame_times:
             # at each frame's own scale: the LLM's layers RMS-normalise their input, so a code much smaller than the
             # frame would be invisible to attention (tiny-cpu frames have 77x the text's norm)
-            codes = self.frame_time_embeddings(feats.shape[1]).to(feats.dtype)
-            feats = feats + codes * (feats.norm(dim=-1, keepdim=True).detach() / codes.norm(dim=-1, keepdim=True))
+            feats = _add_at_scale(feats, self.frame_time_embeddings(feats.shape[1]).to(feats.dtype))
+        if self.clip_codes:
+            if "clip_index" not in batch:
+                raise ValueError("model.clip_codes needs the batch's clip_index (each clip's place in its row), which "
+                                 "qa_lab.data.dataset.Collator writes")
+            k = batch["clip_index"].to(feats.device).clamp(max=MAX_CLIP_CODES - 1)
+            codes = self.language_model.get_input_embeddings()(self.clip_ids[k])[:, None]  # (N, 1, d_llm)
+            feats = _add_at_scale(feats, codes.to(feats.dtype))
         valid = torch.arange(feats.shape[1], device=feats.device)[None, :] < lengths[:, None]
         slots = batch["audio_mask"]
         if int(slots.sum()) != int(valid.sum()):

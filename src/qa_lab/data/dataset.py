@@ -20,7 +20,7 @@ from qa_lab.data.audio import (
 )
 from qa_lab.data.manifest import ManifestError, read_manifest, where
 from qa_lab.prompts import tags
-from qa_lab.prompts.tasks import heard, prompt_for, target
+from qa_lab.prompts.tasks import heard, prompt_for, target, transcript
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class AudioTextDataset(Dataset):
 
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
                  audio_padding: str | AudioFront = "real", with_target: bool = True, features=None, ctc: bool = False,
-                 skip_invalid: bool = False):
+                 skip_invalid: bool = False, ctc_sounds: bool = True):
         self.examples = examples
         self.skip_invalid = skip_invalid
         self.skipped: set[int] = set()  # indices skipped so far (in this process; a worker counts its own)
@@ -69,6 +69,7 @@ class AudioTextDataset(Dataset):
         self.front = audio_padding if isinstance(audio_padding, AudioFront) else AudioFront(audio_padding)
         self.with_target = with_target  # False: prompts only (decoding), no target fields needed
         self.ctc = ctc and with_target  # also tokenise what is said (ctc_ids), for the auxiliary CTC loss
+        self.ctc_text = heard if ctc_sounds else transcript  # ... and what is heard (model.ctc_sounds)
         self._label_counts: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -89,7 +90,7 @@ class AudioTextDataset(Dataset):
         enc = lambda s: self.tokenizer(s, add_special_tokens=False)["input_ids"]  # noqa: E731
         if "_turns" in ex:  # a dialogue (qa_lab.data.dialogue)
             return self._dialogue(i, ex, enc)
-        said = heard(ex) if self.ctc else None
+        said = self.ctc_text(ex) if self.ctc else None
         instruction = prompt_for(ex, self.tag_format)
         prefix = ""
         if self.tag_format == "qwen2-audio-chat":  # a one-turn ChatML dialogue around the audio and the instruction
@@ -180,7 +181,8 @@ class Collator:
         laid = [self._layout(it) for it in items]
         clips = [c for *_, cs, _ in laid for c in cs]  # every clip of the batch, in the order its slots come
         mel_lengths = torch.tensor([n for *_, ns in laid for n in ns])
-        audio = {"mel_lengths": mel_lengths}
+        audio = {"mel_lengths": mel_lengths,  # and each clip's place in its row (model.clip_codes)
+                 "clip_index": torch.tensor([k for *_, ns in laid for k in range(len(ns))], dtype=torch.long)}
         if not clips:  # text-only dialogues: no audio in the batch
             pass
         elif any("feats" in it for it in items):  # cached tower features (N, T_a, d)
@@ -393,7 +395,8 @@ class AudioDataModule(L.LightningDataModule):
                             "above)", dropped)
             train, val = kept
         mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, self.front,  # noqa: E731
-                                          features=store, ctc=m.ctc_weight > 0, skip_invalid=d.skip_invalid)
+                                          features=store, ctc=m.ctc_weight > 0, skip_invalid=d.skip_invalid,
+                                          ctc_sounds=m.ctc_sounds)
         self.train_set, self.val_set = mk(train), mk(val)
 
     def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:
