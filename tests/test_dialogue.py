@@ -303,3 +303,29 @@ def test_clip_codes_tell_a_rows_clips_apart_by_their_number(corpus, tmp_path, sm
         want = raw + code / code.norm() * raw.norm(dim=-1, keepdim=True)
         assert torch.allclose(got, want, atol=1e-4 * float(raw.norm(dim=-1).max()))
     assert model.tokenizer.convert_ids_to_tokens(model.clip_ids[:2].tolist()) == ["1", "2"]
+
+
+@pytest.mark.parametrize("limit,message", [
+    ("data.max_dialogue_seconds=1", r"l.jsonl:1 \(.*\): \d+\.\d s of audio, over data.max_dialogue_seconds=1"),
+    (None, r"l.jsonl:1 \(.*\): \d+ positions \(turns and audio frames\), over the LLM's context of 64")])
+def test_a_dialogue_over_its_audio_bound_or_the_context_is_refused_or_skipped(corpus, tmp_path, smoke_overrides,
+                                                                             limit, message):
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build_tokenizer
+    from qa_lab.data.dataset import AudioDataModule
+    from qa_lab.data.manifest import ManifestError, read_manifest
+    a, b = (str(corpus / p) for p in _corpus_clips(corpus, 2))
+    turn = lambda role, text: {"role": role, "content": text}  # noqa: E731
+    path = _write(tmp_path / "l.jsonl", [
+        {"messages": [turn("user", "<audio><audio>two clips"), turn("assistant", "ok")], "audios": [a, b]},
+        {"messages": [turn("user", "no audio"), turn("assistant", "ok")]}])
+    for skip in (False, True):
+        cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", f"data.skip_invalid={skip}"]
+                          + ([limit] if limit else []))
+        data = AudioDataModule(cfg, build_tokenizer(cfg), context=None if limit else 64)
+        exs = read_manifest(path)
+        if not skip:
+            with pytest.raises(ManifestError, match=message):
+                data.within_limit(exs)
+        else:  # skipped and counted; the text-only dialogue stays
+            assert [ex["_line"] for ex in data.within_limit(exs)] == [2]

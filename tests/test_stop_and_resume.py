@@ -114,7 +114,8 @@ def test_bad_input_leaves_no_run_folder(smoke_overrides, tmp_path):
         train(load_config("demo", smoke_overrides + [f"data.train_manifest={bad}"]))
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         train(load_config("demo", smoke_overrides), resume=tmp_path / "nope.ckpt")
-    with pytest.raises(ValueError, match=r"over data.max_target_tokens=3 .*\n  .*train.jsonl:1 \(.*\): \d+ tokens"):
+    with pytest.raises(ValueError, match=r"too long.*\n  .*train.jsonl:1 \(.*\): a target of \d+ tokens, over "
+                                         r"data.max_target_tokens=3"):
         train(load_config("demo", smoke_overrides + ["data.max_target_tokens=3"]))
     assert not runs.exists() or not any(runs.rglob("config.yaml"))
 

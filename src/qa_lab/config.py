@@ -232,10 +232,16 @@ class DataConfig:
     max_target_tokens: int = 1024
     """Longest answer (tokens) a training or validation example may have; longer ones are refused at start-up, naming
     file:line (skipped with skip_invalid), instead of exhausting memory in attention mid-run."""
+    max_dialogue_seconds: float = 120.0
+    """Most audio one dialogue line (the chat stage) may hold, all its clips together; a longer dialogue is refused at
+    start-up, naming file:line (skipped with skip_invalid), as is one whose turns and audio frames together exceed
+    the LLM's context (max_position_embeddings)."""
 
     def __post_init__(self) -> None:
         if self.batch_seconds <= 0:
             raise ConfigError(f"data.batch_seconds={self.batch_seconds}: expected > 0")
+        if self.max_dialogue_seconds <= 0:
+            raise ConfigError(f"data.max_dialogue_seconds={self.max_dialogue_seconds}: expected > 0")
         if self.max_target_tokens < 1:
             raise ConfigError(f"data.max_target_tokens={self.max_target_tokens}: expected >= 1")
         if bool(self.train_manifest) != bool(self.val_manifest):

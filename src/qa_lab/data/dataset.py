@@ -340,8 +340,10 @@ def eval_batches(durations: np.ndarray, batch_seconds: float, max_batch_size: in
 class AudioDataModule(L.LightningDataModule):
     """Wires manifests (or the built-in audio world) to datasets, samplers and collation."""
 
-    def __init__(self, cfg: Config, tokenizer, features=None, front: AudioFront | None = None):
+    def __init__(self, cfg: Config, tokenizer, features=None, front: AudioFront | None = None,
+                 context: int | None = None):
         super().__init__()
+        self.context = context  # the LLM's positions (max_position_embeddings): a dialogue longer is refused
         self.cfg, self.tokenizer = cfg, tokenizer
         self.front = front or AudioFront(cfg.model.audio_padding)  # the model's (AudioLLM.front)
         self.features = features  # examples -> FeatureStore holding them (a frozen tower's cache), or None
@@ -363,23 +365,41 @@ class AudioDataModule(L.LightningDataModule):
         self.manifests()  # builds the world once, on rank 0
 
     def within_limit(self, examples: list[dict]) -> list[dict]:
-        """Examples whose target fits data.max_target_tokens, checked up front (one long target would otherwise
-        ask attention for gigabytes mid-run): an error naming file:line and length, or with data.skip_invalid a
-        counted, logged skip."""
+        """Examples that fit, checked up front (one long example would otherwise ask attention for gigabytes
+        mid-run): a target within data.max_target_tokens; a dialogue within data.max_dialogue_seconds of audio and,
+        turns and audio frames together, within the LLM's context (`self.context`, when known). Anything over is an
+        error naming file:line and what is over, or with data.skip_invalid a counted, logged skip."""
         d = self.cfg.data
         lengths = [len(ids) for ids in self.tokenizer([target(ex) for ex in examples],
                                                      add_special_tokens=False)["input_ids"]]
-        over = [(ex, n) for ex, n in zip(examples, lengths) if n > d.max_target_tokens]
+        over = [(ex, f"a target of {n} tokens, over data.max_target_tokens={d.max_target_tokens}")
+                for ex, n in zip(examples, lengths) if n > d.max_target_tokens]
+        for ex in examples:
+            if "_turns" not in ex:
+                continue
+            if ex["_duration"] > d.max_dialogue_seconds:
+                over.append((ex, f"{ex['_duration']:.1f} s of audio, over data.max_dialogue_seconds="
+                                 f"{d.max_dialogue_seconds:g}"))
+            elif self.context is not None and (n := self.dialogue_length(ex)) > self.context:
+                over.append((ex, f"{n} positions (turns and audio frames), over the LLM's context of {self.context}"))
         if not over:
             return examples
-        lines = "\n  ".join(f"{where(ex)}: {n} tokens" for ex, n in over[:20])
+        lines = "\n  ".join(f"{where(ex)}: {why}" for ex, why in over[:20])
         if not d.skip_invalid:
-            raise ManifestError(f"{len(over)} example(s) with a target over data.max_target_tokens="
-                                f"{d.max_target_tokens} (raise it, or set data.skip_invalid=true to skip them):\n  {lines}")
-        log.warning("skipped %d example(s) with a target over data.max_target_tokens=%d:\n  %s", len(over),
-                    d.max_target_tokens, lines)
+            raise ManifestError(f"{len(over)} example(s) too long (raise the limit named, or set data.skip_invalid=true "
+                                f"to skip them):\n  {lines}")
+        log.warning("skipped %d example(s) too long:\n  %s", len(over), lines)
         keep = {id(ex) for ex, _ in over}
         return [ex for ex in examples if id(ex) not in keep]
+
+    def dialogue_length(self, ex: dict) -> int:
+        """Positions a dialogue line takes in the LLM: its ChatML tokens and one slot per audio frame."""
+        from qa_lab.data.dialogue import pieces
+        text = [p[0] for p in pieces(ex, self.front.markers, True, self.front.tower == "qwen2-audio")
+                if not isinstance(p, int)]
+        tokens = sum(len(ids) for ids in self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        frames = [-(-round(s * SAMPLE_RATE) // HOP) for s in ex["_durations"]]  # at most one over the front's count
+        return tokens + int(sum(pooled_lengths(np.array(frames), self.cfg.model.pool_stride)))
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

@@ -346,7 +346,8 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     if resume is not None:
         check_resume(cfg, stored, resume)
     model = build(cfg)
-    data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front)
+    data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front,
+                           context=getattr(model.language_model.config, "max_position_embeddings", None))
     data.setup()  # reads and checks the manifests (and caches features) before any folder exists
     check_strategy(cfg)
     run_dir = make_run_dir(cfg, source_yaml, run_dir)
