@@ -74,8 +74,9 @@ class ModelConfig:
     the logits at every audio frame (frames x vocab): cheap for the tiny vocabulary, heavy for a 152k-token LLM."""
     ctc_sounds: bool = True
     """The auxiliary CTC also spells the names of a clip's sound events, in time order with its words
-    (qa_lab.prompts.tasks.heard); false: words only, as before 2026-12-05. Measured on the chat stage at tiny-cpu:
-    held-out event accuracy 56 % with, 18 % without (experiments/results/chat-tiny-cpu)."""
+    (qa_lab.prompts.tasks.heard); false: words only, as before 2026-12-05. Measured on the chat stage at tiny-cpu,
+    held-out event accuracy over two seeds: 56 and 14 % with it, 18 and 22 % without. No gain is shown at that scale
+    (experiments/results/chat-tiny-cpu)."""
     ctc_layer: int | None = None
     """Which LLM layer the auxiliary CTC reads (1-based; its output through the final norm and the LM head); None =
     the last. A middle layer leaves the layers above it free to copy the spelled-out audio into the answer. 0 = the
@@ -96,8 +97,8 @@ class ModelConfig:
     which tells clips apart by their "Audio k:" labels alone. Frames that enter at tens of times the text's norm pass
     the LLM's layers almost unchanged, so no layer can write their clip's number into them; with the code, an answer
     that attends to a sound's frames could read which clip they belong to. Measured on tiny-cpu, 1500 chat-stage
-    steps: chat_compare stayed a constant answer, and held-out event accuracy fell from 56 % to 18 %
-    (experiments/results/chat-tiny-cpu)."""
+    steps: chat_compare stayed a constant answer, and held-out event accuracy was 18 % (56 and 14 % over two seeds
+    without the codes) (experiments/results/chat-tiny-cpu)."""
     train_encoder_layers: int = 0
     """Top audio-tower layers (with its final norm) that train even when audio_tower is frozen (model.freeze, stage
     sft). The frozen layers below run once per clip and their output is cached (qa_lab.core.features), so a step runs
