@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers for make test: each runs one test file at a time with its share of the cores
 TEST_WORKERS ?= 2
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-fp32 install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# The same suite on the numerics of a CPU without bf16 matrix instructions (every run in full precision, whatever its
+# config says) and with two threads per process (one worker): CI runs it after `make test`.
+test-fp32: $(STAMP)
+	QA_LAB_PRECISION=32-true $(BIN)/python -m pytest -q -n 1 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_step.py

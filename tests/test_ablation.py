@@ -135,6 +135,14 @@ def test_bad_ablation_files_name_the_problem(tmp_path, text, match):
         load_ablation(tmp_path / "ab.yaml")
 
 
+@pytest.mark.parametrize("flag, value", [("--seeds", "0"), ("--seeds", "-1"), ("--jobs", "0")])
+def test_a_count_below_one_is_refused_naming_the_flag(flag, value, capsys):
+    from qa_lab.cli import parse_args
+    with pytest.raises(SystemExit) as e:
+        parse_args(["ablate", "ablations/srwt", flag, value])
+    assert e.value.code == 2 and flag in capsys.readouterr().err
+
+
 def test_a_recipe_written_before_a_new_config_key_is_still_the_same_recipe(tmp_path):
     from qa_lab.config import load_config, to_yaml
     cfg = load_config("demo")
@@ -174,6 +182,11 @@ def test_parallel_runs_give_the_serial_table_and_a_failed_run_spares_the_others(
         torch.set_num_threads(threads)
     path = _write_ablation(tmp_path / "p", tmp_path / "p" / "runs", tmp_path / "world", tmp_path / "parts")
     parallel = run_ablation(path, jobs=2)
+    prov = json.loads((parallel / "provenance.json").read_text())  # beside the table: where it came from
+    assert {"commit", "dirty", "command", "config_hash", "cpu", "cores", "versions", "start", "end"} <= set(prov)
+    assert prov["wall_s"] > 0 and prov["peak_memory_gb"] > 0.2  # the run processes' memory counted, not just this one
+    assert set(prov["runs"]) == {"with seed 0", "without seed 0"}
+    assert all(r["steps_per_s"] > 0 for r in prov["runs"].values())
     table = lambda root: sorted((r["arm"], r["task"], r["metric"], r["value"])  # noqa: E731
                                 for r in csv.DictReader((root / "results.csv").open()))
     assert table(parallel) == table(serial) and len(table(serial)) >= 4
@@ -226,3 +239,17 @@ def test_sigterm_to_a_parallel_ablation_saves_every_run_and_the_same_command_fin
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert all((d / DONE).is_file() for d in dirs) and "resuming from" in out.stdout
+
+
+def test_a_parallel_ablation_that_cannot_prepare_raises_the_error_a_serial_one_does(tmp_path):
+    """run_parallel prepares parts, world and features in a process of its own (so the parent stays small while the
+    runs train): a bad input still stops it with the kit's error naming the file, not a child's traceback."""
+    path = _write_ablation(tmp_path, tmp_path / "runs", tmp_path / "world", tmp_path / "parts")
+    missing = [f"data.{split}_manifest={tmp_path / 'missing.jsonl'}" for split in ("train", "val")]
+    errors = []
+    for jobs in (1, 2):
+        with pytest.raises(ValueError, match="missing.jsonl: manifest not found") as e:
+            run_ablation(path, jobs=jobs, overrides=missing)
+        errors.append((type(e.value), str(e.value)))
+    assert errors[0] == errors[1]
+    assert not list((tmp_path / "runs").rglob("DONE"))

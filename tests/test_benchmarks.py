@@ -81,3 +81,15 @@ def test_qwen2_audio_step_benchmark_runs_both_paths_and_prints_its_last_line(tmp
     result = json.loads((tmp_path / "q.json").read_text())
     # the same LoRA on the same LLM in both arms; the kit also trains the rows of the tokens it adds
     assert 0 < result["processor"]["trainable_parameters"] < result["kit"]["trainable_parameters"]
+
+
+def test_memory_growth_benchmark_runs_and_prints_its_last_line(smoke_overrides, tmp_path):
+    sets = [x for o in smoke_overrides if not o.startswith("runs_dir=") for x in ("--set", o)]
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory_growth.py"), "--experiment", "demo",
+                          "--scale", "", "--steps", "6", "--every", "2", *sets, "--json", str(tmp_path / "m.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("growth_mb_per_100_steps: ")
+    readings = json.loads((tmp_path / "m.json").read_text())["readings"]
+    assert [r["step"] for r in readings] == [2, 4, 6] and all(r["rss_gb"] > 0.2 for r in readings)

@@ -132,3 +132,40 @@ def test_tokenizer_that_refuses_new_specials_gets_a_clear_error(tok):
 
     with pytest.raises(ValueError, match="Qwen/Qwen-7B.*refuses the 33[0-9][0-9] tag tokens.*qwen2.5-7b"):
         add_tag_tokens(Refusing())
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cached-features", "mel-every-step"])
+def test_a_silent_clip_in_training_is_named_or_skipped_under_skip_invalid(smoke_overrides, corpus, tmp_path, caplog,
+                                                                          cached):
+    """As training reads its data (the datamodule, and the frozen tower's feature cache): a silent clip, which `qa-lab
+    data check` flags, is an error naming file:line, or a counted skip under data.skip_invalid, as NaN samples are."""
+    import json
+
+    import soundfile as sf
+
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    from qa_lab.data.audio import AudioError
+    from qa_lab.data.dataset import AudioDataModule
+    from qa_lab.train.run import feature_cache
+    sf.write(tmp_path / "silent.wav", np.zeros(16000 * 5, np.float32), 16000)
+    good = json.loads((corpus / "train.jsonl").read_text().splitlines()[0])
+    good["audio"] = str(corpus / good["audio"])
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text(json.dumps(good) + "\n" + json.dumps({**good, "audio": str(tmp_path / "silent.wav")}) + "\n")
+
+    def read(skip: bool) -> AudioDataModule:
+        cfg = load_config("base", smoke_overrides + ["parts.enabled=false", "model.freeze=[audio_tower]",
+                                                     f"data.train_manifest={manifest}", f"data.cache_features={cached}",
+                                                     f"data.skip_invalid={skip}"])
+        model = build(cfg)
+        data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front)
+        data.setup()
+        return data, [data.train_set[i] for i in range(len(data.train_set))]
+
+    with pytest.raises(AudioError, match=rf"{manifest}:2 .*silent.wav: silent audio \(peak below 0.0001\)"):
+        read(skip=False)
+    data, items = read(skip=True)
+    assert (data.features is not None) == cached
+    assert [it["index"] for it in items if it is not None] == [0]  # the good clip stays
+    assert f"{manifest}:2" in caplog.text and "silent audio" in caplog.text and "skipped" in caplog.text

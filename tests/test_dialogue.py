@@ -329,3 +329,63 @@ def test_a_dialogue_over_its_audio_bound_or_the_context_is_refused_or_skipped(co
                 data.within_limit(exs)
         else:  # skipped and counted; the text-only dialogue stays
             assert [ex["_line"] for ex in data.within_limit(exs)] == [2]
+
+
+def test_data_check_and_shard_read_every_clip_of_a_dialogue(corpus, tmp_path):
+    import tarfile
+
+    import numpy as np
+    import soundfile as sf
+
+    from qa_lab.data.audio import load_audio
+    from qa_lab.data.manifest import check_manifest, read_manifest
+    from qa_lab.data.shards import write_shards
+    clips = list(dict.fromkeys(json.loads(x)["audio"] for x in (corpus / "train.jsonl").read_text().splitlines()))
+    a, b = (str(corpus / p) for p in clips[:2])  # two different clips
+    turn = lambda role, content: {"role": role, "content": content}  # noqa: E731
+    path = _write(tmp_path / "chat.jsonl", [
+        {"messages": [turn("user", "<audio>what is said?"), turn("assistant", "one"), turn("user", "and <audio>?"),
+                      turn("assistant", "two")], "audios": [a, b]},
+        {"messages": [turn("user", [{"type": "audio", "audio": b}, {"type": "text", "text": "and this <audio>?"}]),
+                      turn("assistant", "x")], "audios": [a]},  # typed parts and a placeholder in one line
+        {"messages": [turn("user", "say hi"), turn("assistant", "hi")]}])
+    r = check_manifest(path)
+    assert r["problems"] == [] and r["ok"] == 3 and r["formats"] == {"16000 Hz, 1 ch": 4}  # every clip decoded
+
+    sharded = write_shards(path, tmp_path / "shards", progress=False)
+    before, after = read_manifest(path), read_manifest(sharded)
+    assert [ex["_turns"] for ex in after] == [ex["_turns"] for ex in before]
+    assert len(tarfile.open(next(sharded.parent.glob("*.tar"))).getnames()) == 2  # each clip once, however often used
+    for old, new in zip(before, after):  # each clip rewritten in its place, placeholder or typed part
+        assert len(new["_audio_paths"]) == len(old["_audio_paths"]) and all(".tar/" in p for p in new["_audio_paths"])
+        for p, q in zip(old["_audio_paths"], new["_audio_paths"]):
+            np.testing.assert_array_equal(load_audio(p), load_audio(q))
+    assert check_manifest(sharded)["problems"] == []
+
+    # a dialogue's second clip that does not decode (NaN samples) is named on its line
+    sf.write(tmp_path / "nan.wav", np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    line = json.loads(path.read_text().splitlines()[0])
+    bad = _write(tmp_path / "bad.jsonl", [line, {**line, "audios": [line["audios"][0], str(tmp_path / "nan.wav")]}])
+    assert [(n, "nan.wav: audio contains NaN" in p) for n, p in check_manifest(bad)["problems"]] == [(2, True)]
+
+
+def test_a_dialogue_clip_that_fails_in_training_is_named_by_file_and_line(corpus, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from qa_lab.core.tokenizer import tiny_tokenizer
+    from qa_lab.data.audio import AudioError
+    from qa_lab.data.dataset import AudioTextDataset
+    from qa_lab.data.manifest import read_manifest, where
+    sf.write(tmp_path / "nan.wav", np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    a = str(corpus / _corpus_clips(corpus, 1)[0])
+    turn = lambda role, text: {"role": role, "content": text}  # noqa: E731
+    path = _write(tmp_path / "d.jsonl", [
+        {"messages": [turn("user", "no audio"), turn("assistant", "ok")]},
+        {"messages": [turn("user", "<audio><audio>two clips"), turn("assistant", "ok")],
+         "audios": [a, str(tmp_path / "nan.wav")]}])
+    exs = read_manifest(path)
+    assert where(exs[0]) == f"{path}:1" and where(exs[1]) == f"{path}:2 ({a}, {tmp_path / 'nan.wav'})"
+    with pytest.raises(AudioError, match=rf"^{path}:2 \(.*\): .*nan.wav: audio contains NaN") as e:
+        AudioTextDataset(exs, tiny_tokenizer())[1]
+    assert "None" not in str(e.value)

@@ -137,6 +137,14 @@ def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_pat
     assert not (mine / "stale.txt").exists() and (mine / "metrics.json").is_file()
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_eval_limit_below_one_is_refused_naming_the_flag(value, capsys):
+    from qa_lab.cli import parse_args
+    with pytest.raises(SystemExit) as e:  # --limit 0 would score nothing and exit 0
+        parse_args(["eval", "last.ckpt", "--world", "test", "--limit", value])
+    assert e.value.code == 2 and "--limit" in capsys.readouterr().err
+
+
 def test_beam_search_decodes_and_scores(examples, corpus):
     from qa_lab.config import load_config
     from qa_lab.core.build import build
@@ -209,3 +217,51 @@ def test_a_new_task_with_a_new_metric_family_is_one_registration_each(monkeypatc
     rows_, cols, share = tag_confusion(["shout", "shout"], ["GO", "go"], ["asr", "shout"])
     assert share[0].tolist() == [0.5, 0.5, 0.0]  # a shouted answer is the more specific form; "go" is plain text
     assert tasks.get("shout").max_new_tokens == 4
+
+
+def test_an_output_folder_that_holds_the_input_is_refused_overwrite_or_not(corpus, tmp_path, monkeypatch, capsys):
+    import shutil
+    from qa_lab.config import load_config
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"weights")  # never read: the refusal comes before any decoding or export
+    monkeypatch.setattr("qa_lab.core.checkpoint.load", lambda *a, **k: (load_config("base"), None))
+    data = tmp_path / "data"
+    (data / "audio").mkdir(parents=True)
+    lines = [json.loads(line) for line in (corpus / "test.jsonl").read_text().splitlines()]
+    for ex in lines:
+        shutil.copy(corpus / ex["audio"], data / "audio")
+        ex["audio"] = f"audio/{ex['audio'].rsplit('/', 1)[-1]}"
+    manifest = data / "test.jsonl"
+    manifest.write_text("".join(json.dumps(ex) + "\n" for ex in lines))
+    eval_ = ["eval", str(ckpt), "--manifest", str(manifest), "--out"]
+    for argv, out, held in ((eval_, run, ckpt),  # the checkpoint's own run folder
+                            (eval_, data, manifest),
+                            (eval_, data / "audio", data / "audio"),  # the folder the manifest's audio is in
+                            (["export", str(ckpt)], run, ckpt)):
+        for overwrite in ([], ["--overwrite"]):
+            with pytest.raises(SystemExit) as e:
+                main([*argv, str(out), *overwrite])
+            assert e.value.code == 2
+            err = capsys.readouterr().err
+            assert f"{out}: the {argv[0]} folder holds {held}, which this command reads" in err, err
+    assert ckpt.read_bytes() == b"weights" and manifest.is_file()
+    assert len(list((data / "audio").iterdir())) == len({ex["audio"] for ex in lines})
+
+
+def test_infer_on_a_clip_too_short_for_the_encoder_names_the_file_and_the_minimum(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build
+    cfg = load_config("base", ["smoke=true", "parts.enabled=false"])
+    model = build(cfg).eval()
+    monkeypatch.setattr("qa_lab.core.checkpoint.load", lambda *a, **k: (cfg, model))
+    clip = tmp_path / "short.wav"
+    sf.write(clip, 0.1 * np.random.default_rng(0).standard_normal(800).astype(np.float32), 16000)  # 0.05 s
+    with pytest.raises(SystemExit) as e:
+        main(["infer", str(tmp_path / "any.ckpt"), str(clip)])
+    assert e.value.code == 2
+    assert f"{clip}: clip is 0.050 s long; the encoder needs at least 0.1 s" in capsys.readouterr().err

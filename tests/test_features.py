@@ -56,7 +56,9 @@ def test_other_tower_weights_get_another_folder(tmp_path):
 
 def test_a_mixed_precision_run_encodes_under_its_autocast_into_its_own_folder(corpus, tmp_path):
     from qa_lab.core.features import autocast_dtype
-    from qa_lab.train.run import feature_cache
+    from qa_lab.train.run import feature_cache, resolve_precision
+    if resolve_precision("bf16-mixed") != "bf16-mixed":
+        pytest.skip("this process runs bf16 as 32-true (QA_LAB_PRECISION, or a CPU without bf16 matmuls)")
     cfg, model = _frozen(tmp_path, "trainer.precision=bf16-mixed")
     assert autocast_dtype("bf16-mixed") is torch.bfloat16 and autocast_dtype("32-true") is None
     examples = read_manifest(corpus / "train.jsonl", ["asr"])[:3]
@@ -254,3 +256,40 @@ def test_model_ctc_sounds_decides_whether_a_sound_clip_gets_a_ctc_target(corpus,
     tok = build_tokenizer(cfg)
     ds = AudioTextDataset(read_manifest(tmp_path / "e.jsonl"), tok, ctc=True, ctc_sounds=cfg.model.ctc_sounds)
     assert tok.decode(ds[0]["ctc_ids"]) == ("clap" if sounds else "")
+
+
+def test_a_clip_replaced_at_the_same_path_is_encoded_again(corpus, tmp_path):
+    import json
+    import os
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    from qa_lab.data.audio import AudioError
+    _, model = _frozen(tmp_path)
+    line = json.loads((corpus / "train.jsonl").read_text().splitlines()[0])
+    clip = tmp_path / "clip.wav"
+    shutil.copy(corpus / line["audio"], clip)
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({**line, "audio": str(clip)}) + "\n")
+
+    def replace(audio, **kw):  # the same path, a second later (a coarse clock could give a quick rewrite the old mtime)
+        st = clip.stat()
+        sf.write(clip, audio, 16000, **kw)
+        os.utime(clip, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+    def features():
+        examples = read_manifest(manifest)
+        store = FeatureStore.for_model(model, tmp_path / "f")  # a fresh run: what the cache on disk holds
+        store.ensure(model, examples, progress=False)
+        return store[examples[0]][0]
+
+    before = features()
+    audio, _ = sf.read(clip, dtype="float32")
+    replace(audio[::-1].copy(), subtype=sf.info(clip).subtype)  # other content, same size
+    after = features()
+    assert after.shape == before.shape and not torch.allclose(after, before)
+    replace(np.full(len(audio), np.nan, np.float32), subtype="FLOAT")  # refused as an uncached clip is
+    with pytest.raises(AudioError, match=rf"m.jsonl:1 .*clip.wav: audio contains NaN"):
+        features()

@@ -165,3 +165,21 @@ def test_a_clip_not_read_from_a_manifest_is_named_by_its_path_alone():
     from qa_lab.data.manifest import where
     assert where({"audio": "clip.wav", "_line": 1}) == "clip.wav"
     assert where({"audio": "a.wav", "_manifest": "m.jsonl", "_line": 3, "_audio_path": "/x/a.wav"}) == "m.jsonl:3 (/x/a.wav)"
+
+
+def test_a_blank_text_is_a_fault_and_a_transcript_faster_than_speech_a_warning(clips, caplog, capsys):
+    from qa_lab.cli import main
+    from qa_lab.data.manifest import check_manifest
+    with pytest.raises(ManifestError, match=r"m.jsonl:2: field 'text' is blank \(whitespace only\)"):
+        read_manifest(_write(clips, [GOOD, {**GOOD, "text": " \t\n "}]))
+    # ok.wav is 1 s: a whole sentence of 12 words cannot be said in it (a truncated file that kept its transcript)
+    cut = {**GOOD, "text": "the quick brown fox jumps over the lazy dog and then runs far away"}
+    long_words = {**GOOD, "text": "incomprehensibilities"}  # one long word: within the characters' bound
+    p = _write(clips, [GOOD, cut, long_words])
+    assert len(read_manifest(p)) == 3  # kept: a warning, not a fault
+    assert "m.jsonl:2: the transcript has 14 words" in caplog.text and "m.jsonl:1:" not in caplog.text
+    assert "m.jsonl:3:" not in caplog.text
+    r = check_manifest(p)
+    assert [line for line, _ in r["warnings"]] == [2] and r["problems"] == [] and r["ok"] == 3
+    main(["data", "check", str(p)])  # exits 0: nothing to refuse
+    assert f"{p}:2: warning: the transcript has 14 words (53 characters) for 1.00 s" in capsys.readouterr().out

@@ -53,3 +53,20 @@ def test_training_on_shards_is_training_on_the_files(smoke_overrides, corpus, sh
     files = _curve(train(load_config("demo", over), report_examples=0)[0])
     shards = _curve(train(load_config("demo", over + [f"data.train_manifest={sharded}"]), report_examples=0)[0])
     assert shards == files and len(files) == 4
+
+
+def test_a_shard_folder_that_holds_the_manifest_or_its_audio_is_refused_overwrite_or_not(corpus, tmp_path):
+    import shutil
+    lines = [json.loads(line) for line in (corpus / "train.jsonl").read_text().splitlines()[:3]]
+    (tmp_path / "audio").mkdir()
+    for ex in lines:
+        shutil.copy(corpus / ex["audio"], tmp_path / "audio")
+        ex["audio"] = f"audio/{ex['audio'].rsplit('/', 1)[-1]}"
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(json.dumps(ex) + "\n" for ex in lines))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for out, held in ((tmp_path, manifest), (tmp_path / "audio", tmp_path / "audio")):
+        for overwrite in (False, True):
+            with pytest.raises(ValueError, match=f"{out}: the shard folder holds {held}, which this command reads"):
+                write_shards(manifest, out, overwrite=overwrite, progress=False)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -187,3 +187,39 @@ def test_one_schedule_warms_up_then_decays_to_its_floor():
     decay = [run(s) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(decay, decay[1:]))
     assert run(60) == pytest.approx(0.55)  # halfway down the cosine: halfway between peak and floor
+
+
+def test_bf16_runs_in_full_precision_on_a_cpu_without_it_or_when_the_environment_says(monkeypatch, tmp_path):
+    """QA_LAB_PRECISION replaces trainer.precision in every run (`make test-fp32`); a CPU without bf16 matmuls trains
+    a bf16 config in 32-true (emulated bf16 is several times slower) unless QA_LAB_PRECISION insists."""
+    from qa_lab.train import run
+    if torch.cuda.is_available():
+        pytest.skip("CPU precision rules")
+    monkeypatch.delenv(run.PRECISION_ENV, raising=False)
+    monkeypatch.setattr(run, "cpu_has_bf16", lambda precision="": False)
+    assert run.resolve_precision("bf16-mixed") == "32-true" and run.resolve_precision("auto") == "32-true"
+    monkeypatch.setenv(run.PRECISION_ENV, "bf16-mixed")
+    assert run.resolve_precision("32-true") == "bf16-mixed"  # insisted on
+    monkeypatch.setattr(run, "cpu_has_bf16", lambda precision="": True)
+    monkeypatch.setenv(run.PRECISION_ENV, "32-true")
+    cfg = load_config("demo", [f"runs_dir={tmp_path}"])
+    assert cfg.trainer.precision == "bf16-mixed"
+    assert run.trainer_for(cfg, tmp_path).precision == "32-true"
+    monkeypatch.delenv(run.PRECISION_ENV)
+    assert run.trainer_for(cfg, tmp_path).precision == "bf16-mixed"
+
+
+
+def test_a_run_that_would_not_fit_in_memory_says_so_before_any_folder_exists(smoke_overrides, tmp_path, monkeypatch):
+    from qa_lab.train import memory
+    cfg = load_config("demo", smoke_overrides)
+    model = __import__("qa_lab.core.build", fromlist=["build"]).build(cfg)
+    need = sum(memory.training_bytes(model, int(cfg.data.batch_seconds / model.frame_seconds)).values())
+    assert need > 12 * sum(p.numel() for p in model.parameters() if p.requires_grad)  # logits counted too
+    monkeypatch.setattr(memory, "available_bytes", lambda: need // 2)
+    with pytest.raises(ValueError, match=r"needs at least .* GB more .* but this machine has .* GB free"):
+        train(cfg, report_examples=0)
+    assert not (tmp_path / "runs").exists()
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10 * need)
+    run_dir, _ = train(load_config("demo", smoke_overrides + ["trainer.max_steps=1"]), report_examples=0)
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()

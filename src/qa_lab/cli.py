@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from qa_lab.config import DECODE_TIMES
+from qa_lab.errors import CannotWrite, TrainingDiverged
 from qa_lab.prompts import tags, tasks
 
 
@@ -92,7 +93,8 @@ def _eval(a) -> None:
     from contextlib import nullcontext
 
     from qa_lab.core.checkpoint import load
-    from qa_lab.data.cache import check_replaceable, replacing
+    from qa_lab.data.cache import check_apart, check_replaceable, replacing
+    from qa_lab.data.manifest import sources
     from qa_lab.eval import eval_examples, evaluate, markdown_table
     cfg, model = load(a.checkpoint, a.trust_remote_code, a.chat)
     _decode_flags(cfg, a)
@@ -104,7 +106,8 @@ def _eval(a) -> None:
         k = 2
         while out.exists() and any(out.iterdir()):
             out, k = home / "eval" / f"{name}-{k}", k + 1
-    check_replaceable(out, a.overwrite, "eval folder")  # before any rank decodes
+    check_apart(out, [src, *sources(examples)], "eval folder")  # before any rank decodes
+    check_replaceable(out, a.overwrite, "eval folder")
     meta = {"checkpoint": str(src), "source": name, "source_path": str(Path(a.manifest).resolve()) if a.manifest
             else f"world:{a.world}", "num_beams": cfg.decode.num_beams, "ctc_weight": cfg.decode.ctc_weight,
             "times": cfg.decode.times, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
@@ -153,7 +156,7 @@ def _convert_faster_whisper(a) -> None:
 
     from qa_lab.core.convert import convert_faster_whisper
     out = convert_faster_whisper(a.src, a.out)
-    n_params = WhisperForConditionalGeneration.from_pretrained(out).num_parameters()
+    n_params = WhisperForConditionalGeneration.from_pretrained(out, trust_remote_code=False).num_parameters()
     print(f"converted to {out} ({n_params:,} parameters)")
 
 
@@ -167,6 +170,8 @@ def _data_check(a) -> None:
     r = check_manifest(a.manifest)
     for line, problem in r["problems"]:
         print(f"{a.manifest}:{line}: {problem}" if line else f"{a.manifest}: {problem}")
+    for line, doubt in r["warnings"]:
+        print(f"{a.manifest}:{line}: warning: {doubt}")
     formats = ", ".join(f"{k} x{v}" for k, v in r["formats"].most_common())
     hours = ", ".join(f"{t} {h:.3f} h" for t, h in sorted(r["hours"].items()))
     print(f"{a.manifest}: {r['lines']} lines, {r['ok']} ok, {len(r['problems'])} with problems")
@@ -346,7 +351,7 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--manifest", help="a JSONL manifest")
     src.add_argument("--world", choices=("train", "val", "test"), help="a split of the checkpoint's world")
     ev.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all the model trained on)")
-    ev.add_argument("--limit", type=int, default=None, help="at most this many examples per task")
+    ev.add_argument("--limit", type=_at_least_one, default=None, help="at most this many examples per task")
     ev.add_argument("--max-new-tokens", type=int, default=None, help="cap on new tokens for every task "
                     "(default: per task, e.g. 256 for srwt)")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
@@ -369,10 +374,10 @@ def parser() -> argparse.ArgumentParser:
     ab = sub.add_parser("ablate", help="train and evaluate every arm x seed of an ablation; table with CIs")
     ab.add_argument("ablation", help="an ablation file, e.g. ablations/srwt")
     ab.add_argument("overrides", nargs="*", help="key=value overrides applied to every run")
-    ab.add_argument("--seeds", type=int, default=None, help="how many seeds (default: the file's list)")
+    ab.add_argument("--seeds", type=_at_least_one, default=None, help="how many seeds (default: the file's list)")
     ab.add_argument("--scale", default=None, help="replace the file's scale, e.g. scale/mini-gpu")
-    ab.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process with its "
-                    "share of the CPU cores (CPU machines: 2 on 2 cores is 1.4x faster); default 1")
+    ab.add_argument("--jobs", type=_at_least_one, default=1, help="runs trained at once, each in its own process "
+                    "with its share of the CPU cores (CPU machines: 2 on 2 cores is 1.4x faster); default 1")
     ab.set_defaults(func=_ablate)
 
     pp = sub.add_parser("pretrain-parts", help="make (or find cached) the pretrained encoder and LLM of a scale")
@@ -434,6 +439,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError) as e:  # our errors name the file/key at fault; no traceback needed
         print(f"qa-lab: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except (TrainingDiverged, CannotWrite) as e:  # the run failed; the message says what was kept and what to try
+        print(f"qa-lab: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -239,10 +240,9 @@ class DataConfig:
     the LLM's context (max_position_embeddings)."""
 
     def __post_init__(self) -> None:
-        if self.batch_seconds <= 0:
-            raise ConfigError(f"data.batch_seconds={self.batch_seconds}: expected > 0")
-        if self.max_dialogue_seconds <= 0:
-            raise ConfigError(f"data.max_dialogue_seconds={self.max_dialogue_seconds}: expected > 0")
+        for key in ("batch_seconds", "max_dialogue_seconds"):
+            if not 0 < getattr(self, key) < math.inf:  # NaN fails both
+                raise ConfigError(f"data.{key}={getattr(self, key)}: expected a finite number of seconds > 0")
         if self.max_target_tokens < 1:
             raise ConfigError(f"data.max_target_tokens={self.max_target_tokens}: expected >= 1")
         if bool(self.train_manifest) != bool(self.val_manifest):
@@ -254,8 +254,11 @@ class DataConfig:
                 hint = f"; did you mean {close[0]!r}?"
                 raise ConfigError(f"data.task_weights.{task}={w}: {task!r} is not trained (data.tasks: "
                                   f"{', '.join(self.tasks)}){hint}")
-            if w < 0:
-                raise ConfigError(f"data.task_weights.{task}={w}: expected >= 0")
+            if not 0 <= w < math.inf:
+                raise ConfigError(f"data.task_weights.{task}={w}: expected a finite weight >= 0")
+        if self.tasks and all(self.task_weights.get(t, 1) == 0 for t in self.tasks):
+            raise ConfigError(f"data.task_weights: every trained task has weight 0 (data.tasks: "
+                              f"{', '.join(self.tasks)}); give at least one a weight > 0")
 
 
 @dataclass
@@ -364,12 +367,12 @@ class TrainerConfig:
             raise ConfigError(f"trainer.accumulate_grad_batches={self.accumulate_grad_batches}: expected >= 1")
         for key in ("lr", "encoder_lr"):
             v = getattr(self, key)
-            if v is not None and not v > 0:
-                raise ConfigError(f"trainer.{key}={v}: expected a learning rate > 0")
+            if v is not None and not 0 < v < math.inf:
+                raise ConfigError(f"trainer.{key}={v}: expected a finite learning rate > 0")
         for key in ("weight_decay", "gradient_clip_val", "warmup_steps", "grad_conflict_every_n_steps",
                     "val_decode_per_task"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"trainer.{key}={getattr(self, key)}: expected >= 0")
+            if not 0 <= getattr(self, key) < math.inf:  # NaN fails both
+                raise ConfigError(f"trainer.{key}={getattr(self, key)}: expected a finite number >= 0")
         for key in ("val_every_n_steps", "log_every_n_steps", "checkpoint_every_n_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"trainer.{key}={getattr(self, key)}: expected >= 1")

@@ -90,7 +90,8 @@ def build_tokenizer(cfg: Config):
     from qa_lab.core.tokenizer import add_chat_tokens
     if source := qwen2_audio_source(cfg.model):
         from qa_lab.core import qwen2_audio
-        tok = qwen2_audio.load_tokenizer(source, chat=cfg.tags.format == "qwen2-audio-chat")
+        tok = qwen2_audio.load_tokenizer(source, chat=cfg.tags.format == "qwen2-audio-chat",
+                                         trust_remote_code=cfg.model.trust_remote_code)
     else:
         name = cfg.model.language_model or PRESETS[cfg.model.preset].language_model
         tok = tiny_tokenizer() if name is None else load_tokenizer(name, trust_remote_code=cfg.model.trust_remote_code)

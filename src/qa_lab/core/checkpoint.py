@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from transformers import AutoTokenizer
 
 from qa_lab.config import Config, from_yaml, from_yaml_text, to_yaml
 from qa_lab.core.model import AudioLLM
+from qa_lab.errors import CannotWrite
 
 log = logging.getLogger(__name__)
 
@@ -20,20 +22,31 @@ log = logging.getLogger(__name__)
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer, made safe: each checkpoint is written beside its target (same filesystem,
     whatever TMPDIR is), flushed to disk, then renamed over it. A kill, a crash or a full disk mid-save leaves the
-    previous file whole (never a truncated or empty last.ckpt) and no temporary file behind."""
+    previous file whole (never a truncated or empty last.ckpt) and no temporary file behind. A save the system refuses
+    (no space, a file-size limit, a folder made read-only) is a CannotWrite naming the checkpoint."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
                 torch.save(checkpoint, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except (OSError, RuntimeError) as e:
+            # torch.save turns a failed write into a RuntimeError ("unexpected pos ..."), the OSError as its context
+            cause = e if isinstance(e, OSError) else e.__context__
+            if not isinstance(cause, OSError):
+                raise
+            kept = f"the previous {path.name} is kept whole" if path.is_file() else "no checkpoint was written"
+            raise CannotWrite(path, cause, kept) from cause
         finally:
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError as e:  # the folder turned read-only: the error being raised above is the one to see
+                log.warning("could not remove the partial checkpoint %s: %s", tmp, e.strerror)
 
 
 def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Path) -> None:
@@ -44,6 +57,12 @@ def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Pat
     if lacking or unexpected:
         raise ValueError(f"{source}: weights do not fit the model built from its config: "
                          f"missing {lacking[:3]}, unexpected {list(unexpected)[:3]}")
+
+
+# how torch's weights-only unpickler words a refusal, as torch 2.13 does: "Unsupported global: GLOBAL x.y was not an
+# allowed global ...", "Trying to load unsupported GLOBAL posix.system whose module posix is blocked" (os, sys),
+# "Trying to call reduce for unrecognized function ...", "Can only build ... allowlisted via `add_safe_globals`"
+_REFUSED = re.compile(r"unsupported global|unrecognized function|add_safe_globals", re.IGNORECASE)
 
 
 def _read_checkpoint(path: Path) -> tuple[str | None, dict[str, torch.Tensor]]:
@@ -58,7 +77,7 @@ def _read_checkpoint(path: Path) -> tuple[str | None, dict[str, torch.Tensor]]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  a damaged file fails in many ways (unpickling, zip, struct, EOF)
-        unsafe = [line.strip() for line in str(e).splitlines() if "Unsupported global" in line]
+        unsafe = [line.strip() for line in str(e).splitlines() if _REFUSED.search(line)]
         if unsafe:
             raise ValueError(f"{path}: refused: it holds objects beyond tensors and plain containers, which loading "
                              f"would execute ({unsafe[0]})") from None
@@ -75,32 +94,58 @@ def _checkpoint_step(path: Path) -> int:
     return int(stem) if stem.isdigit() else -1
 
 
+def _stored_step(path: Path) -> int | None:
+    """The global_step a checkpoint holds, read memory-mapped (its tensors stay on disk); -1 when it holds none, None
+    when it cannot be opened (empty, truncated, foreign: _read_checkpoint says which)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001  a damaged file fails in many ways
+        return None
+    step = ckpt.get("global_step") if isinstance(ckpt, dict) else None
+    return step if isinstance(step, int) else -1
+
+
 def resume_point(path: str | Path) -> tuple[Path, str | None]:
     """`--resume PATH` -> (the checkpoint to continue from, its qa-lab config yaml).
 
-    PATH is a checkpoint file or a run folder. A run folder, or a checkpoint file that cannot be read (empty,
-    truncated, corrupt, foreign), resumes from the newest readable checkpoint in that folder: last.ckpt first, then
-    step files from the highest step down; the fallback is printed with the reason. A missing file, or a folder with
-    nothing readable, is an error naming it."""
+    PATH is a checkpoint file or a run folder. A step file that can be read is used as given (to go back to that
+    step). A run folder, last.ckpt, or a file that cannot be read (empty, truncated, corrupt, foreign) resumes from
+    the readable checkpoint in that folder holding the highest global step: a kill between two saves can leave
+    last.ckpt behind a newer step file. The choice is printed, with the reason each unreadable file was passed over.
+    A missing file, or a folder with nothing readable, is an error naming it."""
     path = Path(path)
     if path.is_dir():
-        folder, first = (path / "checkpoints" if (path / "checkpoints").is_dir() else path), None
+        folder, given = (path / "checkpoints" if (path / "checkpoints").is_dir() else path), None
     elif path.is_file():
-        folder, first = path.parent, path
+        folder, given = path.parent, path
     else:
         raise FileNotFoundError(f"--resume {path}: no such checkpoint file or run folder")
-    others = sorted((p for p in folder.glob("*.ckpt") if p != first),
-                    key=lambda p: (p.name == "last.ckpt", _checkpoint_step(p), p.stat().st_mtime), reverse=True)
-    problems = []
-    for candidate in ([first] if first else []) + others:
+    steps, problems = {}, []
+    for p in sorted(folder.glob("*.ckpt")):
+        step = _stored_step(p)
+        if step is None:
+            try:
+                _read_checkpoint(p)
+            except ValueError as e:
+                problems.append(str(e))
+                continue
+            step = _checkpoint_step(p)  # readable but not memory-mappable (torch's legacy format): its name's step
+        steps[p] = step
+    ranked = sorted(steps, key=lambda p: (steps[p], p == given, p.name == "last.ckpt", p.stat().st_mtime),
+                    reverse=True)
+    if given in steps and given.name != "last.ckpt":
+        ranked = [given] + [p for p in ranked if p != given]
+    for candidate in ranked:
         try:
             config_yaml, _ = _read_checkpoint(candidate)
         except ValueError as e:
             problems.append(str(e))
             continue
-        if problems:
-            print(f"[qa-lab] {problems[0]}\n[qa-lab] resuming from {candidate} instead, the newest readable checkpoint "
-                  f"in {folder}")
+        if candidate != given:
+            behind = f"; {given.name} holds step {steps[given]}" if given in steps else ""
+            print("".join(f"[qa-lab] {p}\n" for p in problems)
+                  + f"[qa-lab] resuming from {candidate}{' instead' if given or problems else ''}, the newest readable "
+                  f"checkpoint in {folder} (step {steps[candidate]}){behind}")
         return candidate, config_yaml
     raise ValueError(f"--resume {path}: no readable checkpoint in {folder}"
                      + (":\n  " + "\n  ".join(problems) if problems else " (no .ckpt files)"))
@@ -115,6 +160,18 @@ def _no_remote_code(cfg: Config, source: Path, allow: bool) -> Config:
     return cfg
 
 
+def _saved_tokenizer(folder: Path, trust_remote_code: bool):
+    """A run's or an export's tokenizer. Code its tokenizer_config.json names (an auto_map) runs only with
+    `trust_remote_code`, said explicitly: transformers' default asks y/N on the terminal."""
+    try:
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except ValueError as e:
+        if "trust_remote_code" not in str(e):
+            raise
+        raise ValueError(f"{folder}: this tokenizer names code of its own (auto_map in tokenizer_config.json), which "
+                         "runs only with --trust-remote-code and model.trust_remote_code=true") from None
+
+
 def load_checkpoint(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
     """A Lightning checkpoint from `qa-lab train` -> (config, model in eval mode). Remote modelling code runs only
     with `trust_remote_code` (the checkpoint's own config cannot enable it)."""
@@ -125,7 +182,7 @@ def load_checkpoint(path: str | Path, trust_remote_code: bool = False) -> tuple[
         raise ValueError(f"{path}: not a qa-lab checkpoint (no qa_lab_config inside)")
     cfg = _no_remote_code(from_yaml_text(config_text, str(path)), path, trust_remote_code)
     tok_dir = path.parent.parent / "tokenizer"  # the run folder's copy; rebuilt from the config otherwise
-    model = build(cfg, AutoTokenizer.from_pretrained(tok_dir) if tok_dir.is_dir() else None)
+    model = build(cfg, _saved_tokenizer(tok_dir, cfg.model.trust_remote_code) if tok_dir.is_dir() else None)
     _load_trainable(model, state, path)
     return cfg, model.eval()
 
@@ -139,7 +196,7 @@ def load_export(path: str | Path, trust_remote_code: bool = False) -> tuple[Conf
         if not (path / need).exists():
             raise FileNotFoundError(f"{path}: not a qa-lab export (missing {need})")
     cfg = _no_remote_code(from_yaml(path / "config.yaml"), path / "config.yaml", trust_remote_code)
-    model = build(cfg, AutoTokenizer.from_pretrained(path / "tokenizer"))
+    model = build(cfg, _saved_tokenizer(path / "tokenizer", cfg.model.trust_remote_code))
     _load_trainable(model, load_file(path / "trainable.safetensors"), path / "trainable.safetensors")
     return cfg, model.eval()
 
@@ -245,11 +302,14 @@ def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = Fals
     from_pretrained (and vLLM) load (qa_lab.core.qwen2_audio.export).
 
     A non-empty OUT is refused unless `overwrite`, which replaces it whole (an old adapter/ never survives); the
-    export is written beside OUT and renamed into place, so a failure leaves OUT as it was.
+    export is written beside OUT and renamed into place, so a failure leaves OUT as it was. An OUT holding the
+    checkpoint (its own run folder) is refused, `overwrite` or not.
     """
-    from qa_lab.data.cache import replacing
+    from qa_lab.data.cache import check_apart, check_replaceable, replacing
     if format not in EXPORT_FORMATS:
         raise ValueError(f"export format {format!r}: expected one of {', '.join(EXPORT_FORMATS)}")
+    check_apart(out_dir, [ckpt], "export folder")  # before the minutes a load can take
+    check_replaceable(out_dir, overwrite, "export folder")
     cfg, model = load_checkpoint(ckpt, trust_remote_code)
     if format == "qwen2-audio" and model.tower != "qwen2-audio":
         from qa_lab.core import qwen2_audio
@@ -258,7 +318,8 @@ def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = Fals
         if format == "qwen2-audio":
             from qa_lab.core import qwen2_audio
             from qa_lab.core.presets import qwen2_audio_source
-            qwen2_audio.export(model, out, source=qwen2_audio_source(cfg.model))
+            qwen2_audio.export(model, out, source=qwen2_audio_source(cfg.model),
+                               trust_remote_code=cfg.model.trust_remote_code)
         else:
             _write_export(cfg, model, out)
     return Path(out_dir)

@@ -24,8 +24,23 @@ from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
 
 
 def clip_key(ex: dict) -> str:
-    """A clip's identity: file, offset and duration (tasks on the same audio share features)."""
-    return f"{ex['_audio_path']}|{float(ex.get('offset') or 0.0):.3f}|{ex.get('duration')}"
+    """A clip's identity: file, its size and mtime, offset and duration (tasks on the same audio share features; a
+    file replaced at the same path is another clip)."""
+    path = ex["_audio_path"]
+    return f"{path}|{_stamp(path)}|{float(ex.get('offset') or 0.0):.3f}|{ex.get('duration')}"
+
+
+def _stamp(path: str) -> str:
+    """'size:mtime_ns' of the file a clip is read from (a shard member's: its shard's), what make and rsync compare to
+    tell a changed file (a content hash would read every clip of a corpus each run); '-' when there is no such file
+    (encoding it then fails, naming the manifest line)."""
+    from qa_lab.data.shards import member_of
+    shard = None if os.path.isfile(path) else member_of(path)
+    try:
+        st = os.stat(shard[0] if shard else path)
+    except OSError:
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def clips_of(examples: list[dict]) -> list[dict]:
@@ -122,7 +137,7 @@ def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0, prog
     model.eval()
     device = next(model.audio_tower.parameters()).device
     ds = AudioTextDataset(examples, model.tokenizer, audio_padding=model.front, with_target=False,
-                          skip_invalid=skip_invalid)
+                          skip_invalid=skip_invalid, refuse_silent=True)  # a silent clip, as training refuses it
     collate = Collator(model.tokenizer, model.pool_stride, train=False, markers=model.front.markers)
     out = {}
     with tqdm(total=len(examples), desc="encoding clips (frozen encoder, cached)", unit="clip",

@@ -382,10 +382,11 @@ def load_whisper_encoder(name: str) -> WhisperEncoder:
     if name.startswith(PACKAGED):
         from qa_lab.core.convert import ensure_whisper
         name = str(ensure_whisper(name.removeprefix(PACKAGED)))
-    config = AutoConfig.from_pretrained(name)
+    # transformers' own Whisper, never code the folder carries (trust_remote_code=False: no y/N prompt on stdin)
+    config = AutoConfig.from_pretrained(name, trust_remote_code=False)
     if getattr(config, "model_type", None) != "whisper":
         raise ValueError(f"model.audio_encoder={name!r} is a {config.model_type!r} checkpoint, expected whisper")
-    encoder = WhisperModel.from_pretrained(name).get_encoder()
+    encoder = WhisperModel.from_pretrained(name, trust_remote_code=False).get_encoder()
     return encoder
 
 

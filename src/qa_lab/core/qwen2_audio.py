@@ -36,15 +36,16 @@ def check_source(source: str | Path) -> None:
                          "(Qwen2AudioForConditionalGeneration)")
 
 
-def load_tokenizer(source: str | Path, chat: bool = False):
+def load_tokenizer(source: str | Path, chat: bool = False, trust_remote_code: bool = False):
     """The checkpoint's tokenizer with the tokens answers write (time tokens ...) added; an error naming the path when
     it lacks Qwen2-Audio's audio tokens. chat: answers end with <|im_end|> (tags.format qwen2-audio-chat), which
-    becomes the tokenizer's end-of-sequence token, so training appends it and decoding stops on it."""
+    becomes the tokenizer's end-of-sequence token, so training appends it and decoding stops on it. Code the folder
+    carries runs only with `trust_remote_code` (model.trust_remote_code)."""
     from transformers import AutoTokenizer
 
     from qa_lab.core.tokenizer import add_tag_tokens
     check_source(source)
-    tok = AutoTokenizer.from_pretrained(str(source))
+    tok = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     vocab = tok.get_vocab()
     missing = [t for t in AUDIO_TOKENS if t not in vocab]
     if missing:
@@ -65,7 +66,9 @@ def load_parts(source: str | Path) -> tuple[nn.Module, nn.Module, nn.Linear]:
     """(audio tower, causal LLM, projector) of a Qwen2-Audio checkpoint, with its weights, no copies made."""
     from transformers import Qwen2AudioForConditionalGeneration
     check_source(source)
-    return parts_of(Qwen2AudioForConditionalGeneration.from_pretrained(str(source), dtype="auto"))
+    # transformers' own class: it runs no code the folder carries, whatever its config.json says
+    return parts_of(Qwen2AudioForConditionalGeneration.from_pretrained(str(source), dtype="auto",
+                                                                       trust_remote_code=False))
 
 
 def parts_of(full) -> tuple[nn.Module, nn.Module, nn.Linear]:
@@ -101,11 +104,12 @@ def tiny_tokenizer(extra_text: tuple[str, ...] = ()):
                                    extra_special_tokens=None)
 
 
-def export(model, out: Path, source: str | Path | None = None) -> None:
+def export(model, out: Path, source: str | Path | None = None, trust_remote_code: bool = False) -> None:
     """Write `model` (an AudioLLM with a Qwen2-Audio tower) into `out` as a Qwen2AudioForConditionalGeneration folder
     with its processor: LoRA merged into the weights (the model is changed in place), the tokenizer with the tokens
     the kit added, the token table as trained. `source` (the checkpoint it started from) lends its processor's
-    feature-extractor settings and chat template when it is reachable."""
+    feature-extractor settings and chat template when it is reachable (its code, if any, runs only with
+    `trust_remote_code`)."""
     from transformers import (AutoProcessor, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
                               Qwen2AudioProcessor, WhisperFeatureExtractor)
     if model.tower != "qwen2-audio":
@@ -132,7 +136,7 @@ def export(model, out: Path, source: str | Path | None = None) -> None:
     full.generation_config = llm.generation_config
     full.save_pretrained(out)
     try:
-        processor = AutoProcessor.from_pretrained(str(source)) if source else None
+        processor = AutoProcessor.from_pretrained(str(source), trust_remote_code=trust_remote_code) if source else None
     except (OSError, ValueError):
         processor = None
     if processor is not None:

@@ -96,7 +96,7 @@ def load_tokenizer(name_or_path: str | Path, trust_remote_code: bool = False) ->
     config = Path(name_or_path) / "tokenizer_config.json"
     if config.is_file() and json.loads(config.read_text()).get("tokenizer_class") in ("TokenizersBackend",
                                                                                         "PreTrainedTokenizerFast"):
-        tok = PreTrainedTokenizerFast.from_pretrained(str(name_or_path))
+        tok = PreTrainedTokenizerFast.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
         add_tag_tokens(tok)
         return tok
     tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +47,16 @@ def check_replaceable(final: str | Path, overwrite: bool = False, what: str = "f
     if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
         raise ValueError(f"{final}: the {what} exists and is not empty; pass --overwrite to replace it whole, or "
                          "choose another folder")
+
+
+def check_apart(final: str | Path, inputs: Iterable[str | Path], what: str = "folder") -> None:
+    """Refuse (naming both) an output folder that is, or holds, one of `inputs` (what the command reads: a checkpoint,
+    a manifest, the folders its audio is in), --overwrite or not: replacing it whole would delete the input."""
+    out = Path(final).resolve()
+    for src in dict.fromkeys(Path(p) for p in inputs):
+        if src.resolve() == out or out in src.resolve().parents:
+            raise ValueError(f"{final}: the {what} holds {src}, which this command reads, and writing it would "
+                             "delete that; choose a folder that holds none of the inputs")
 
 
 @contextmanager

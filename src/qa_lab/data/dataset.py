@@ -18,7 +18,7 @@ from qa_lab.data.audio import (
     HOP, N_MELS, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30, log_mel_qwen2,
     pooled_lengths,
 )
-from qa_lab.data.manifest import ManifestError, read_manifest, where
+from qa_lab.data.manifest import SILENCE, ManifestError, read_manifest, where
 from qa_lab.prompts import tags
 from qa_lab.prompts.tasks import heard, prompt_for, target, transcript
 
@@ -55,13 +55,15 @@ class AudioTextDataset(Dataset):
     """Manifest examples -> {mel (n_mels, T), prompt_ids, target_ids, task}; errors name file and line.
 
     With `skip_invalid`, a clip whose audio only fails when decoded (NaN or Inf samples, a body that does not
-    decode) is a logged, counted skip: the item is None and the Collator leaves it out of its batch."""
+    decode; with `refuse_silent`, training's datasets, a silent clip) is a logged, counted skip: the item is None and
+    the Collator leaves it out of its batch."""
 
     def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
                  audio_padding: str | AudioFront = "real", with_target: bool = True, features=None, ctc: bool = False,
-                 skip_invalid: bool = False, ctc_sounds: bool = True):
+                 skip_invalid: bool = False, ctc_sounds: bool = True, refuse_silent: bool = False):
         self.examples = examples
         self.skip_invalid = skip_invalid
+        self.refuse_silent = refuse_silent  # a clip with nothing to hear teaches its answer without audio
         self.skipped: set[int] = set()  # indices skipped so far (in this process; a worker counts its own)
         self.features = features  # a qa_lab.core.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
@@ -110,6 +112,8 @@ class AudioTextDataset(Dataset):
         try:
             audio = load_audio(path, offset, duration)
             check_duration(len(audio) / SAMPLE_RATE, path)
+            if self.refuse_silent and np.abs(audio).max() < SILENCE:  # the bound `qa-lab data check` flags
+                raise AudioError(f"{path}: silent audio (peak below {SILENCE:g})")
             mel, n_mel = self.front.mel(audio)
         except AudioError as e:
             if not self.skip_invalid:
@@ -405,8 +409,12 @@ class AudioDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         d, m = self.cfg.data, self.cfg.model
-        train, val = self.manifests()
-        train, val = (self.within_limit(read_manifest(p, d.tasks, d.skip_invalid)) for p in (train, val))
+        paths = self.manifests()
+        train, val = (self.within_limit(read_manifest(p, d.tasks, d.skip_invalid)) for p in paths)
+        held = sorted({ex["task"] for ex in train})
+        if held and not any(d.task_weights.get(t, 1) > 0 for t in held):  # the sampler would draw nothing
+            raise ManifestError(f"{paths[0]}: every task it holds for training ({', '.join(held)}) has weight 0 in "
+                                "data.task_weights; give one a weight > 0")
         store = self.features(train + val) if self.features is not None else None
         if store is not None:  # under data.skip_invalid, clips that failed to decode were left out of the cache
             kept = [[ex for ex in exs if ex in store] for exs in (train, val)]
@@ -416,7 +424,7 @@ class AudioDataModule(L.LightningDataModule):
             train, val = kept
         mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, self.front,  # noqa: E731
                                           features=store, ctc=m.ctc_weight > 0, skip_invalid=d.skip_invalid,
-                                          ctc_sounds=m.ctc_sounds)
+                                          ctc_sounds=m.ctc_sounds, refuse_silent=True)
         self.train_set, self.val_set = mk(train), mk(val)
 
     def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:

@@ -118,6 +118,24 @@ def _turn_of(turns, audio_index: int) -> int:
     return 0
 
 
+def with_audios(ex: dict, paths: list[str]) -> dict:
+    """A copy of a read dialogue line (its own fields only) whose audios are `paths`, given in the order `_audio_paths`
+    lists them: each <audio> placeholder's entry of 'audios' and each typed audio part rewritten (qa-lab data shard)."""
+    import copy
+    line = copy.deepcopy({k: v for k, v in ex.items() if not k.startswith("_")})
+    new, audios = iter(paths), []
+    for msg in line["messages"]:  # in the order `problem` met them
+        parts = [{"type": "text", "text": msg["content"]}] if isinstance(msg["content"], str) else msg["content"]
+        for part in parts:
+            if part["type"] == "text":
+                audios += [next(new) for _ in range(part["text"].count(PLACEHOLDER))]
+            else:
+                part["audio"] = next(new)
+    if "audios" in line:
+        line["audios"] = audios
+    return line
+
+
 def is_dialogue(ex: dict) -> bool:
     return "messages" in ex
 

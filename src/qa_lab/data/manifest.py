@@ -54,6 +54,9 @@ def _problem(ex: object, root: Path) -> str | None:
     missing = [f for f in spec.fields if ex.get(f) in (None, "", [])]
     if missing:
         return f"task {task!r} needs field(s) {', '.join(repr(m) for m in missing)}"
+    blank = [f for f in spec.fields if isinstance(ex[f], str) and not ex[f].strip()]
+    if blank:
+        return "; ".join(f"field {f!r} is blank (whitespace only), expected text" for f in blank)
     wrong = [f for f in spec.fields if (f in _TEXT_FIELDS and not isinstance(ex[f], str)) or
              (f in _LABEL_FIELDS and (isinstance(ex[f], bool) or not isinstance(ex[f], (str, int))))]
     if wrong:
@@ -102,6 +105,29 @@ def _problem(ex: object, root: Path) -> str | None:
     return None
 
 
+# A transcript said faster than this is not what its clip holds (a truncated file that kept the whole text, a
+# misaligned segment). Fast speech runs at about 4-6 words or 15-25 characters (syllables, in Chinese or Japanese) a
+# second in any language, a little more words where short function words abound (French, Spanish: the world's own
+# espeak speech says 8 words in 1.08 s); these bounds leave room for the fastest speakers and flag only text the
+# audio cannot hold.
+MAX_WORDS_PER_SECOND = 10
+MAX_CHARS_PER_SECOND = 40
+
+
+def too_fast(ex: dict) -> str | None:
+    """A warning when a read clip line's transcript has more words or characters than its audio can hold, else None."""
+    said = None if "_turns" in ex else registry.transcript(ex)
+    if not said:
+        return None
+    seconds = max(ex["_duration"], 1.0)  # at least a second: a word or two in a short clip is never flagged
+    words, chars = len(said.split()), len("".join(said.split()))
+    if words / seconds <= MAX_WORDS_PER_SECOND and chars / seconds <= MAX_CHARS_PER_SECOND:
+        return None
+    return (f"the transcript has {words} words ({chars} characters) for {ex['_duration']:.2f} s of audio in "
+            f"{ex['_audio_path']}: faster than anyone speaks (over {MAX_WORDS_PER_SECOND} words or "
+            f"{MAX_CHARS_PER_SECOND} characters a second); is the audio truncated?")
+
+
 def _lines(path: Path, tasks: list[str] | None, left_out: Counter | None = None):
     """Yield (line number, example or None, problem or None) for each non-empty line of a manifest; lines of
     registered tasks not in `tasks` are counted by task in `left_out`."""
@@ -147,6 +173,8 @@ def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid
             errors.append(f"{path}:{lineno}: {problem}")
         else:
             examples.append(ex)
+            if doubt := too_fast(ex):
+                log.warning("%s:%d: %s", path, lineno, doubt)
     if errors and not skip_invalid:
         shown = "\n  ".join(errors[:20])
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
@@ -172,27 +200,35 @@ def check_manifest(path: str | Path) -> dict:
     """Read every line and decode every clip: problems by line number, plus format facts and hours per task.
 
     Beyond read_manifest's checks this decodes the audio (catching files whose header reads but whose
-    data does not) and flags silent clips. Returns {"lines", "ok", "problems": [(line, text)],
+    data does not) and flags silent clips; a transcript too fast for its audio is a warning. Returns {"lines", "ok",
+    "problems": [(line, text)], "warnings": [(line, text)],
     "formats": {"16000 Hz, 1 ch": n}, "hours": {task: h}}.
     """
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
-    report = {"lines": 0, "ok": 0, "problems": [], "formats": Counter(), "hours": Counter()}
+    report = {"lines": 0, "ok": 0, "problems": [], "warnings": [], "formats": Counter(), "hours": Counter()}
     for lineno, ex, problem in _lines(path, None):
         report["lines"] += 1
         if problem is None:
-            try:
-                audio = load_audio(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
-                info = audio_info(ex["_audio_path"])
-                report["formats"][f"{info.samplerate} Hz, {info.channels} ch"] += 1
-                if np.abs(audio).max() < SILENCE:
-                    problem = f"{ex['_audio_path']}: silent audio (peak below {SILENCE:g})"
-            except AudioError as e:
-                problem = str(e)
+            spans = ([(ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))] if "_turns" not in ex
+                     else [(clip, 0.0, None) for clip in ex["_audio_paths"]])  # a dialogue: each of its clips
+            for clip, offset, seconds in spans:
+                try:
+                    audio = load_audio(clip, offset, seconds)
+                    info = audio_info(clip)
+                    report["formats"][f"{info.samplerate} Hz, {info.channels} ch"] += 1
+                    if np.abs(audio).max() < SILENCE:
+                        problem = f"{clip}: silent audio (peak below {SILENCE:g})"
+                except AudioError as e:
+                    problem = str(e)
+                if problem:
+                    break
         if problem:
             report["problems"].append((lineno, problem))
         else:
+            if doubt := too_fast(ex):
+                report["warnings"].append((lineno, doubt))
             report["ok"] += 1
             report["hours"][ex["task"]] += ex["_duration"] / 3600
     if not report["lines"]:
@@ -211,8 +247,22 @@ def first_per_task(examples: list[dict], k: int) -> list[int]:
     return keep
 
 
+def audio_paths(ex: dict) -> list[str]:
+    """Every audio file a validated example reads: a clip line's one, each of a dialogue's (a text-only one: none)."""
+    return ex["_audio_paths"] if "_turns" in ex else [ex["_audio_path"]]
+
+
+def sources(examples: list[dict]) -> list[Path]:
+    """What validated examples are read from: their manifests and the folders their audio files are in."""
+    found = {Path(ex["_manifest"]): None for ex in examples if "_manifest" in ex}
+    found.update({Path(p).parent: None for ex in examples for p in audio_paths(ex)})
+    return list(found)
+
+
 def where(ex: dict) -> str:
-    """'manifest:line (audio path)' for error messages; the audio path alone for a clip not read from a manifest
-    (qa-lab infer's files)."""
-    audio = ex.get("_audio_path", ex.get("audio"))
-    return f"{ex['_manifest']}:{ex.get('_line', '?')} ({audio})" if "_manifest" in ex else str(audio)
+    """'manifest:line (audio path)' for error messages (a dialogue's: every audio it holds, or 'manifest:line' when it
+    holds none); the audio path alone for a clip not read from a manifest (qa-lab infer's files)."""
+    audio = ", ".join(ex["_audio_paths"]) if "_turns" in ex else ex.get("_audio_path", ex.get("audio"))
+    if "_manifest" not in ex:
+        return str(audio)
+    return f"{ex['_manifest']}:{ex.get('_line', '?')}" + (f" ({audio})" if audio else "")

@@ -68,14 +68,17 @@ def member_seconds(path: str | Path) -> float | None:
 def write_shards(manifest: str | Path, out: str | Path, shard_mb: float = 1024.0, overwrite: bool = False,
                  progress: bool = True) -> Path:
     """Pack the audio of `manifest` (validated first: an error names its line) into tar shards under `out`, each
-    audio file once however many lines use it, and write out/manifest.jsonl. Returns that manifest's path. The
-    folder appears whole or not at all (a failure midway leaves an existing `out` as it was)."""
+    audio file once however many lines use it (every clip of a dialogue line too, its paths rewritten where they
+    stood), and write out/manifest.jsonl. Returns that manifest's path. The folder appears whole or not at all (a
+    failure midway leaves an existing `out` as it was); an `out` holding the manifest or its audio is refused."""
     from tqdm import tqdm
 
     from qa_lab.data.audio import duration
-    from qa_lab.data.cache import replacing
-    from qa_lab.data.manifest import read_manifest
+    from qa_lab.data.cache import check_apart, replacing
+    from qa_lab.data.dialogue import with_audios
+    from qa_lab.data.manifest import audio_paths, read_manifest, sources
     examples = read_manifest(manifest)
+    check_apart(out, sources(examples), "shard folder")
     limit = int(shard_mb * 2**20)
     with replacing(out, overwrite, what="shard folder") as tmp:
         members: dict[str, str] = {}  # source file -> "shard-XXXXXX.tar/member"
@@ -90,8 +93,8 @@ def write_shards(manifest: str | Path, out: str | Path, shard_mb: float = 1024.0
                     index[m.name]["offset"], index[m.name]["size"] = m.offset_data, m.size
             (tmp / f"{shard_name}.json").write_text(json.dumps(index))
 
-        for ex in tqdm(examples, desc="sharding", unit="line", disable=not progress):
-            src = Path(ex["_audio_path"])
+        clips = [p for ex in examples for p in audio_paths(ex)]  # a dialogue line's every clip
+        for src in map(Path, tqdm(clips, desc="sharding", unit="clip", disable=not progress)):
             if str(src) in members:
                 continue
             data = src.read_bytes()
@@ -109,7 +112,10 @@ def write_shards(manifest: str | Path, out: str | Path, shard_mb: float = 1024.0
         close()
         with (tmp / "manifest.jsonl").open("w") as f:
             for ex in examples:
-                line = {k: v for k, v in ex.items() if not k.startswith("_")}
-                line["audio"] = members[ex["_audio_path"]]
+                if "_turns" in ex:
+                    line = with_audios(ex, [members[p] for p in ex["_audio_paths"]])
+                else:
+                    line = {k: v for k, v in ex.items() if not k.startswith("_")}
+                    line["audio"] = members[ex["_audio_path"]]
                 f.write(json.dumps(line, ensure_ascii=False) + "\n")
     return Path(out) / "manifest.jsonl"

@@ -12,8 +12,9 @@ from qa_lab.config import Config
 from qa_lab.core import align, ctc
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.tokenizer import chat_token_ids
-from qa_lab.data.audio import duration
+from qa_lab.data.audio import AudioError, duration
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
+from qa_lab.data.manifest import MIN_SECONDS
 from qa_lab.prompts import tags, tasks
 
 TIMED = ("srwt",)  # answers whose time tokens must not go back in time
@@ -65,8 +66,11 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
         if "_turns" in ex:  # a dialogue: its clips were found when its line was read
             continue
         ex.setdefault("_audio_path", str(ex["audio"]))
-        if "_duration" not in ex:
+        if "_duration" not in ex:  # a file not read from a manifest (qa-lab infer's): the manifest's lower bound
             ex["_duration"] = duration(ex["_audio_path"])
+            if ex["_duration"] < MIN_SECONDS:
+                raise AudioError(f"{ex['_audio_path']}: clip is {ex['_duration']:.3f} s long; the encoder needs at "
+                                 f"least {MIN_SECONDS} s (a few audio frames)")
     outputs: list[str] = [""] * len(examples)
     framed = {i for i, ex in enumerate(examples) if cfg.decode.times == "ctc" and ex["task"] in ALIGNED}
     for fn, idx in ((_from_frames, sorted(framed)), (_generate, [i for i in range(len(examples)) if i not in framed])):

@@ -28,6 +28,7 @@ aside to seed<k>.stale-<time> and the run is made afresh, so a table never mixes
 from __future__ import annotations
 
 import csv
+import json
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -35,9 +36,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from qa_lab.config import ConfigError, Config, DecodeConfig, experiment_path, load_config
+from qa_lab.config import ConfigError, Config, DecodeConfig, experiment_path, load_config, to_yaml
+from qa_lab.study import provenance
+from qa_lab.train.memory import GB, PeakMemory
 
-DONE, TRAINED, RECIPE = "DONE", "TRAINED", "recipe.yaml"
+DONE, TRAINED, RECIPE, TIMING = "DONE", "TRAINED", "recipe.yaml", "timing.json"
 EVAL_KEYS = {"world", "manifest", "limit", "tasks", "max_new_tokens", "decode", "name"}
 
 
@@ -215,8 +218,13 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     if not (d / TRAINED).is_file():
         resume = last if last.is_file() else None
         print(f"[qa-lab ablate] {arm} seed {seed}: {'resuming from ' + str(resume) if resume else 'training'}")
+        started = time.time()
         train(cfg, resume=resume, source_yaml=experiment_path(ab.arms[arm]), report_examples=0, run_dir=d,
               label=f"{arm} seed {seed}", verbose=False, progress_line=progress_line)
+        took = time.time() - started  # a resumed run's is this attempt's share of the steps: no rate given
+        (d / TIMING).write_text(json.dumps({"train_s": round(took, 1), "steps": cfg.trainer.max_steps,
+                                            "steps_per_s": None if resume else round(cfg.trainer.max_steps / took, 3),
+                                            "resumed_from": str(resume) if resume else None}) + "\n")
         (d / TRAINED).write_text("")
     _, model = load(last)
     import torch
@@ -246,12 +254,22 @@ def run_ablation(path: str | Path, seeds: int | None = None, overrides: list[str
         ab.seeds = (ab.seeds + [s for s in range(max(ab.seeds) + 1, max(ab.seeds) + 1 + seeds)])[:seeds]
     runs_dir = Path(runs_dir or arm_config(ab, next(iter(ab.arms)), ab.seeds[0], overrides).runs_dir)
     runs = [(arm, seed) for seed in ab.seeds for arm in ab.arms]
-    if jobs > 1:
-        run_parallel(ab, runs, runs_dir, overrides, jobs)
-    else:
-        for arm, seed in runs:
-            run_one(ab, arm, seed, runs_dir, overrides)
-    return summarize(ab, runs_dir)
+    start = time.time()
+    with PeakMemory() as memory:
+        if jobs > 1:
+            run_parallel(ab, runs, runs_dir, overrides, jobs)
+        else:
+            for arm, seed in runs:
+                run_one(ab, arm, seed, runs_dir, overrides)
+    root = summarize(ab, runs_dir)
+    timings = {f"{arm} seed {seed}": json.loads((run_dir(ab, runs_dir, arm, seed) / TIMING).read_text())
+               for arm, seed in runs if (run_dir(ab, runs_dir, arm, seed) / TIMING).is_file()}
+    provenance.write(root / "provenance.json", start, time.time(),
+                     [to_yaml(arm_config(ab, arm, seed, overrides)) for arm, seed in runs], timings, memory.peak)
+    wall = time.time() - start
+    print(f"[qa-lab ablate] wall time {int(wall // 60)} min {int(wall % 60)} s, peak memory {memory.peak / GB:.1f} GB "
+          f"resident over all its processes ({provenance.cpu_model()}); provenance: {root / 'provenance.json'}")
+    return root
 
 
 def prepare(ab: Ablation, arm: str, seed: int, overrides=()) -> None:
@@ -264,6 +282,24 @@ def prepare(ab: Ablation, arm: str, seed: int, overrides=()) -> None:
     cfg, _ = with_parts(arm_config(ab, arm, seed, overrides))
     model = build(cfg)
     AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front).setup()
+
+
+def _prepare_runs(ab: Ablation, runs: list[tuple[str, int]], overrides, send) -> None:
+    """prepare() for each run, in the process run_parallel starts for it; sends back None or the error raised."""
+    import sys
+
+    from qa_lab.train.run import quiet_libraries
+    quiet_libraries()
+    try:
+        for arm, seed in runs:
+            prepare(ab, arm, seed, overrides)
+    except Exception as e:  # noqa: BLE001 -- handed to the parent, which raises it (the CLI prints it)
+        try:
+            send.send(e)
+        except Exception:  # noqa: BLE001 -- an error that does not pickle goes back as its text
+            send.send(RuntimeError(f"{type(e).__name__}: {e}"))
+        sys.exit(1)
+    send.send(None)
 
 
 def _run_in_process(ab: Ablation, arm: str, seed: int, runs_dir: Path, overrides, threads: int, line: int) -> None:
@@ -299,11 +335,25 @@ def run_parallel(ab: Ablation, runs: list[tuple[str, int]], runs_dir: str | Path
     from qa_lab.errors import TrainingStopped
     runs_dir = Path(runs_dir)
     todo = list(runs)  # a finished run's process only checks it (a new eval set, a changed recipe) and ends
-    for arm, seed in todo:
-        if not (run_dir(ab, runs_dir, arm, seed) / TRAINED).is_file():
-            prepare(ab, arm, seed, overrides)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = mp.get_context("spawn")  # a fresh interpreter per run: no forked torch threads or CUDA state
+    untrained = [(arm, seed) for arm, seed in todo if not (run_dir(ab, runs_dir, arm, seed) / TRAINED).is_file()]
+    if untrained:  # in a process of its own, which then ends: building parts and world and encoding leave GBs
+        # resident in the process that did it (the parent held 5.9 GB while it waited for the arms). Not a Pool: its
+        # daemonic worker could not start the world builder's processes. Its error is raised here, as if local.
+        receive, send = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_prepare_runs, args=(ab, untrained, list(overrides), send), name="prepare")
+        p.start()
+        send.close()
+        try:
+            error = receive.recv()
+        except EOFError:  # the process ended without a word (killed): its exit code says how
+            error = None
+        p.join()
+        if error is not None:
+            raise error
+        if p.exitcode != 0:
+            raise RuntimeError(f"preparing the runs' parts, world and features failed (exit code {p.exitcode})")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
     running: dict = {}  # sentinel -> (process, arm, seed, line)
     free, failed, stopped = list(range(jobs)), [], []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import shutil
 import signal
@@ -21,7 +22,8 @@ from qa_lab.core.build import build, build_tokenizer
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.stages import count_parameters, tower_trains
 from qa_lab.data.dataset import AudioDataModule
-from qa_lab.errors import TrainingStopped
+from qa_lab.errors import CannotWrite, TrainingDiverged, TrainingStopped
+from qa_lab.train.memory import HandBackFreedMemory, check_training_fits
 from qa_lab.train.module import AudioLLMModule
 
 log = logging.getLogger(__name__)
@@ -70,25 +72,33 @@ def feature_cache(cfg: Config, model: AudioLLM):
     return features
 
 
+PRECISION_ENV = "QA_LAB_PRECISION"  # e.g. 32-true: every run in this process and its children, whatever its config
+
+
 def resolve_precision(precision: str) -> str:
-    """trainer.precision -> a Lightning precision: auto is bf16-mixed on GPU, 32-true on CPU. bf16 on a CPU without
-    bf16 matmuls (AVX512-BF16 or AMX) works but is slower than 32-true: said once."""
+    """trainer.precision -> a Lightning precision: auto is bf16-mixed on GPU, 32-true on CPU. QA_LAB_PRECISION, when
+    set, replaces it (how the test suite runs on the fp32 path: `make test-fp32`). bf16 asked on a CPU without bf16
+    matmuls (AVX512-BF16 or AMX) runs in 32-true instead, said once: emulated bf16 is several times slower there."""
+    forced = os.environ.get(PRECISION_ENV)
+    precision = forced or precision
     if precision == "auto":
         return "bf16-mixed" if torch.cuda.is_available() else "32-true"
-    if precision.startswith("bf16") and not torch.cuda.is_available():
-        _check_cpu_bf16(precision)
+    if precision.startswith("bf16") and not (forced or torch.cuda.is_available() or cpu_has_bf16(precision)):
+        return "32-true"
     return precision
 
 
 @functools.cache  # once per process
-def _check_cpu_bf16(precision: str) -> None:
+def cpu_has_bf16(precision: str = "bf16-mixed") -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (oneDNN's own check); warns once when it does not."""
     try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # oneDNN's own check (private in torch 2.13)
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # private in torch 2.13
     except (AttributeError, RuntimeError):
         native = False
     if not native:
-        log.warning("trainer.precision=%s: this CPU has no bf16 matrix instructions, so bf16 runs slower here than "
-                    "trainer.precision=32-true", precision)
+        log.warning("trainer.precision=%s: this CPU has no bf16 matrix instructions, so this run trains in 32-true "
+                    "(set %s=%s to insist)", precision, PRECISION_ENV, precision)
+    return native
 
 
 RUN_DIR_ENV = "QA_LAB_RUN_DIR"  # the run folder rank 0 made, for the ranks Lightning's DDP launcher starts after it
@@ -139,10 +149,15 @@ def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = N
         run = Path(run_dir)
         run.mkdir(parents=True, exist_ok=True)
     else:
-        run = Path(cfg.runs_dir) / cfg.name / time.strftime("%Y%m%d-%H%M%S")
-        while run.exists():  # two runs in the same second
-            run = run.with_name(run.name + "-1")
-        run.mkdir(parents=True)
+        stamp = Path(cfg.runs_dir) / cfg.name / time.strftime("%Y%m%d-%H%M%S")
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        run, k = stamp, 1
+        while True:  # runs started in the same second take -1, -2 ...: mkdir claims a name atomically
+            try:
+                run.mkdir()
+                break
+            except FileExistsError:
+                run, k = stamp.with_name(f"{stamp.name}-{k}"), k + 1
     (run / "config.yaml").write_text(to_yaml(cfg))
     if source_yaml is not None and source_yaml.is_file():
         shutil.copy(source_yaml, run / "experiment.yaml")
@@ -248,6 +263,42 @@ class StopOnSignal(L.Callback):
             trainer.save_checkpoint(self.checkpoint)
 
 
+class StopOnNonFinite(L.Callback):
+    """A training loss that turns NaN or Inf, or weights that do in an update, end the run with TrainingDiverged
+    before ModelCheckpoint (which Lightning calls after every other callback) can save that state, and before train()
+    saves last.ckpt: the checkpoints on disk stay the last good ones. Checked after every batch and decided alike on
+    every rank (one all-reduce of the loss and a bad-weights flag). Lightning's EarlyStopping(check_finite=True)
+    would only stop quietly at a validation, the bad state saved."""
+
+    def __init__(self, lr: float):
+        self.lr, self.step, self.last_finite = lr, 0, None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.step = trainer.global_step  # the step this batch belongs to, as metrics.csv numbers it
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        loss = torch.zeros(()) if loss is None else loss.detach().float()  # None: every clip skipped, no step here
+        weights = [p for p in pl_module.parameters() if p.requires_grad]
+        bad = ~torch.stack([torch.isfinite(p).all() for p in weights]).all() if weights else torch.tensor(False)
+        state = torch.stack([loss.to(pl_module.device), bad.to(pl_module.device).float()])
+        if trainer.world_size > 1:
+            state = trainer.strategy.reduce(state, reduce_op="mean")  # a NaN on any rank reaches every rank
+        mean, bad = state.tolist()
+        if math.isfinite(mean):
+            self.last_finite = (self.step, mean)
+            if not bad:
+                return
+        what = (f"the training loss is {mean} at step {self.step}" if not math.isfinite(mean) else
+                f"the weights turned NaN or Inf in the update of step {self.step}")
+        before = (f"last finite loss {self.last_finite[1]:.4g} at step {self.last_finite[0]}" if self.last_finite
+                  else "no finite loss before it")
+        raise TrainingDiverged(f"{what} ({before}); stopped without saving this state, so the checkpoints in "
+                               f"{trainer.checkpoint_callback.dirpath} hold earlier steps. Try a lower trainer.lr "
+                               f"(now {self.lr:g}), or check the training data (`qa-lab data check MANIFEST`)",
+                               self.step, self.last_finite)
+
+
 def fsdp_layer_classes(model) -> set[type]:
     """The block classes FSDP wraps one unit each (transformers' `_no_split_modules` of the audio tower and the LLM,
     e.g. WhisperEncoderLayer and Qwen2DecoderLayer), so a rank gathers one layer's weights at a time, not the whole
@@ -274,7 +325,7 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
                            every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
     callbacks = [ckpt, ProgressLine(label or cfg.name, progress_line),
-                 StopOnSignal(run_dir / "checkpoints" / "last.ckpt"),
+                 StopOnSignal(run_dir / "checkpoints" / "last.ckpt"), StopOnNonFinite(t.lr), HandBackFreedMemory(),
                  *(extra_callbacks or [])]
     if t.val_decode_per_task:
         from qa_lab.train.callbacks import GenerationEval
@@ -323,7 +374,8 @@ def experiment_source(name: str) -> Path | None:
 
 def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | None = None,
           report_examples: int = 8, run_dir: str | Path | None = None, label: str | None = None,
-          verbose: bool = True, progress_line: int = 0, **trainer_overrides) -> tuple[Path, AudioLLMModule]:
+          verbose: bool = True, progress_line: int = 0, callbacks: list | None = None,
+          **trainer_overrides) -> tuple[Path, AudioLLMModule]:
     """Train `cfg` (into `run_dir`, default a new runs/<name>/<time>/); returns the run folder and the module.
 
     `resume` (a checkpoint or a run folder) continues in that checkpoint's run folder, from the newest readable
@@ -331,7 +383,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     the manifests are all checked before the run folder is made, so a bad input leaves no folder behind. SIGTERM or
     SIGINT saves the step reached and raises TrainingStopped. `label` names the run on its progress line;
     verbose=False prints nothing but that line (the ablation runner); `progress_line` is the terminal line it keeps to
-    (0, 1, ... when several runs share a terminal)."""
+    (0, 1, ... when several runs share a terminal); `callbacks` are Lightning callbacks added to the kit's."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if source_yaml is None:
         source_yaml = experiment_source(cfg.name)
@@ -350,6 +402,8 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
                            context=getattr(model.language_model.config, "max_position_embeddings", None))
     data.setup()  # reads and checks the manifests (and caches features) before any folder exists
     check_strategy(cfg)
+    on_gpu = torch.cuda.is_available() and cfg.trainer.accelerator != "cpu"
+    check_training_fits(model, cfg.data.batch_seconds, "cuda" if on_gpu else "cpu")  # said now, not killed later
     run_dir = make_run_dir(cfg, source_yaml, run_dir)
     first = first_process()  # the other ranks of a multi-process run write nothing but what Lightning writes
     verbose = verbose and first
@@ -368,7 +422,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     if first:
         model.tokenizer.save_pretrained(run_dir / "tokenizer")
     module = AudioLLMModule(model, cfg.trainer, to_yaml(cfg))
-    extra = []
+    extra = list(callbacks or [])
     if cfg.trainer.grad_conflict_every_n_steps:
         from qa_lab.train.callbacks import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
@@ -382,14 +436,23 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
         earlier = metrics.with_name(f"metrics.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
         metrics.rename(earlier)
     from lightning.pytorch.utilities.exceptions import SIGTERMException
+    failed = True
     try:
         before = None if resume else _val_loss(trainer, module, data)
         trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
+        failed = False
     except SIGTERMException:  # during validation; StopOnSignal saved the step
         raise TrainingStopped(signal.SIGTERM, trainer.global_step, last) from None
     finally:
         if earlier is not None:
-            merge_logs(earlier, metrics)
+            try:
+                merge_logs(earlier, metrics)
+            except OSError as e:
+                if not failed:
+                    raise CannotWrite(metrics, e, f"the first attempt's rows are kept in {earlier}") from e
+                # the error that stopped training is the one to see (a folder turned read-only fails both)
+                log.warning("could not merge %s into %s (%s); the first attempt's rows are kept there", earlier,
+                            metrics.name, e.strerror)
     trainer.save_checkpoint(last)  # the final state, whatever the save interval
     if stop.signum is not None:
         raise TrainingStopped(stop.signum, trainer.global_step, last)
