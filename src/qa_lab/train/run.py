@@ -280,7 +280,9 @@ class StopOnNonFinite(L.Callback):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         loss = torch.zeros(()) if loss is None else loss.detach().float()  # None: every clip skipped, no step here
         weights = [p for p in pl_module.parameters() if p.requires_grad]
-        bad = ~torch.stack([torch.isfinite(p).all() for p in weights]).all() if weights else torch.tensor(False)
+        # a NaN or Inf anywhere makes its tensor's sum non-finite: 2 ms a step for make demo's 5.2 M trained weights,
+        # against 27-34 ms for an isfinite map per tensor (a sum that overflows fp32 is a run gone wrong as well)
+        bad = ~torch.stack([p.detach().sum() for p in weights]).isfinite().all() if weights else torch.tensor(False)
         state = torch.stack([loss.to(pl_module.device), bad.to(pl_module.device).float()])
         if trainer.world_size > 1:
             state = trainer.strategy.reduce(state, reduce_op="mean")  # a NaN on any rank reaches every rank
