@@ -387,3 +387,34 @@ def test_callbacks_are_lightning_callbacks():
     from qa_lab.train.callbacks import GenerationEval
     assert isinstance(GradientConflict(every_n_steps=3), L.Callback)
     assert isinstance(GenerationEval(None, per_task=1), L.Callback)
+
+
+def test_time_readout_has_a_record_per_time_token_of_each_timed_answer(tiny):
+    from qa_lab.study.introspection import time_readout
+
+    model, cfg, exs = tiny
+    srwt = [e for e in exs if e["task"] == "srwt"]
+    r = time_readout(model, cfg, srwt)
+    for c, ex in enumerate(srwt):  # N words -> N + 1 time tokens, the targets the answer's own times
+        want = [round(w["start"], 2) for w in ex["words"]]
+        got = r["target"][r["clip"] == c]
+        assert len(got) == len(ex["words"]) + 1 and np.allclose(got[:-1], want, atol=0.011)
+    assert ((r["argmax"] >= 0) & (r["argmax"] <= 30)).all()
+    assert ((r["p_target"] > 0) & (r["p_target"] <= r["p_times"]) & (r["p_times"] <= 1 + 1e-6)).all()
+    assert ((r["attention_window"] >= 0) & (r["attention_window"] <= 1 + 1e-6)).all()
+    assert ((r["window_share"] > 0) & (r["window_share"] <= 1)).all()
+    assert r["hidden"].shape == (len(r["target"]), model.language_model.config.hidden_size)
+    assert len(time_readout(model, cfg, [e for e in exs if e["task"] == "asr"])["target"]) == 0  # no time tokens
+
+
+def test_probe_times_finds_a_time_that_is_in_the_features_and_not_one_that_is_not():
+    from qa_lab.study.introspection import probe_times
+
+    rng = np.random.default_rng(0)
+    times = rng.uniform(0, 5, 400)
+    groups = np.repeat(np.arange(40), 10)
+    there = np.stack([times * 2 + rng.normal(0, 0.05, 400), rng.normal(size=400)], 1)
+    absent = rng.normal(size=(400, 2))
+    found, missed = probe_times(there, times, groups), probe_times(absent, times, groups)
+    assert found["mae"] < 0.1 * found["mae_constant"]
+    assert missed["mae"] > 0.9 * missed["mae_constant"]

@@ -83,6 +83,58 @@ def test_a_word_the_lm_does_not_expect_is_said_when_the_frames_spell_it():
             assert not {30, 31} & set(said)
 
 
+def test_silent_time_tokens_pass_between_the_words_the_frames_spell():
+    # frames that say 1 then 2; token 4 is a time token: never spelt, scored by the LM alone, and it leaves the
+    # spoken prefix as it was, so the frames still pick 2 after "1 <4>"
+    frames = torch.full((6, 6), -20.0)
+    for t, k in enumerate([1, 1, BLANK, 2, 2, BLANK]):
+        frames[t, k] = 0.0
+    lm = torch.tensor([[0.0, 0.0, 0.0, 2.0, 0.0, -1.0]])  # the LM prefers 3 (never spoken)
+    spoken = CTCPrefixScorer([frames.log_softmax(-1)], weight=0.7, blank=BLANK, eos=EOS, top_k=4)
+    silent = CTCPrefixScorer([frames.log_softmax(-1)], weight=0.7, blank=BLANK, eos=EOS, top_k=4, silent=[4])
+    logp = lm.log_softmax(-1)[0]
+    empty = torch.zeros((1, 0), dtype=torch.long)
+    first = silent(empty, lm)[0]
+    spoken(empty, lm)
+    assert float(first[4]) == pytest.approx(0.3 * float(logp[4]))  # (1 - w) log p_LM, no CTC term
+    assert int(first.argmax()) == 1
+    after_word = silent(torch.tensor([[1]]), lm)[0]
+    scored = silent(torch.tensor([[1, 4]]), lm)[0]
+    # "1 <4>" goes on as "1" does: the time token changed nothing the frames read, and 2 comes next
+    assert int(scored.argmax()) == 2 and float(scored[2]) == pytest.approx(float(after_word[2]))
+    plain = spoken(torch.tensor([[1]]), lm)[0]  # 4 as a spoken token: the frames never spell it
+    assert float(plain[4]) < float(after_word[4]) - 5
+
+
+def test_soft_time_targets_cost_less_near_the_target_and_leave_other_tokens_alone():
+    from types import SimpleNamespace
+
+    from qa_lab.core.model import AudioLLM, token_losses
+    V, time_ids = 3020, torch.arange(10, 3011)  # 3001 time tokens at ids 10..3010
+    target = torch.tensor([[3, 10 + 150, 7]])  # a word, <|1.50|>, a word
+    stub = SimpleNamespace(time_ids=time_ids, time_sigma=0.05)
+
+    def loss_for(peak: int) -> torch.Tensor:
+        logits = torch.zeros(1, 3, V)
+        logits[0, 1, 10 + peak] = 12.0  # the head bets on one time
+        logits[0, 0, 3] = logits[0, 2, 7] = 5.0
+        return AudioLLM.soft_time_losses(stub, logits, target, token_losses(logits, target))[0]
+
+    exact, near, far = loss_for(150), loss_for(154), loss_for(400)
+    assert exact[1] < near[1] < far[1]  # a near miss costs less than a far one
+    assert torch.equal(exact[[0, 2]], near[[0, 2]])  # words keep their cross-entropy
+    plain = token_losses(torch.zeros(1, 3, V), target)
+    assert torch.equal(AudioLLM.soft_time_losses(stub, torch.zeros(1, 3, V), target, plain)[[0, 0], [0, 2]],
+                       plain[[0, 0], [0, 2]])
+    from qa_lab.config import ConfigError, load_config
+    with pytest.raises(ConfigError, match="model.time_sigma=-0.1"):
+        load_config("base", ["model.time_sigma=-0.1"])
+    sharp = SimpleNamespace(time_ids=time_ids, time_sigma=0.001)  # a Gaussian narrower than the grid: cross-entropy
+    logits = torch.randn(1, 3, V)
+    assert torch.allclose(AudioLLM.soft_time_losses(sharp, logits, target, token_losses(logits, target)),
+                          token_losses(logits, target), atol=1e-4)
+
+
 def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus):
     from qa_lab.config import ConfigError, load_config
     from qa_lab.core.build import build
@@ -98,8 +150,15 @@ def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus
     cfg.decode.ctc_weight = 0.9
     for n in (1, 2):
         joint = run(model, cfg, [dict(e) for e in asr], max_new_tokens=6, num_beams=n)
+        joint_greedy = joint if n == 1 else joint_greedy
         assert len(joint) == len(asr) and all(isinstance(t, str) for t in joint)
         assert joint != plain[n]  # random frames and a random LM disagree: the frames change the answer
+    srwt = [e for e in read_manifest(corpus / "test.jsonl") if e["task"] == "srwt"]
+    cfg.decode.ctc_timed = True  # srwt's words jointly with the frames, its time tokens by the LM alone
+    timed = run(model, cfg, [dict(e) for e in srwt], max_new_tokens=8)
+    assert len(timed) == len(srwt) and all(t.startswith("<|") for t in timed)  # a random LM's times come first
+    assert run(model, cfg, [dict(e) for e in asr], max_new_tokens=6, num_beams=1) == joint_greedy
+    cfg.decode.ctc_timed = False
     cfg.decode.ctc_weight = 0.0
     before = run(model, cfg, [dict(e) for e in lid], max_new_tokens=4)
     cfg.decode.ctc_weight = 0.9

@@ -178,7 +178,8 @@ def test_remote_code_preset_needs_opt_in():
 
 
 @pytest.mark.parametrize("overrides", [["model.projector=mlp"], ["model.audio_padding=pad30"],
-                                       ["model.pool_stride=1"], ["model.audio_norm=true"]])
+                                       ["model.pool_stride=1"], ["model.audio_norm=true"],
+                                       ["model.frame_times=true", "model.time_sigma=0.08"]])
 def test_variants_train_and_decode(corpus, overrides):
     cfg = _cfg("stage=finetune", *overrides)
     model = build(cfg)

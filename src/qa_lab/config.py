@@ -100,6 +100,12 @@ class ModelConfig:
     that attends to a sound's frames could read which clip they belong to. Measured on tiny-cpu, 1500 chat-stage
     steps: chat_compare stayed a constant answer, and held-out event accuracy was 18 % (56 and 14 % over two seeds
     without the codes) (experiments/results/chat-tiny-cpu)."""
+    time_sigma: float = 0.0
+    """Time tokens as ordered classes: a time-token target is trained as a Gaussian over the time tokens around it
+    (standard deviation in seconds; the loss is its KL divergence from the LM head's distribution, so a near miss
+    costs less than a far one and every neighbour's row learns from each target). 0 = plain cross-entropy, the
+    paper's recipe. The per-task losses of timed answers are then KL divergences (0 at a perfect match), not
+    cross-entropies."""
     train_encoder_layers: int = 0
     """Top audio-tower layers (with its final norm) that train even when audio_tower is frozen (model.freeze, stage
     sft). The frozen layers below run once per clip and their output is cached (qa_lab.core.features), so a step runs
@@ -116,6 +122,8 @@ class ModelConfig:
             raise ConfigError(f"model.pool_stride={self.pool_stride}: expected >= 1")
         if self.ctc_weight < 0:
             raise ConfigError(f"model.ctc_weight={self.ctc_weight}: expected >= 0")
+        if self.time_sigma < 0:
+            raise ConfigError(f"model.time_sigma={self.time_sigma}: expected a standard deviation >= 0 (seconds)")
         if self.train_encoder_layers < 0:
             raise ConfigError(f"model.train_encoder_layers={self.train_encoder_layers}: expected >= 0")
         if self.ctc_layer is not None and self.ctc_layer < 0:
@@ -390,6 +398,10 @@ class DecodeConfig:
     """Joint CTC / LM decoding of transcription tasks (asr, asr_noise): each next token is scored by
     (1 - w) log p_LM + w x its CTC prefix score from the model's own audio frames (qa_lab.core.ctc). 0 = the LM alone.
     Needs a model trained with model.ctc_weight > 0. `--ctc-weight` overrides it."""
+    ctc_timed: bool = False
+    """SRWT answers decoded jointly with the frames' CTC as transcripts are (decode.ctc_weight): the words are scored
+    by the LLM and the frames, the time tokens by the LLM alone (they stay outside what the frames spell), so every
+    time in the answer is still the LLM's own token."""
     monotone_times: bool = True
     """SRWT answers: a time token may not be earlier than the one before it (Whisper's timestamp rule), so answers
     never fail to parse for decreasing times."""

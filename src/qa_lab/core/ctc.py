@@ -20,9 +20,12 @@ from transformers import LogitsProcessor
 
 NEG = -1e30  # log(0) that survives arithmetic without NaNs
 # Tasks whose answer is the plain transcript, the only ones the CTC can score. srwt (time tokens around the
-# words, scored by the LM alone) was measured and left out: at weight 0.2 and 0.5 the frames split words into
-# pieces between time tokens and format errors rose from 21 to 35 and 56 of 75 (experiments/results/listen-diagnosis/).
+# words) was measured and left out when its time tokens were scored as spoken tokens the frames never spell: at
+# weight 0.2 and 0.5 the frames split words into pieces between time tokens and format errors rose from 21 to 35 and
+# 56 of 75 (experiments/results/listen-diagnosis/). With its time tokens silent (outside the spoken prefix, scored by
+# the LM alone) it is decoded jointly when decode.ctc_timed is on.
 TASKS = ("asr", "asr_noise")
+TIMED_TASKS = ("srwt",)
 
 
 class CTCPrefixScorer(LogitsProcessor):
@@ -40,12 +43,16 @@ class CTCPrefixScorer(LogitsProcessor):
     """
 
     def __init__(self, frames: list[torch.Tensor], weight: float, blank: int, eos: int,
-                 num_beams: int = 1, top_k: int = 8, frame_k: int = 2, max_frame_tokens: int = 64):
-        """frame_k=0 scores the LM's candidates only (the decoding before 2026-12-04)."""
+                 num_beams: int = 1, top_k: int = 8, frame_k: int = 2, max_frame_tokens: int = 64,
+                 silent: list[int] | tuple = ()):
+        """frame_k=0 scores the LM's candidates only (the decoding before 2026-12-04). `silent`: tokens that are not
+        said (an SRWT answer's time tokens): they never enter the spoken prefix, so the frames neither favour nor
+        penalise them, and each scores (1 - w) log p_LM, as a word the frames spell for sure would."""
         if not 0.0 < weight <= 1.0:
             raise ValueError(f"CTC decoding weight must be in (0, 1], got {weight}")
         self.weight, self.blank, self.eos, self.top_k, self.num_beams = weight, blank, eos, top_k, num_beams
-        self.skip = frozenset((eos, blank))  # never part of the spoken prefix
+        self.silent = torch.tensor(sorted(set(silent)), dtype=torch.long)
+        self.skip = frozenset((eos, blank, *silent))  # never part of the spoken prefix
         t_max = max(f.shape[0] for f in frames)
         v = frames[0].shape[1]
         # pad every clip to t_max with frames that say "blank" for sure: the recursions then carry each clip's
@@ -114,4 +121,6 @@ class CTCPrefixScorer(LogitsProcessor):
             n, b, _ = self.states[(clips[r], prefixes[r])]
             end = float(torch.logaddexp(n[-1], b[-1])) - float(before[r])  # the frames spell exactly the prefix
             out[r, self.eos] = (1 - w) * logp[r, self.eos] + w * end
+        if len(self.silent):  # the prefix stays as it is: no CTC term
+            out[:, self.silent] = (1 - w) * logp[:, self.silent]
         return out.to(scores.dtype)

@@ -78,7 +78,7 @@ class AudioLLM(nn.Module):
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
                  ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
                  frame_times: bool = False, audio_norm: bool = False, tower: str = "whisper",
-                 clip_codes: bool = False):
+                 clip_codes: bool = False, time_sigma: float = 0.0):
         super().__init__()
         if tower not in ("whisper", "qwen2-audio"):
             raise ValueError(f"tower={tower!r}: expected whisper or qwen2-audio")
@@ -94,7 +94,8 @@ class AudioLLM(nn.Module):
             raise ValueError("model.train_encoder_layers needs model.audio_padding=real (its cache is per clip length)")
         self.train_encoder_layers = train_encoder_layers
         self.frame_times = frame_times
-        if frame_times:
+        self.time_sigma = time_sigma
+        if frame_times or time_sigma > 0:  # the time tokens' ids in time order
             from qa_lab.prompts.tags import TIME_TOKENS
             self.register_buffer("time_ids", torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS))),
                                  persistent=False)
@@ -286,6 +287,8 @@ class AudioLLM(nn.Module):
         logits = out.logits[:, :-1]  # (B, keep-1, V) predicting labels[:, L-keep+1:], in the LLM's dtype
         target = labels[:, labels.shape[1] - keep + 1:]
         tok_loss = token_losses(logits, target)
+        if self.time_sigma > 0:
+            tok_loss = self.soft_time_losses(logits, target, tok_loss)
         n_tokens = (target != IGNORE).sum(1)
         loss_sum = tok_loss.sum(1)
         loss = loss_sum.sum() / n_tokens.sum().clamp(min=1)
@@ -295,6 +298,21 @@ class AudioLLM(nn.Module):
             result["ctc"] = self.ctc_loss(frames, batch)
             result["loss"] = loss + self.ctc_weight * result["ctc"]
         return result
+
+    def soft_time_losses(self, logits: torch.Tensor, target: torch.Tensor, tok_loss: torch.Tensor) -> torch.Tensor:
+        """tok_loss with each time-token target's cross-entropy replaced by KL(q || p): q a Gaussian over the time
+        tokens around the target (model.time_sigma seconds), p the LM head's distribution over the whole vocabulary
+        (mass on other tokens is lost, as the format demands)."""
+        is_time = torch.isin(target, self.time_ids)
+        if not is_time.any():
+            return tok_loss
+        order = self.time_ids.argsort()
+        k = order[torch.searchsorted(self.time_ids[order], target[is_time])]  # each target's place in time order
+        logp = logits[is_time].float().log_softmax(-1)[:, self.time_ids]  # (K, 3001)
+        grid = torch.arange(len(self.time_ids), device=k.device, dtype=torch.float32)
+        q = (-0.5 * ((grid[None] - k[:, None]) / (self.time_sigma * 100)) ** 2).softmax(-1)
+        kl = (q * (q.clamp(min=1e-30).log() - logp)).sum(-1)
+        return torch.where(is_time, torch.zeros_like(tok_loss).masked_scatter(is_time, kl), tok_loss)
 
     def frame_logits(self, hidden_states: tuple[torch.Tensor, ...], audio_mask: torch.Tensor) -> torch.Tensor:
         """The LM head's logits at every audio frame (N_frames, V), in `audio_mask` order, read from layer
@@ -339,13 +357,15 @@ class AudioLLM(nn.Module):
         return list(logp.split(split))
 
     def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, ctc_weight: float = 0.0,
-                 stop_ids: list[int] | tuple = (), **generate_kwargs) -> list[list[int]]:
+                 stop_ids: list[int] | tuple = (), ctc_silent: list[int] | tuple = (),
+                 **generate_kwargs) -> list[list[int]]:
         """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example, up to the
         end-of-sequence token or any of `stop_ids` (e.g. a dialogue turn's <|im_end|>).
 
         Greedy (num_beams=1) or beam search; ctc_weight > 0 decodes jointly with the CTC prefix scores of the
-        model's own frames (qa_lab.core.ctc; for transcription prompts of a model trained with the CTC loss). Other
-        keyword arguments go to transformers' generate()."""
+        model's own frames (qa_lab.core.ctc; for transcription prompts of a model trained with the CTC loss), with
+        the tokens `ctc_silent` (an SRWT answer's time tokens) outside what the frames spell. Other keyword arguments
+        go to transformers' generate()."""
         embeds = self.embed(batch)
         tok = self.tokenizer
         mask = batch["attention_mask"]
@@ -360,7 +380,7 @@ class AudioLLM(nn.Module):
             from transformers import LogitsProcessorList
             from qa_lab.core.ctc import CTCPrefixScorer
             scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
-                                     eos=tok.eos_token_id, num_beams=num_beams)
+                                     eos=tok.eos_token_id, num_beams=num_beams, silent=ctc_silent)
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
         out = self.language_model.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,

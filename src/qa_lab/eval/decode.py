@@ -126,8 +126,11 @@ def _generate(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds:
     for batch_idx, batch in _batches(model, cfg, examples, batch_seconds, max_batch_size, progress):
         task = examples[batch_idx[0]]["task"]
         cap = max_new_tokens or tasks.get(task).max_new_tokens
-        w = cfg.decode.ctc_weight if task in ctc.TASKS else 0.0
+        timed_ctc = cfg.decode.ctc_timed and task in ctc.TIMED_TASKS
+        w = cfg.decode.ctc_weight if task in ctc.TASKS or timed_ctc else 0.0
         extra = {}
+        if timed_ctc and w > 0:  # the words jointly with the frames, the time tokens by the LLM alone
+            extra["ctc_silent"] = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
         if tasks.get(task).family == "dialogue":  # an assistant turn ends with <|im_end|>
             extra["stop_ids"] = chat_token_ids(model.tokenizer)[1:]
         if task in TIMED and cfg.decode.monotone_times:

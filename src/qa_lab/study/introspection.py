@@ -206,3 +206,98 @@ def dialogue_listening(model, cfg, dialogues: list[dict], max_attention_examples
     report["attention_per_clip"] = [round(float(np.mean(per_clip[k])), 4) for k in sorted(per_clip)]
     model.train(was_training)
     return report
+
+
+@torch.no_grad()
+def time_readout(model, cfg, examples: list[dict], window: float = 0.1, max_examples: int | None = None) -> dict:
+    """Where a timed answer's time tokens come from, teacher-forced on held-out srwt / grounding examples (with
+    targets), one record per answer position whose target is a time token:
+
+    target: the target time (s); index: the time token's place in its answer (0 = first); clip_seconds: the clip's
+    length; argmax: the time the LM head ranks first among the time tokens; expected: the mean time under its
+    distribution over the time tokens; p_target: the probability of the exact target token; p_times: the
+    probability mass on all time tokens (the format); attention_window: the attention mass (mean over heads and
+    layers) on the audio frames within `window` s of the target, over the mass on all the clip's frames;
+    attention_window_heads: the same per layer and head (n_layers x n_heads values per record: one head that finds
+    the word is diluted in the mean); window_share: the share of the clip's frames within that window (what uniform
+    attention would give);
+    hidden: the last layer's hidden state at the position (rows of a linear probe, `probe_times`).
+    Every field is a numpy array over the records; `clip` numbers the example each record came from."""
+    from qa_lab.prompts import tags
+    from qa_lab.prompts.tasks import target
+    was_training = model.training
+    model.eval()
+    time_ids = torch.tensor(model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS)))
+    seconds = torch.arange(len(time_ids), dtype=torch.float64) / 100
+    rank = {int(t): k for k, t in enumerate(time_ids)}
+    llm = model.language_model
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    before = base.config._attn_implementation
+    base.set_attn_implementation("eager")
+    rows: dict[str, list] = {k: [] for k in ("clip", "target", "index", "clip_seconds", "argmax", "expected",
+                                             "p_target", "p_times", "attention_window", "attention_window_heads",
+                                             "window_share", "hidden")}
+    try:
+        for c, ex in enumerate(examples[:max_examples]):
+            batch = batch_for(model, cfg, [ex], [target(ex)])
+            out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"], use_cache=False,
+                      output_attentions=True, output_hidden_states=True)
+            labels = batch["labels"][0]
+            at = [p for p in (labels != IGNORE).nonzero()[:, 0].tolist() if int(labels[p]) in rank]
+            if not at:
+                continue
+            pos = torch.tensor(at) - 1  # the positions that predict each time token
+            logp = out.logits[0, pos].float().log_softmax(-1)
+            p = logp.exp()
+            p_time = p[:, time_ids]  # (K, 3001)
+            audio = batch["audio_mask"][0].nonzero()[:, 0]
+            heads = torch.stack([a[0].float() for a in out.attentions])[:, :, pos][..., audio]  # (n_l, H, K, T_a)
+            attn = heads.mean((0, 1))  # (K, T_audio)
+            frame_t = (torch.arange(len(audio)) + 0.5) * model.frame_seconds
+            for k, p_at in enumerate(at):
+                t = rank[int(labels[p_at])] / 100
+                near = (frame_t - t).abs() <= window
+                rows["clip"].append(c)
+                rows["target"].append(t)
+                rows["index"].append(k)
+                rows["clip_seconds"].append(len(audio) * model.frame_seconds)
+                rows["argmax"].append(float(seconds[int(p_time[k].argmax())]))
+                rows["expected"].append(float((p_time[k].double() / p_time[k].sum()) @ seconds))
+                rows["p_target"].append(float(p_time[k, rank[int(labels[p_at])]]))
+                rows["p_times"].append(float(p_time[k].sum()))
+                rows["attention_window"].append(float(attn[k, near].sum() / attn[k].sum().clamp(min=1e-12)))
+                on = heads[:, :, k]  # (n_l, H, T_audio)
+                rows["attention_window_heads"].append(
+                    (on[..., near].sum(-1) / on.sum(-1).clamp(min=1e-12)).flatten().cpu().numpy())
+                rows["window_share"].append(float(near.float().mean()))
+                rows["hidden"].append(out.hidden_states[-1][0, pos[k]].float().cpu().numpy())
+    finally:
+        base.set_attn_implementation(before)
+        model.train(was_training)
+    return {k: np.array(v) for k, v in rows.items()}
+
+
+def probe_times(features: np.ndarray, times: np.ndarray, groups: np.ndarray, folds: int = 5,
+                ridges: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0)) -> dict:
+    """Is the time in the features? A ridge regression from `features` (N, d, standardised) to `times` (N,),
+    cross-validated with whole groups (clips) held out per fold: the mean absolute error (s) of the held-out
+    predictions at the best of `ridges` (the choice is made on the same folds, so slightly optimistic), against the
+    error of predicting the training folds' mean time."""
+    x = (features - features.mean(0)) / (features.std(0) + 1e-8)
+    x = np.concatenate([x, np.ones((len(x), 1))], 1).astype(np.float64)
+    fold_of = np.unique(groups, return_inverse=True)[1] % folds
+    const = np.zeros(len(times))
+    errors = {}
+    for ridge in ridges:
+        pred = np.zeros(len(times))
+        for f in range(folds):
+            tr, te = fold_of != f, fold_of == f
+            if not te.any() or not tr.any():
+                continue
+            reg = ridge * np.eye(x.shape[1])
+            reg[-1, -1] = 0.0  # the bias is not shrunk
+            w = np.linalg.solve(x[tr].T @ x[tr] + reg, x[tr].T @ times[tr])
+            pred[te], const[te] = x[te] @ w, times[tr].mean()
+        errors[ridge] = float(np.abs(pred - times).mean())
+    best = min(errors, key=errors.get)
+    return {"mae": errors[best], "ridge": best, "mae_constant": float(np.abs(const - times).mean())}
