@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from qa_lab.config import load_config, to_yaml
-from qa_lab.core import checkpoint
+from qa_lab.core import checkpoint, weights
 from qa_lab.errors import CannotWrite
 
 
@@ -27,7 +27,7 @@ def test_a_checkpoint_that_would_run_code_is_refused(tmp_path):
     marker = tmp_path / "ran"
     bad = tmp_path / "bad.ckpt"
     torch.save({"state_dict": {"model.x": torch.zeros(2)}, "payload": _Plant(marker)}, bad)
-    for read in (checkpoint.trained_weights, checkpoint.load_checkpoint):
+    for read in (weights.trained_weights, checkpoint.load_checkpoint):
         with pytest.raises(ValueError, match=rf"{bad}: refused"):
             read(bad)
     assert not marker.exists()
@@ -44,11 +44,11 @@ def test_empty_truncated_and_foreign_files_are_named(tmp_path):
     torch.save([1, 2, 3], foreign)
     text = tmp_path / "notes.ckpt"
     text.write_text("not a checkpoint\n")
-    assert torch.equal(checkpoint.trained_weights(good)["x"], torch.arange(100_000.0))
+    assert torch.equal(weights.trained_weights(good)["x"], torch.arange(100_000.0))
     for path, why in ((empty, "empty"), (cut, "truncated or corrupt"), (text, "truncated or corrupt"),
                       (foreign, "not a Lightning checkpoint")):
         with pytest.raises(ValueError, match=f"{path}: .*{why}"):
-            checkpoint.trained_weights(path)
+            weights.trained_weights(path)
 
 
 @pytest.mark.parametrize("allow", [False, True])
@@ -68,7 +68,7 @@ def test_a_loaded_config_cannot_turn_on_remote_code(tmp_path, monkeypatch, allow
         seen.append(cfg.model.trust_remote_code)
         raise RuntimeError("stop before building")
 
-    monkeypatch.setattr("qa_lab.core.build.build", build)
+    monkeypatch.setattr(checkpoint, "build", build)
     asked = []  # the tokenizer's trust_remote_code, always said (None lets an auto_map ask y/N on stdin)
     monkeypatch.setattr(checkpoint, "AutoTokenizer", type("T", (), {"from_pretrained": staticmethod(
         lambda p, **kw: asked.append(kw["trust_remote_code"]))}))
@@ -141,7 +141,7 @@ def test_a_save_that_fails_midway_leaves_the_previous_checkpoint_whole(tmp_path,
                                               "kept whole$"):
             io.save_checkpoint({"state_dict": {"model.x": torch.zeros(4 << 20)}}, last)  # 16 MiB
     assert last.read_bytes() == before and sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
-    assert torch.equal(checkpoint.trained_weights(last)["x"], torch.ones(3))
+    assert torch.equal(weights.trained_weights(last)["x"], torch.ones(3))
 
 
 def test_a_folder_turned_read_only_mid_save_names_the_checkpoint_not_the_clean_up(tmp_path, monkeypatch):
@@ -213,5 +213,5 @@ def test_a_checkpoint_that_would_call_a_blocked_module_is_refused_not_called_cor
     bad = tmp_path / "shell.ckpt"
     torch.save({"state_dict": {"model.x": torch.zeros(2)}, "payload": _Shell(marker)}, bad)
     with pytest.raises(ValueError, match=rf"{bad}: refused: .*unsupported GLOBAL \w+\.system") as e:
-        checkpoint.trained_weights(bad)
+        weights.trained_weights(bad)
     assert "corrupt" not in str(e.value) and not marker.exists()

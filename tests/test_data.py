@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from qa_lab.core.model import IGNORE
+from qa_lab.frames import IGNORE
 from qa_lab.core.tokenizer import tiny_tokenizer
 from qa_lab.data.dataset import AudioTextDataset, BucketBatchSampler, Collator, eval_batches, pack
 from qa_lab.data.manifest import read_manifest

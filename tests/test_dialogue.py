@@ -51,7 +51,7 @@ def test_both_content_forms_read_alike_and_render_with_audio_labels_and_assistan
                                                                                        chat_model):
     from qa_lab.data.dataset import AudioTextDataset, Collator
     from qa_lab.data.manifest import read_manifest
-    from qa_lab.data.audio import pooled_lengths
+    from qa_lab.frames import pooled_lengths
     cfg, model = chat_model
     exs = read_manifest(_dialogues(corpus, tmp_path))
     assert exs[0]["_turns"] == exs[1]["_turns"] and exs[0]["task"] == "chat" and len(exs[0]["_audio_paths"]) == 2
@@ -113,7 +113,7 @@ def test_the_tiny_model_learns_multi_turn_multi_audio_dialogues_until_its_answer
     from qa_lab.config import load_config
     from qa_lab.core.build import build
     from qa_lab.data.dataset import AudioTextDataset, Collator
-    from qa_lab.data.dialogue import answer
+    from qa_lab.prompts.chatml import answer
     from qa_lab.data.manifest import read_manifest
     from qa_lab.eval.decode import run
     a, b, c = (str(corpus / p) for p in _corpus_clips(corpus, 3))
@@ -277,7 +277,7 @@ def test_dialogue_listening_scores_the_last_answer_and_splits_its_attention_by_c
 def test_clip_codes_tell_a_rows_clips_apart_by_their_number(corpus, tmp_path, smoke_overrides, codes):
     from qa_lab.config import load_config
     from qa_lab.core.build import build
-    from qa_lab.data.audio import pooled_lengths
+    from qa_lab.frames import pooled_lengths
     from qa_lab.data.manifest import read_manifest
     from qa_lab.study.introspection import batch_for
     cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", "stage=sft", f"model.clip_codes={codes}"])
@@ -339,7 +339,7 @@ def test_data_check_and_shard_read_every_clip_of_a_dialogue(corpus, tmp_path):
 
     from qa_lab.data.audio import load_audio
     from qa_lab.data.manifest import check_manifest, read_manifest
-    from qa_lab.data.shards import write_shards
+    from qa_lab.data.shard_writer import write_shards
     clips = list(dict.fromkeys(json.loads(x)["audio"] for x in (corpus / "train.jsonl").read_text().splitlines()))
     a, b = (str(corpus / p) for p in clips[:2])  # two different clips
     turn = lambda role, content: {"role": role, "content": content}  # noqa: E731

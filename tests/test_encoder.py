@@ -3,8 +3,9 @@ import torch
 from transformers import WhisperConfig
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from qa_lab.core.encoder import encode_pad30, encode_real, encoder_lengths, pooled_lengths
-from qa_lab.core.presets import PRESETS
+from qa_lab.core.encoder import encode_pad30, encode_real
+from qa_lab.frames import encoder_lengths, pooled_lengths
+from qa_lab.presets import PRESETS
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,11 @@ from transformers import Qwen2Config, Qwen2ForCausalLM, WhisperConfig, WhisperFo
 
 from qa_lab.config import load_config
 from qa_lab.core.build import build
-from qa_lab.core.presets import PRESETS
+from qa_lab.presets import PRESETS
 from qa_lab.core.stages import count_parameters
 from qa_lab.core.tokenizer import tag_token_ids
-from qa_lab.data.dataset import IGNORE, AudioTextDataset, Collator
+from qa_lab.data.dataset import AudioTextDataset, Collator
+from qa_lab.frames import IGNORE
 from qa_lab.data.manifest import read_manifest
 
 

@@ -11,7 +11,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.config import load_config
 from qa_lab.core.build import build
-from qa_lab.core.presets import PRESETS
+from qa_lab.presets import PRESETS
 from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
 from qa_lab.train import parts
 from qa_lab.train.parts import PartsSpec, parts_dir, parts_hash, parts_overrides, pretrain_parts, verify

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from qa_lab.data.audio import SAMPLE_RATE
+from qa_lab.frames import SAMPLE_RATE
 
 PROMPT = "Detect the language and recognize the speech: <|en|>"  # what the kit's asr task reads in qwen2-audio format
 

@@ -10,7 +10,7 @@ import pytest
 from qa_lab.config import load_config
 from qa_lab.data.audio import AudioError, load_audio
 from qa_lab.data.manifest import check_manifest, read_manifest
-from qa_lab.data.shards import write_shards
+from qa_lab.data.shard_writer import write_shards
 
 
 @pytest.fixture

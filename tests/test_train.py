@@ -141,7 +141,7 @@ def test_sft_starts_from_pretrain_weights(smoke_overrides):
     pre_dir, pre = train(load_config("base", smoke_overrides + ["stage=pretrain"]), report_examples=0)
     ckpt = pre_dir / "checkpoints" / "last.ckpt"
     from qa_lab.core.build import build
-    from qa_lab.core.checkpoint import init_from
+    from qa_lab.core.weights import init_from
     fresh_w = build(load_config("base", smoke_overrides + ["stage=sft"])).audio_tower.layers[0].fc1.weight
     sft = build(load_config("base", smoke_overrides + ["stage=sft", f"init_from={ckpt}"]))
     trained_w = pre.model.audio_tower.layers[0].fc1.weight

@@ -202,7 +202,7 @@ def _data_prepare(a) -> None:
 
 
 def _data_shard(a) -> None:
-    from qa_lab.data.shards import write_shards
+    from qa_lab.data.shard_writer import write_shards
     out = write_shards(a.manifest, a.out, shard_mb=a.shard_mb, overwrite=a.overwrite)
     shards = sorted(out.parent.glob("*.tar"))
     print(f"[qa-lab] {len(shards)} shard(s), {sum(f.stat().st_size for f in shards) / 2**20:.1f} MiB; "
@@ -432,7 +432,7 @@ def parse_args(argv: list[str] | None = None):
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.func in (_train, _infer, _eval, _ablate, _pretrain_parts, _export):
-        from qa_lab.train.run import quiet_libraries
+        from qa_lab.train.quiet import quiet_libraries
         quiet_libraries()
     try:
         args.func(args)

@@ -11,6 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from qa_lab.presets import PRESETS, qwen2_audio_source
 from qa_lab.prompts.tags import FORMATS
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
@@ -38,7 +39,7 @@ def _check(value: Any, allowed: tuple, key: str) -> None:
 class ModelConfig:
     preset: str = "tiny"
     """Architecture and checkpoints: tiny | mini | qwen-audio-7b | whisper-large-v2+qwen2.5-7b | qwen2-audio-7b |
-    qwen2-audio-7b-instruct (see qa_lab.core.presets)."""
+    qwen2-audio-7b-instruct (see qa_lab.presets)."""
     qwen2_audio: str | None = None
     """A Qwen2AudioForConditionalGeneration checkpoint (hub id or local folder) to start from instead of the preset's
     parts: its audio tower, projector, LLM and tokenizer (qa_lab.core.qwen2_audio). Needs tags.format=qwen2-audio
@@ -112,7 +113,6 @@ class ModelConfig:
     only these: adapting the top of a frozen Whisper to new voices at a fraction of a full tower's cost."""
 
     def __post_init__(self) -> None:
-        from qa_lab.core.presets import PRESETS
         for part in self.freeze:
             _check(part, PARTS, "model.freeze")
         _check(self.preset, tuple(PRESETS), "model.preset")
@@ -457,7 +457,6 @@ class Config:
 
     def __post_init__(self) -> None:
         _check(self.stage, STAGES, "stage")
-        from qa_lab.core.presets import qwen2_audio_source
         source = qwen2_audio_source(self.model)
         if source:
             # the instruction-tuned checkpoint answers in ChatML; the base one reads plain instructions; a local

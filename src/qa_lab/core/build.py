@@ -11,9 +11,10 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.config import Config, ModelConfig
 from qa_lab.core.model import AudioLLM, init_time_codes, load_whisper_encoder
-from qa_lab.core.presets import PRESETS, qwen2_audio_source
 from qa_lab.core.stages import apply_stage
 from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
+from qa_lab.core.weights import init_from
+from qa_lab.presets import PRESETS, qwen2_audio_source
 
 log = logging.getLogger(__name__)
 VOCAB_MULTIPLE = 64
@@ -105,8 +106,7 @@ def build(cfg: Config, tokenizer=None) -> AudioLLM:
     tokenizer = tokenizer or build_tokenizer(cfg)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, tokenizer)
-    if cfg.init_from:  # before and after the stage wraps the model: see core.checkpoint.init_from
-        from qa_lab.core.checkpoint import init_from
+    if cfg.init_from:  # before and after the stage wraps the model: see core.weights.init_from
         loaded = init_from(model, cfg.init_from, require=False)
         model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)
         loaded += init_from(model, cfg.init_from, require=not loaded)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
 import torch
@@ -13,8 +12,11 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
 from qa_lab.config import Config, from_yaml, from_yaml_text, to_yaml
+from qa_lab.core.build import build
 from qa_lab.core.model import AudioLLM
+from qa_lab.core.weights import read_checkpoint
 from qa_lab.errors import CannotWrite
+from qa_lab.presets import qwen2_audio_source
 
 log = logging.getLogger(__name__)
 
@@ -59,35 +61,6 @@ def _load_trainable(model: AudioLLM, state: dict[str, torch.Tensor], source: Pat
                          f"missing {lacking[:3]}, unexpected {list(unexpected)[:3]}")
 
 
-# how torch's weights-only unpickler words a refusal, as torch 2.13 does: "Unsupported global: GLOBAL x.y was not an
-# allowed global ...", "Trying to load unsupported GLOBAL posix.system whose module posix is blocked" (os, sys),
-# "Trying to call reduce for unrecognized function ...", "Can only build ... allowlisted via `add_safe_globals`"
-_REFUSED = re.compile(r"unsupported global|unrecognized function|add_safe_globals", re.IGNORECASE)
-
-
-def _read_checkpoint(path: Path) -> tuple[str | None, dict[str, torch.Tensor]]:
-    """A Lightning checkpoint -> (its qa-lab config yaml, if any; trained weights by AudioLLM name).
-
-    Read with torch's weights-only unpickler: a checkpoint holds tensors and plain containers, so a file that needs
-    anything else (a pickle that would run code) is refused, as is an empty, truncated or foreign file, each by name."""
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{path}: empty checkpoint file (a save that never finished?)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  a damaged file fails in many ways (unpickling, zip, struct, EOF)
-        unsafe = [line.strip() for line in str(e).splitlines() if _REFUSED.search(line)]
-        if unsafe:
-            raise ValueError(f"{path}: refused: it holds objects beyond tensors and plain containers, which loading "
-                             f"would execute ({unsafe[0]})") from None
-        why = (str(e).splitlines() or [type(e).__name__])[-1]
-        raise ValueError(f"{path}: not a readable checkpoint (truncated or corrupt: {why})") from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise ValueError(f"{path}: not a Lightning checkpoint (no state_dict inside)")
-    return ckpt.get("qa_lab_config"), {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
-
-
 def _checkpoint_step(path: Path) -> int:
     """The step in a checkpoint's file name (step120.ckpt -> 120; last.ckpt and others -> -1)."""
     stem = path.stem.removeprefix("step")
@@ -96,7 +69,7 @@ def _checkpoint_step(path: Path) -> int:
 
 def _stored_step(path: Path) -> int | None:
     """The global_step a checkpoint holds, read memory-mapped (its tensors stay on disk); -1 when it holds none, None
-    when it cannot be opened (empty, truncated, foreign: _read_checkpoint says which)."""
+    when it cannot be opened (empty, truncated, foreign: read_checkpoint says which)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001  a damaged file fails in many ways
@@ -125,7 +98,7 @@ def resume_point(path: str | Path) -> tuple[Path, str | None]:
         step = _stored_step(p)
         if step is None:
             try:
-                _read_checkpoint(p)
+                read_checkpoint(p)
             except ValueError as e:
                 problems.append(str(e))
                 continue
@@ -137,7 +110,7 @@ def resume_point(path: str | Path) -> tuple[Path, str | None]:
         ranked = [given] + [p for p in ranked if p != given]
     for candidate in ranked:
         try:
-            config_yaml, _ = _read_checkpoint(candidate)
+            config_yaml, _ = read_checkpoint(candidate)
         except ValueError as e:
             problems.append(str(e))
             continue
@@ -175,9 +148,8 @@ def _saved_tokenizer(folder: Path, trust_remote_code: bool):
 def load_checkpoint(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
     """A Lightning checkpoint from `qa-lab train` -> (config, model in eval mode). Remote modelling code runs only
     with `trust_remote_code` (the checkpoint's own config cannot enable it)."""
-    from qa_lab.core.build import build
     path = Path(path)
-    config_text, state = _read_checkpoint(path)
+    config_text, state = read_checkpoint(path)
     if config_text is None:
         raise ValueError(f"{path}: not a qa-lab checkpoint (no qa_lab_config inside)")
     cfg = _no_remote_code(from_yaml_text(config_text, str(path)), path, trust_remote_code)
@@ -190,7 +162,6 @@ def load_checkpoint(path: str | Path, trust_remote_code: bool = False) -> tuple[
 def load_export(path: str | Path, trust_remote_code: bool = False) -> tuple[Config, AudioLLM]:
     """An export folder from `qa-lab export` -> (config, model in eval mode). Remote modelling code runs only with
     `trust_remote_code` (the export's config.yaml cannot enable it)."""
-    from qa_lab.core.build import build
     path = Path(path)
     for need in ("config.yaml", "tokenizer", "trainable.safetensors"):
         if not (path / need).exists():
@@ -199,56 +170,6 @@ def load_export(path: str | Path, trust_remote_code: bool = False) -> tuple[Conf
     model = build(cfg, _saved_tokenizer(path / "tokenizer", cfg.model.trust_remote_code))
     _load_trainable(model, load_file(path / "trainable.safetensors"), path / "trainable.safetensors")
     return cfg, model.eval()
-
-
-def trained_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The trained weights stored in a checkpoint file or an export folder, by AudioLLM parameter name."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "trainable.safetensors").is_file():
-            raise FileNotFoundError(f"{path}: not a qa-lab export (missing trainable.safetensors)")
-        return load_file(path / "trainable.safetensors")
-    return _read_checkpoint(path)[1]
-
-
-def _canonical(name: str) -> str:
-    """A parameter name without peft's wrapping (LoRA base layers, trainable-token adapters, PeftModel nesting)."""
-    return (name.replace(".base_model.model.", ".").replace(".base_layer.", ".")
-            .replace(".token_adapter.", "."))
-
-
-def _token_rows(name: str) -> bool:
-    """Whether a weight has one row per token: the token table, the LM head, peft's trained token rows."""
-    return any(k in name for k in ("embed_tokens", "lm_head", "trainable_tokens_delta"))
-
-
-def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[str]:
-    """Copy the weights another run trained into `model` (same weight under peft or not, same shape); returns
-    the names loaded in `model`.
-
-    Names are compared without peft's wrapping, so a full-stage checkpoint (plain names) initialises a LoRA
-    model's base weights and a pretrain checkpoint initialises sft. core.build.build calls this before the stage
-    wraps the model (base weights and embedding rows, which trainable-token copies then start from) and after
-    (LoRA and trainable-token weights of a peft source). LoRA weights of a source are not merged into base
-    weights. Errors if nothing matches and `require`.
-    """
-    state = model.state_dict()
-    own = {_canonical(k): (k, v.shape) for k, v in state.items()}
-    fits = {}
-    for k, v in trained_weights(path).items():
-        name, shape = own.get(_canonical(k), (None, None))
-        if name is None:
-            continue
-        if shape == v.shape:
-            fits[name] = v
-        elif _token_rows(name) and shape[1:] == v.shape[1:] and shape[0] > v.shape[0]:
-            # this model has more token rows (ChatML's, added last for dialogues, and the table's padding to 64):
-            # the source's rows come first, and the new ones keep their own start
-            fits[name] = torch.cat([v.to(state[name].dtype), state[name][v.shape[0]:]])
-    if not fits and require:
-        raise ValueError(f"init_from={path}: none of its weights match this model")
-    model.load_state_dict(fits, strict=False)
-    return sorted(fits)
 
 
 def load(path: str | Path, trust_remote_code: bool = False, chat: bool = False) -> tuple[Config, AudioLLM]:
@@ -268,7 +189,6 @@ def load_qwen2_audio(path: str | Path, chat: bool = False) -> tuple[Config, Audi
     config with model.qwen2_audio=path and tags.format qwen2-audio (chat: qwen2-audio-chat, for the instruct model);
     an error naming the folder if it is not one."""
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
     from qa_lab.core.qwen2_audio import check_source
     check_source(path)
     fmt = "qwen2-audio-chat" if chat else "qwen2-audio"
@@ -317,7 +237,6 @@ def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = Fals
     with replacing(out_dir, overwrite, "export folder") as out:
         if format == "qwen2-audio":
             from qa_lab.core import qwen2_audio
-            from qa_lab.core.presets import qwen2_audio_source
             qwen2_audio.export(model, out, source=qwen2_audio_source(cfg.model),
                                trust_remote_code=cfg.model.trust_remote_code)
         else:

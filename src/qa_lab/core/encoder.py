@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from qa_lab.data.audio import encoder_lengths, pooled_lengths  # noqa: F401  (re-exported: the encoder's frame counts)
+from qa_lab.frames import encoder_lengths, pooled_lengths
 
 MEL_FRAMES_30S = 3000
 

@@ -9,8 +9,10 @@ from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.core.encoder import encode_pad30, encode_pad30_masked, encode_real, encode_top
-from qa_lab.data.audio import HOP, SAMPLE_RATE, encoder_lengths, pooled_lengths
-from qa_lab.data.dataset import IGNORE
+from qa_lab.data.audio import AudioFront
+from qa_lab.frames import HOP, IGNORE, SAMPLE_RATE, encoder_lengths, pooled_lengths
+from qa_lab.prompts import tags
+from qa_lab.prompts.tags import TIME_TOKENS
 
 
 class TokenProjector(nn.Module):
@@ -85,7 +87,7 @@ class AudioLLM(nn.Module):
         if tower == "qwen2-audio" and pool_stride != 2:
             raise ValueError(f"model.pool_stride={pool_stride}: a Qwen2-Audio tower pools by 2 (its AvgPool1d)")
         # whisper: the kit's arrangement (final norm, then pooling). qwen2-audio: Qwen2-Audio's (pooling, then the
-        # norm), 128 mel bins and its processor's frame count (qa_lab.data.dataset.AudioFront)
+        # norm), 128 mel bins and its processor's frame count (qa_lab.data.audio.AudioFront)
         self.tower = tower
         n_enc = len(audio_tower.layers)
         if not 0 <= train_encoder_layers <= n_enc:
@@ -96,7 +98,6 @@ class AudioLLM(nn.Module):
         self.frame_times = frame_times
         self.time_sigma = time_sigma
         if frame_times or time_sigma > 0:  # the time tokens' ids in time order
-            from qa_lab.prompts.tags import TIME_TOKENS
             self.register_buffer("time_ids", torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS))),
                                  persistent=False)
         self.clip_codes = clip_codes
@@ -134,9 +135,7 @@ class AudioLLM(nn.Module):
 
     @property
     def front(self):
-        """How clips become this model's mel features and audio slots (qa_lab.data.dataset.AudioFront)."""
-        from qa_lab.data.dataset import AudioFront
-        from qa_lab.prompts import tags
+        """How clips become this model's mel features and audio slots (qa_lab.data.audio.AudioFront)."""
         markers = ((tags.QWEN2_AUDIO_BOS, tags.QWEN2_AUDIO_EOS) if self.tower == "qwen2-audio"
                    else (tags.AUDIO_START, tags.AUDIO_END))
         return AudioFront(self.audio_padding, self.tower, self.audio_tower.config.num_mel_bins, markers)
@@ -423,7 +422,6 @@ def time_codes(n: int, d: int) -> torch.Tensor:
 def init_time_codes(llm: PreTrainedModel, tokenizer) -> None:
     """Write time_codes into the time tokens' rows of the input embeddings and (when untied) the LM head, at the mean
     norm of the other rows, so that a time token and the audio frame at that time (model.frame_times) share a code."""
-    from qa_lab.prompts.tags import TIME_TOKENS
     ids = torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS)))
     tables = {id(m.weight): m.weight for m in (llm.get_input_embeddings(), llm.get_output_embeddings()) if m is not None}
     for w in tables.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,10 +10,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-SAMPLE_RATE = 16_000
-HOP = 160  # 10 ms at 16 kHz
-MAX_SECONDS = 30.0
-N_MELS = 80
+from qa_lab.data.shards import member_seconds, read_member
+from qa_lab.frames import HOP, MAX_SECONDS, N_MELS, SAMPLE_RATE
+from qa_lab.prompts import tags
+
 
 
 class AudioError(ValueError):
@@ -57,7 +58,6 @@ def _source(path: Path):
     """What soundfile opens for `path`: the file, or the bytes of a shard member (qa_lab.data.shards)."""
     if path.is_file():
         return str(path)
-    from qa_lab.data.shards import read_member
     member = read_member(path)
     if member is None:
         raise AudioError(f"{path}: audio file not found")
@@ -76,7 +76,6 @@ def info(path: str | Path):
 def duration(path: str | Path) -> float:
     """Seconds of audio in `path` from its header (a shard member's from its shard's index, no audio read);
     AudioError naming the file if missing or undecodable."""
-    from qa_lab.data.shards import member_seconds
     seconds = None if Path(path).is_file() else member_seconds(path)
     if seconds is not None:
         return seconds
@@ -131,13 +130,25 @@ def log_mel_qwen2(audio: np.ndarray, n_mels: int = 128) -> tuple[np.ndarray, int
     return feats[:, :n + EDGE_FRAMES].astype(np.float32), n
 
 
-# Frame arithmetic shared by the collator (audio slots per clip) and the model (frames per clip): ints or tensors.
+@dataclass(frozen=True)
+class AudioFront:
+    """How a model's clips become mel features and audio slots: the model's `front` (qa_lab.core.model.AudioLLM).
 
-def encoder_lengths(mel_lengths):
-    """Mel frames -> Whisper encoder frames after conv2 (stride 2, kernel 3, padding 1): ceil(L / 2)."""
-    return (mel_lengths - 1) // 2 + 1
+    padding real | pad30 (model.audio_padding); tower whisper | qwen2-audio; n_mels the tower's mel bins; markers the
+    tokens around a clip's audio slots (the kit's <audio></audio>, or Qwen2-Audio's <|audio_bos|><|audio_eos|>)."""
 
+    padding: str = "real"
+    tower: str = "whisper"
+    n_mels: int = N_MELS
+    markers: tuple[str, str] = (tags.AUDIO_START, tags.AUDIO_END)
 
-def pooled_lengths(mel_lengths, stride: int = 2):
-    """Mel frames -> audio frames the LLM sees after average pooling (25 per second for stride 2)."""
-    return encoder_lengths(mel_lengths) // stride
+    def mel(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
+        """(T,) 16 kHz -> (mel (n_mels, frames), the clip's valid mel frames). Whisper towers count T // 160 frames;
+        a Qwen2-Audio tower counts ceil(T / 160) as its processor does, and at real length gets the two frames of
+        the processor's padding past the clip that its convolutions read (qa_lab.data.audio.log_mel_qwen2)."""
+        if self.tower == "qwen2-audio":
+            if self.padding == "pad30":
+                return log_mel_pad30(audio, self.n_mels), -(-len(audio) // HOP)
+            return log_mel_qwen2(audio, self.n_mels)
+        mel = log_mel_pad30(audio, self.n_mels) if self.padding == "pad30" else log_mel(audio, self.n_mels)
+        return mel, min(len(audio) // HOP, mel.shape[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -14,41 +13,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from qa_lab.config import Config
-from qa_lab.data.audio import (
-    HOP, N_MELS, SAMPLE_RATE, AudioError, check_duration, load_audio, log_mel, log_mel_pad30, log_mel_qwen2,
-    pooled_lengths,
-)
+from qa_lab.data.audio import AudioError, AudioFront, check_duration, load_audio
 from qa_lab.data.manifest import SILENCE, ManifestError, read_manifest, where
-from qa_lab.prompts import tags
+from qa_lab.frames import HOP, IGNORE, SAMPLE_RATE, pooled_lengths
+from qa_lab.prompts import chatml, tags
 from qa_lab.prompts.tasks import heard, prompt_for, target, transcript
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AudioFront:
-    """How a model's clips become mel features and audio slots: the model's `front` (qa_lab.core.model.AudioLLM).
-
-    padding real | pad30 (model.audio_padding); tower whisper | qwen2-audio; n_mels the tower's mel bins; markers the
-    tokens around a clip's audio slots (the kit's <audio></audio>, or Qwen2-Audio's <|audio_bos|><|audio_eos|>)."""
-
-    padding: str = "real"
-    tower: str = "whisper"
-    n_mels: int = N_MELS
-    markers: tuple[str, str] = (tags.AUDIO_START, tags.AUDIO_END)
-
-    def mel(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
-        """(T,) 16 kHz -> (mel (n_mels, frames), the clip's valid mel frames). Whisper towers count T // 160 frames;
-        a Qwen2-Audio tower counts ceil(T / 160) as its processor does, and at real length gets the two frames of
-        the processor's padding past the clip that its convolutions read (qa_lab.data.audio.log_mel_qwen2)."""
-        if self.tower == "qwen2-audio":
-            if self.padding == "pad30":
-                return log_mel_pad30(audio, self.n_mels), -(-len(audio) // HOP)
-            return log_mel_qwen2(audio, self.n_mels)
-        mel = log_mel_pad30(audio, self.n_mels) if self.padding == "pad30" else log_mel(audio, self.n_mels)
-        return mel, min(len(audio) // HOP, mel.shape[1])
-
-IGNORE = -100  # the label of positions without a loss (torch's cross_entropy ignore_index)
 
 
 class AudioTextDataset(Dataset):
@@ -96,8 +67,7 @@ class AudioTextDataset(Dataset):
         instruction = prompt_for(ex, self.tag_format)
         prefix = ""
         if self.tag_format == "qwen2-audio-chat":  # a one-turn ChatML dialogue around the audio and the instruction
-            from qa_lab.data.dialogue import one_clip_prompt
-            prefix, instruction = one_clip_prompt(instruction, self.front.markers)
+            prefix, instruction = chatml.one_clip_prompt(instruction, self.front.markers)
         item = {"prompt_ids": enc(instruction), "prefix_ids": enc(prefix) if prefix else [],
                 "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i,
                 "ctc_ids": enc(said) if said else []}
@@ -127,16 +97,15 @@ class AudioTextDataset(Dataset):
 
     def _dialogue(self, i: int, ex: dict, enc) -> dict | None:
         """A dialogue's item: its ChatML pieces tokenised ([ids, labelled] or an audio's index) and its clips."""
-        from qa_lab.data import dialogue
         clips = [self._clip(i, ex, p) for p in ex["_audio_paths"]]
         if any(c is None for c in clips):
             return None
         pieces = [p if isinstance(p, int) else (enc(p[0]), p[1]) for p in
-                  dialogue.pieces(ex, self.front.markers, self.with_target, self.front.tower == "qwen2-audio")]
+                  chatml.pieces(ex, self.front.markers, self.with_target, self.front.tower == "qwen2-audio")]
         kind = "feats" if self.features is not None else "mel"  # the key a clip item holds its one clip under
         return {"pieces": pieces, kind: [c[kind] for c in clips], "mel_length": [c["mel_length"] for c in clips],
                 "task": ex["task"], "index": i, "ctc_ids": [],
-                "target_ids": enc(dialogue.answer(ex)) if self.with_target else [], "prompt_ids": []}
+                "target_ids": enc(chatml.answer(ex)) if self.with_target else [], "prompt_ids": []}
 
 
 class Collator:
@@ -398,8 +367,7 @@ class AudioDataModule(L.LightningDataModule):
 
     def dialogue_length(self, ex: dict) -> int:
         """Positions a dialogue line takes in the LLM: its ChatML tokens and one slot per audio frame."""
-        from qa_lab.data.dialogue import pieces
-        text = [p[0] for p in pieces(ex, self.front.markers, True, self.front.tower == "qwen2-audio")
+        text = [p[0] for p in chatml.pieces(ex, self.front.markers, True, self.front.tower == "qwen2-audio")
                 if not isinstance(p, int)]
         tokens = sum(len(ids) for ids in self.tokenizer(text, add_special_tokens=False)["input_ids"])
         frames = [-(-round(s * SAMPLE_RATE) // HOP) for s in ex["_durations"]]  # at most one over the front's count

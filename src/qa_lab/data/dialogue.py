@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa_lab.data.audio import MAX_SECONDS, AudioError
+from qa_lab.data.audio import AudioError
 from qa_lab.data.audio import duration as audio_duration
-from qa_lab.prompts import tags
+from qa_lab.frames import MAX_SECONDS
+from qa_lab.prompts import tasks as registry
 
 ROLES = ("system", "user", "assistant")
 PLACEHOLDER = "<audio>"
@@ -41,7 +42,6 @@ def problem(ex: dict, root: Path) -> str | None:
     if not isinstance(audios, list) or not all(isinstance(a, str) and a.strip() for a in audios):
         return f"field 'audios' must be a list of file paths, got {audios!r}"
     task = ex.setdefault("task", CHAT_TASK)
-    from qa_lab.prompts import tasks as registry
     try:
         if registry.get(task).family != "dialogue":
             return f"task {task!r} is not a dialogue task (lines with 'messages' need one: {CHAT_TASK}, ...)"
@@ -138,51 +138,3 @@ def with_audios(ex: dict, paths: list[str]) -> dict:
 
 def is_dialogue(ex: dict) -> bool:
     return "messages" in ex
-
-
-def answer(ex: dict) -> str:
-    """The last assistant turn's text: the answer a decode of this dialogue is scored against."""
-    return "".join(str(v) for kind, v in ex["_turns"][-1][1] if kind == "text").strip()
-
-
-def context(ex: dict) -> str:
-    """The turns before the answer as one line of text: 'user: [audio 1] what is said? | assistant: …'."""
-    return " | ".join(f"{role}: " + "".join(f"[audio {v + 1}] " if kind == "audio" else str(v) for kind, v in parts)
-                      for role, parts in ex["_turns"][:-1])
-
-
-def pieces(ex: dict, markers: tuple[str, str], train: bool, qwen2: bool = False) -> list:
-    """The dialogue as a sequence of (text, labelled) and audio indices, ChatML. train: every assistant turn's text
-    and <|im_end|> labelled; else the turns before the last assistant turn, then the assistant turn opened (the
-    prompt of a decode). qwen2: Qwen2-Audio's audio labels ("Audio k: " then its markers)."""
-    start, end = markers
-    out: list = []
-    turns = ex["_turns"] if train else ex["_turns"][:-1]
-    if not turns or turns[0][0] != "system":
-        out.append((f"{tags.IM_START}system\n{tags.CHAT_SYSTEM}{tags.IM_END}\n", False))
-    for role, parts in turns:
-        out.append((f"{tags.IM_START}{role}\n", False))
-        for kind, value in parts:
-            if kind == "audio":  # the markers are pieces of their own: one_clip_prompt splits at them
-                out += [(f"Audio {value + 1}:{' ' if qwen2 else ''}", False), (start, False), value, (end, False),
-                        ("\n", False)]
-            else:
-                out.append((value, role == "assistant"))
-        if role == "assistant":
-            out.append((tags.IM_END, True))
-            out.append(("\n", False))
-        else:
-            out.append((f"{tags.IM_END}\n", False))
-    if not train:
-        out.append((f"{tags.IM_START}assistant\n", False))
-    return out
-
-
-def one_clip_prompt(instruction: str, markers: tuple[str, str], qwen2: bool = True) -> tuple[str, str]:
-    """The ChatML text before a one-clip task's audio (its start marker excluded) and after it (its end marker
-    excluded): the prompt of a one-turn dialogue, "Audio 1:" and `instruction`, as `pieces` renders it
-    (tags.format qwen2-audio-chat, the instruct model's single-clip prompts)."""
-    turn = {"_turns": [("user", [("audio", 0), ("text", instruction)]), ("assistant", [("text", "")])]}
-    out = pieces(turn, markers, train=False, qwen2=qwen2)
-    k = out.index(0)  # [..., (start marker), 0, (end marker), ...]
-    return "".join(t for t, _ in out[:k - 1]), "".join(t for t, _ in out[k + 2:])

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_lab.data.audio import MAX_SECONDS, AudioError, load_audio
+from qa_lab.data.audio import AudioError, load_audio
 from qa_lab.data.audio import duration as audio_duration
+from qa_lab.data import dialogue
 from qa_lab.data.audio import info as audio_info
+from qa_lab.frames import MAX_SECONDS
 from qa_lab.prompts import tasks as registry
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,6 @@ def _problem(ex: object, root: Path) -> str | None:
     if not isinstance(ex, dict):
         return "expected a JSON object"
     if "messages" in ex:  # a dialogue line (the chat stage)
-        from qa_lab.data import dialogue
         return dialogue.problem(ex, root)
     task = ex.get("task")
     try:

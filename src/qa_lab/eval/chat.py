@@ -35,7 +35,8 @@ class ChatSession:
 
     def attach(self, path: str | Path) -> float:
         """Attach a clip (read and checked now: format, length) to the next user turn -> its seconds."""
-        from qa_lab.data.audio import SAMPLE_RATE, check_duration, load_audio
+        from qa_lab.data.audio import check_duration, load_audio
+        from qa_lab.frames import SAMPLE_RATE
         path = Path(path).expanduser().resolve()
         audio = load_audio(path)  # an AudioError names the file
         check_duration(len(audio) / SAMPLE_RATE, str(path))

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from qa_lab.data.audio import MAX_SECONDS
+from qa_lab.frames import MAX_SECONDS
 from qa_lab.errors import unknown
 
 AUDIO_START = "<audio>"
@@ -51,7 +51,7 @@ QWEN2_FORMATS = ("qwen2-audio", "qwen2-audio-chat")  # what released Qwen2-Audio
 # Qwen2-Audio's own audio markers: the processor writes <|audio_bos|>, one <|AUDIO|> per pooled frame, <|audio_eos|>.
 QWEN2_AUDIO_BOS, QWEN2_AUDIO_TOKEN, QWEN2_AUDIO_EOS = "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"
 # ChatML, as Qwen2-Audio-7B-Instruct's chat template writes it (transformers' Qwen2AudioProcessor.default_chat_template):
-# dialogues, and qwen2-audio-chat's one-turn prompts, render in qa_lab.data.dialogue.pieces; answers end with <|im_end|>.
+# dialogues, and qwen2-audio-chat's one-turn prompts, render in qa_lab.prompts.chatml.pieces; answers end with <|im_end|>.
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 CHAT_TOKENS = (IM_START, IM_END)
 CHAT_SYSTEM = "You are a helpful assistant."

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qa_lab.errors import unknown
-from qa_lab.prompts import tags
+from qa_lab.prompts import chatml, tags
 from qa_lab.prompts.tags import (
     ANSWER, CAPTION, KEYWORD, NOTIMESTAMPS, QUESTION, STARTOFANALYSIS, STARTOFTRANSCRIPT, TIMESTAMPS, TRANSCRIBE,
     TRANSLATE, TaskTags,
@@ -207,8 +207,7 @@ def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
     """The tags that follow </audio> for a manifest example, in format `fmt`; for a dialogue, its turns before the
     answer, as text (what eval's predictions show as the prompt)."""
     if "_turns" in ex:
-        from qa_lab.data.dialogue import context
-        return context(ex)
+        return chatml.context(ex)
     t = get(ex["task"])
     given = {t.query: ex.get(t.query)} if t.query else {}
     return _render(t, fmt, t.audio_lang or ex.get("audio_lang") or "en", ex.get("text_lang"),
@@ -290,8 +289,7 @@ for _t in (
 
 
 def _dialogue_answer(ex: dict) -> str:
-    from qa_lab.data.dialogue import answer
-    return answer(ex)
+    return chatml.answer(ex)
 
 
 # Dialogues (qa_lab.data.dialogue): the conversation is the prompt, so the task adds no tag token (its flat token is

@@ -288,7 +288,7 @@ def _prepare_runs(ab: Ablation, runs: list[tuple[str, int]], overrides, send) ->
     """prepare() for each run, in the process run_parallel starts for it; sends back None or the error raised."""
     import sys
 
-    from qa_lab.train.run import quiet_libraries
+    from qa_lab.train.quiet import quiet_libraries
     quiet_libraries()
     try:
         for arm, seed in runs:
@@ -309,7 +309,7 @@ def _run_in_process(ab: Ablation, arm: str, seed: int, runs_dir: Path, overrides
     import torch
 
     from qa_lab.errors import TrainingStopped
-    from qa_lab.train.run import quiet_libraries
+    from qa_lab.train.quiet import quiet_libraries
     quiet_libraries()
     torch.set_num_threads(threads)
     try:

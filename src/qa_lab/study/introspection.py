@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from qa_lab.core.model import IGNORE
+from qa_lab.frames import IGNORE, pooled_lengths
 
 
 def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None) -> dict:
@@ -161,7 +161,6 @@ def clip_attention(model, cfg, dialogue: dict, layers: list[int] | None = None) 
     """The attention mass a dialogue's last answer puts on each of its clips (n_clips,): attention_to_audio's rows
     for the answer's tokens, summed over each clip's frames, averaged over the tokens (heads and `layers`
     averaged). Sums to at most 1; the rest goes to text."""
-    from qa_lab.data.audio import pooled_lengths
     one = last_answer_only(batch_for(model, cfg, [dialogue]))
     att = attention_to_audio(model, one, layers)  # (T_answer, T_audio), the clips' frames in order
     frames = pooled_lengths(one["mel_lengths"], cfg.model.pool_stride).tolist()

@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from qa_lab.config import WORLD_SIZES, PartsRecipe, WorldConfig
-from qa_lab.core.model import IGNORE
-from qa_lab.core.presets import PRESETS
 from qa_lab.data.cache import COMPLETE, building, is_complete
+from qa_lab.frames import IGNORE
+from qa_lab.presets import PRESETS
 from qa_lab.world import builder as world
 
 PARTS_VERSION = 2  # bump when pretraining changes what a spec produces: part of the cache key
@@ -48,7 +48,7 @@ class PartsSpec(PartsRecipe):
     """Everything that determines the parts' bytes (hashed into the cache folder name): the recipe plus these."""
 
     preset: str = "tiny"
-    """Architecture from qa_lab.core.presets; must be one without checkpoint ids (tiny)."""
+    """Architecture from qa_lab.presets; must be one without checkpoint ids (tiny)."""
     seed: int = 0
     """Seeds initialisation, batch order and the pretraining world (PARTS_WORLD_SEED + seed)."""
     batch_size: int = 16
@@ -265,7 +265,7 @@ def _optimise(params, lr, steps, losses_of, desc: str, progress: bool, device: s
     already on `device`). -> per-step losses. `params`: tensors, or param-group dicts (each may name its own lr)."""
     from torch.utils.data import DataLoader
 
-    from qa_lab.train.run import quiet_libraries
+    from qa_lab.train.quiet import quiet_libraries
     quiet_libraries()
     groups = list(params)
     if groups and not isinstance(groups[0], dict):

@@ -175,28 +175,6 @@ def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
     return collate([data.train_set[i] for i in idx])
 
 
-def quiet_libraries() -> None:
-    """Silence library chatter that says nothing to a user: Lightning's GPU/TPU lines and tips, transformers'
-    "Loading weights" / "Writing model shards" bars, torch.load's weights_only notices."""
-    import warnings
-
-    import transformers
-    for name in ("lightning.pytorch", "lightning.fabric"):  # info lines only (GPU/TPU, tips, weights_only)
-        logging.getLogger(name).setLevel(logging.WARNING)
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    for msg in (".*weights_only.*", ".*litlogger.*", ".*generation_config.*"):
-        warnings.filterwarnings("ignore", message=msg)
-    # deprecation chatter from the pinned libraries, not actionable by users
-    for msg in (".*is_gradient_checkpointing.*", ".*LeafSpec.*", ".*does not have many workers.*"):
-        warnings.filterwarnings("ignore", message=msg)
-    # A resume continues in its run folder (train() merges the CSV log), and the batch sampler resumes by step
-    # (BucketBatchSampler's `start`), so these three are expected and wrong here.
-    for msg in (".*logs directory .* exists and is not empty.*", ".*Checkpoint directory .* exists and is not empty.*",
-                ".*your dataloader is not resumable.*"):
-        warnings.filterwarnings("ignore", message=msg)
-
-
 class ProgressLine(L.Callback):
     """One progress line per run (label, step/total, loss, last validation loss, ETA) instead of Lightning's bars."""
 

@@ -35,8 +35,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from qa_lab.config import WorldConfig
-from qa_lab.data.audio import SAMPLE_RATE
 from qa_lab.data.cache import building, is_complete
+from qa_lab.frames import SAMPLE_RATE
 from qa_lab.world import sounds, speech
 
 WORLD_VERSION = 2  # bump when generation changes: part of the cache key

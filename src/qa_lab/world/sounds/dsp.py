@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.fft import next_fast_len
 
-from qa_lab.data.audio import SAMPLE_RATE
+from qa_lab.frames import SAMPLE_RATE
 
 SR = SAMPLE_RATE
 _FADE = SR // 200  # 5 ms edge fades, so a piece never starts or stops with a click

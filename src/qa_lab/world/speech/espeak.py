@@ -10,7 +10,8 @@ import threading
 
 import numpy as np
 
-from qa_lab.data.audio import SAMPLE_RATE, resample
+from qa_lab.data.audio import resample
+from qa_lab.frames import SAMPLE_RATE
 
 # ---------------------------------------------------------------------------------------------
 # espeak-ng through ctypes (layouts from espeak-ng's speak_lib.h, API revision 12)
