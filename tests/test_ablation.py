@@ -80,7 +80,10 @@ def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypat
 
 
 def _fake_runs(tmp_path, values: dict[str, list[float]]) -> ablation.Ablation:
-    ab = ablation.Ablation(name="fake", path=tmp_path / "fake.yaml", arms={"a": "x", "b": "y"},
+    for arm in ("x", "y"):
+        (tmp_path / f"{arm}.yaml").write_text("# Hypothesis: test arm. Run: qa-lab ablate x\nparent: base\n")
+    ab = ablation.Ablation(name="fake", path=tmp_path / "fake.yaml",
+                           arms={"a": str(tmp_path / "x.yaml"), "b": str(tmp_path / "y.yaml")},
                            seeds=[0, 1, 2], eval=[{"world": "test"}], metrics=["asr/wer[en]", "asc/accuracy"],
                            baseline="b")
     for arm, vals in values.items():
@@ -106,6 +109,40 @@ def test_table_reports_means_cis_and_paired_differences(tmp_path):
     assert "no significant difference" in acc_row
     rows = list(csv.DictReader((root / "results.csv").open()))
     assert len(rows) == 2 * 3 * 2
+
+
+@pytest.mark.parametrize("treated, took", [([0.25, 0.26, 0.27], "yes"), ([0.95, 0.96, 0.97], "barely"),
+                                           ([0.99, 1.0, 1.01], "**no**")])
+def test_the_table_says_whether_the_treatment_took_and_marks_figures_timed_by_the_frames(tmp_path, treated, took):
+    # srwt_on trains SRWT, srwt_off does not; the LLM's own SRWT WER decides, never the frames' (which would say yes)
+    for arm, tasks in (("on", "[asr, srwt]"), ("off", "[asr]")):
+        (tmp_path / f"{arm}.yaml").write_text(f"# Hypothesis: arm. Run: x\nparent: base\ndata:\n  tasks: {tasks}\n")
+    frames = {"world": "test", "decode": {"times": "ctc"}}
+    ab = ablation.Ablation(name="srwt", path=tmp_path / "srwt.yaml", seeds=[0, 1, 2], baseline="srwt_off",
+                           arms={"srwt_on": str(tmp_path / "on.yaml"), "srwt_off": str(tmp_path / "off.yaml")},
+                           eval=[{"world": "test"}, frames], metrics=["srwt/srwt_wer", "asr/wer[en]"])
+    for arm, own, by_frames in (("srwt_on", treated, 0.3), ("srwt_off", [1.0, 1.0, 1.0], 0.35)):
+        for seed in range(3):
+            d = run_dir(ab, tmp_path, arm, seed)
+            for ev, wer in (("world-test", own[seed]), ("world-test.times-ctc", by_frames + 0.01 * seed)):
+                (d / "eval" / ev).mkdir(parents=True)
+                metrics = {"srwt": {"n": 10, "format_errors": 0, "srwt_wer": {"value": wer}},
+                           "asr": {"n": 10, "format_errors": 0, "wer[en]": {"value": 0.3}}}
+                (d / "eval" / ev / "metrics.json").write_text(json.dumps({"meta": {}, "metrics": metrics}))
+            (d / DONE).write_text("")
+    text = (summarize(ab, tmp_path) / "results.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| world-test")]
+    assert any(r.startswith("| world-test | srwt/srwt_wer |") for r in rows)
+    assert any(r.startswith("| world-test.times-ctc | srwt/srwt_wer[frames] |") for r in rows)
+    assert not any("asr/wer[en][frames]" in r for r in rows)  # only the timed tasks' figures come from the frames
+    verdict = next(line for line in text.splitlines() if "Treatment took?" in line and "trains" in line)
+    assert verdict.startswith("srwt_on trains srwt, srwt_off does not") and f"Treatment took? {took}" in verdict
+    assert "times-ctc" not in text.split("## Treatment took?")[1]
+
+
+def test_arms_that_train_the_same_tasks_get_no_treatment_check(tmp_path):
+    ab = _fake_runs(tmp_path, {"a": [(0.2, 0.5)] * 3, "b": [(0.3, 0.6)] * 3})
+    assert "Treatment took?" not in (summarize(ab, tmp_path) / "results.md").read_text()
 
 
 def test_arm_and_scale_must_not_set_the_same_key(tmp_path):

@@ -150,6 +150,17 @@ def _eval_name(e: dict) -> str:
     return base + "".join(f".{k}-{v}" for k, v in sorted((e.get("decode") or {}).items()))
 
 
+FRAME_TIMED = ("srwt", "grounding")  # tasks whose times decode.times=ctc takes from the frames, not the LLM
+
+
+def _shown_metric(e: dict, task_metric: str) -> str:
+    """A metric's name in the tables: `[frames]` marks a figure timed by the frames' aligner (decode.times=ctc), so it
+    is never read as what the LLM writes (srwt/aas against srwt/aas[frames])."""
+    task = task_metric.split("/", 1)[0]
+    frames = (e.get("decode") or {}).get("times") == "ctc" and task in FRAME_TIMED
+    return f"{task_metric}[frames]" if frames else task_metric
+
+
 def _recipe_changes(path: Path, cfg) -> list[str] | None:
     """The keys in which the recipe stored at `path` differs from `cfg` ([] = the same recipe); None when there is
     no readable recipe. Keys added to the kit since it was written read as their defaults, so a new config key at its
@@ -453,8 +464,62 @@ def summary_table(ab: Ablation, rows: list[dict]) -> str:
                 ci = "" if math.isnan(d["lo"]) else f" [{fmt(d['lo'])}, {fmt(d['hi'])}]"
                 cells.append(f"{fmt(d['diff'])}{ci}")
                 verdicts.append(stats.verdict(d, _higher_is_better(metric), names=(a, ab.baseline)))
-            lines.append(f"| {ev} | {tm} | " + " | ".join(cells) + f" | {'; '.join(verdicts) or '—'} |")
+            lines.append(f"| {ev} | {_shown_metric(e, tm)} | " + " | ".join(cells) + f" | {'; '.join(verdicts) or '—'} |")
     return "\n".join(lines)
+
+
+def _trained_tasks(cfg) -> set[str]:
+    return {t for t in cfg.data.tasks if cfg.data.task_weights.get(t, 1.0) > 0}
+
+
+def treatment_check(ab: Ablation, rows: list[dict]) -> list[str]:
+    """Did the treatment take? For each arm that trains a task the baseline does not (srwt_on's SRWT), its scores on
+    that task against the baseline's, from the LLM's own answers (eval sets that do not take times from the frames),
+    paired by seed. Lines of markdown; none when the arms train the same tasks (e.g. tag formats)."""
+    from qa_lab.eval.families import family_of
+    from qa_lab.study import stats
+    base_tasks = _trained_tasks(arm_config(ab, ab.baseline, ab.seeds[0]))
+    own_evals = [_eval_name(e) for e in ab.eval if (e.get("decode") or {}).get("times") != "ctc"]
+    lines = []
+    for arm in (a for a in ab.arms if a != ab.baseline):
+        for task in sorted(_trained_tasks(arm_config(ab, arm, ab.seeds[0])) - base_tasks):
+            metrics = [m.split("/", 1)[1] for m in ab.metrics if m.split("/", 1)[0] == task] \
+                or list(family_of(task).headline)
+            detail, took, wrong = [], [], []
+            for ev in own_evals:
+                for metric in metrics:
+                    vals = {a: {r["seed"]: r["value"] for r in rows if r["arm"] == a and r["eval"] == ev
+                                and r["task"] == task and r["metric"] == metric} for a in (arm, ab.baseline)}
+                    if not vals[arm]:
+                        continue
+                    seeds = sorted(set(vals[arm]) & set(vals[ab.baseline]))
+                    mine = sum(vals[arm].values()) / len(vals[arm])
+                    if metric.split("[")[0].endswith(("wer", "cer")) and mine >= 0.5:
+                        wrong.append(f"{task}/{metric} {100 * mine:.1f} %")
+                    if not seeds:
+                        detail.append(f"- {ev}, {task}/{metric}: {arm} {mine:.3f}; {ab.baseline} has no such figure")
+                        continue
+                    d = stats.paired_difference([vals[arm][s] for s in seeds], [vals[ab.baseline][s] for s in seeds])
+                    higher = _higher_is_better(metric)
+                    took.append(None if not math.isfinite(d["lo"])
+                                else d["significant"] and (d["diff"] > 0) == higher)
+                    theirs = sum(vals[ab.baseline][s] for s in seeds) / len(seeds)
+                    detail.append(f"- {ev}, {task}/{metric}: {arm} {mine:.3f}, {ab.baseline} {theirs:.3f}: "
+                                  + stats.verdict(d, higher, names=(arm, ab.baseline)))
+            if not took:
+                verdict = "no figure on that task in both arms to tell"
+            elif None in took:
+                verdict = "cannot tell from one seed"
+            elif all(took) and wrong:
+                verdict = (f"barely: better on its own task than the arm that never trained it, but at "
+                           f"{', '.join(wrong)} most of its answers' words are wrong")
+            elif all(took):
+                verdict = "yes: better on its own task than the arm that never trained it"
+            else:
+                verdict = ("**no**: not better on its own task than the arm that never trained it, so the table "
+                           "cannot say what the task does")
+            lines += [f"{arm} trains {task}, {ab.baseline} does not. Treatment took? {verdict}.", "", *detail, ""]
+    return lines[:-1]
 
 
 def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
@@ -468,10 +533,13 @@ def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
         w.writeheader()
         w.writerows(rows)
     table = summary_table(ab, rows)
+    took = treatment_check(ab, rows)
+    took_md = ("\n## Treatment took?\n\n" + "\n".join(took) + "\n") if took else ""
     (root / "results.md").write_text(f"# Ablation {ab.name}\n\n{ab.hypothesis}\n\nArms: "
                                      + ", ".join(f"`{a}` ({e})" for a, e in ab.arms.items())
                                      + f"; scale `{ab.scale}`; seeds {ab.seeds}; mean [95 % CI] over seeds "
-                                     "(Student t); differences paired by seed.\n\n" + table + "\n")
+                                     "(Student t); differences paired by seed. `[frames]`: timed by the frames' "
+                                     "aligner (decode.times=ctc), not by the LLM.\n\n" + table + "\n" + took_md)
     files = [root / "results.csv", root / "results.md"]
     if rows and ab.metrics:
         fig = plot_ablation(rows, ab.metrics, list(ab.arms))
@@ -483,5 +551,7 @@ def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
         plot_learning_curves(curves, ab.metrics).savefig(root / "learning.png", dpi=120)
         files.append(root / "learning.png")
     print(table)
+    if took:
+        print("\nTreatment took?\n" + "\n".join(took))
     print(f"\n[qa-lab ablate] table and plots: " + ", ".join(map(str, files)))
     return root
