@@ -1,0 +1,63 @@
+"""The headline figures in README.md and docs/ are the committed results' figures: a stale figure fails here.
+
+Each claim is a sentence as the page writes it, with `{}` where a figure goes, and where each figure comes from: a
+committed results.csv (experiments/results/<folder>/), an arm, an eval set, a task and a metric, read as the mean
+over seeds or one end of its 95 % CI (Student t, as `qa-lab ablate` writes it), or one seed's value."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from qa_lab.study import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY, EVIDENCE = "srwt-tiny-cpu", "srwt-cpu-evidence"
+LLM, FRAMES = "world-test", "world-test.times-ctc"
+
+# (page, sentence, [(results folder, arm, eval, task, metric, what, format)]); what: mean | lo | hi | seed<k>
+CLAIMS = [
+    ("README.md", "ASR WER is **{} %** (srwt_on) and **{} %** (srwt_off)",
+     [(TINY, "srwt_on", LLM, "asr", "wer[en]", "mean", "pct"), (TINY, "srwt_off", LLM, "asr", "wer[en]", "mean", "pct")]),
+    ("README.md", "grounding IoU is\n  {} % (srwt_on)", [(TINY, "srwt_on", LLM, "grounding", "iou", "mean", "pct")]),
+    ("README.md", "IoU is **{} %** (srwt_on; {} % srwt_off",
+     [(TINY, "srwt_on", FRAMES, "grounding", "iou", "mean", "pct"),
+      (TINY, "srwt_off", FRAMES, "grounding", "iou", "mean", "pct")]),
+    ("README.md", "SRWT AAS is **{} s**", [(TINY, "srwt_on", FRAMES, "srwt", "aas", "mean", "s")]),
+    ("docs/ablations.md", "**ASR WER {} % [{}, {}]** (srwt_on; {} /\n{} / {} % per seed) and {} % [{}, {}] (srwt_off)",
+     [*[(EVIDENCE, "srwt_on", LLM, "asr", "wer[en]", w, "pct") for w in ("mean", "lo", "hi", "seed0", "seed1", "seed2")],
+      *[(EVIDENCE, "srwt_off", LLM, "asr", "wer[en]", w, "pct") for w in ("mean", "lo", "hi")]]),
+    ("docs/ablations.md", "**IoU {} % [{}, {}]**",
+     [(EVIDENCE, "srwt_on", FRAMES, "grounding", "iou", w, "pct") for w in ("mean", "lo", "hi")]),
+    ("docs/ablations.md", "SRWT word times are {} s off on matched words\n(srwt_on, whose SRWT answers read {} % WER), "
+     "and grounding IoU is {} % (srwt_on) against {} % (srwt_off)",
+     [(EVIDENCE, "srwt_on", LLM, "srwt", "aas", "mean", "s"), (EVIDENCE, "srwt_on", LLM, "srwt", "srwt_wer", "mean", "pct"),
+      (EVIDENCE, "srwt_on", LLM, "grounding", "iou", "mean", "pct"),
+      (EVIDENCE, "srwt_off", LLM, "grounding", "iou", "mean", "pct")]),
+    ("docs/ablations.md", "**AAS {} s [{}, {}]**",
+     [(EVIDENCE, "srwt_on", FRAMES, "srwt", "aas", w, "s") for w in ("mean", "lo", "hi")]),
+]
+
+
+def figure(folder: str, arm: str, ev: str, task: str, metric: str, what: str) -> float:
+    rows = list(csv.DictReader((ROOT / "experiments" / "results" / folder / "results.csv").open()))
+    by_seed = {int(r["seed"]): float(r["value"]) for r in rows
+               if (r["arm"], r["eval"], r["task"], r["metric"]) == (arm, ev, task, metric)}
+    assert by_seed, f"{folder}/results.csv has no {arm} {ev} {task}/{metric}"
+    if what.startswith("seed"):
+        return by_seed[int(what[4:])]
+    mean, lo, hi = stats.mean_ci([by_seed[k] for k in sorted(by_seed)])
+    return {"mean": mean, "lo": lo, "hi": hi}[what]
+
+
+@pytest.mark.parametrize("page, sentence, sources", CLAIMS, ids=[f"{c[0]}:{c[1][:30]}" for c in CLAIMS])
+def test_a_headline_figure_is_the_committed_results_figure(page, sentence, sources):
+    fmt = {"pct": lambda v: f"{100 * v:.1f}", "s": lambda v: f"{v:.3f}"}
+    expected = sentence.format(*(fmt[src[6]](figure(*src[:6])) for src in sources))
+    assert expected in (ROOT / page).read_text(), f"{page} should say: {expected!r} (from the committed results)"
+
+
+def test_a_stale_figure_is_caught():
+    page, sentence, sources = CLAIMS[0]
+    stale = sentence.format(*(f"{100 * figure(*s[:6]) + 1.0:.1f}" for s in sources))
+    assert stale not in (ROOT / page).read_text()
