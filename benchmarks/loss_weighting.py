@@ -19,6 +19,7 @@ from qa_lab.config import LOSS_NORMALIZATIONS
 from qa_lab.core.build import build_tokenizer
 from qa_lab.data.dataset import AudioDataModule, loss_shares
 from qa_lab.study.ablation import arm_config, load_ablation
+from qa_lab.world.builder import build_for
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="key=value overrides (e.g. trainer.accumulate_grad_batches=4)")
     a = ap.parse_args()
     cfg = arm_config(load_ablation(a.ablation), a.arm, 0, a.overrides)
-    data = AudioDataModule(cfg, build_tokenizer(cfg))
+    data = AudioDataModule(cfg, build_tokenizer(cfg), world=build_for)
     data.setup()
     print(f"{a.ablation} {a.arm}: {len(data.train_set)} training examples, data.batch_seconds "
           f"{cfg.data.batch_seconds}, trainer.accumulate_grad_batches {cfg.trainer.accumulate_grad_batches}, "

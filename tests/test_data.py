@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from qa_lab.frames import IGNORE
 from qa_lab.core.tokenizer import tiny_tokenizer
 from qa_lab.data.dataset import AudioTextDataset, BucketBatchSampler, Collator, eval_batches, pack
 from qa_lab.data.manifest import read_manifest
+from qa_lab.frames import IGNORE
 from qa_lab.prompts import tags, tasks
 
 
@@ -147,6 +147,7 @@ def test_a_silent_clip_in_training_is_named_or_skipped_under_skip_invalid(smoke_
     from qa_lab.core.build import build
     from qa_lab.data.audio import AudioError
     from qa_lab.data.dataset import AudioDataModule
+    from qa_lab.world.builder import build_for
     from qa_lab.train.run import feature_cache
     sf.write(tmp_path / "silent.wav", np.zeros(16000 * 5, np.float32), 16000)
     good = json.loads((corpus / "train.jsonl").read_text().splitlines()[0])
@@ -159,7 +160,7 @@ def test_a_silent_clip_in_training_is_named_or_skipped_under_skip_invalid(smoke_
                                                      f"data.train_manifest={manifest}", f"data.cache_features={cached}",
                                                      f"data.skip_invalid={skip}"])
         model = build(cfg)
-        data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front)
+        data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front, world=build_for)
         data.setup()
         return data, [data.train_set[i] for i in range(len(data.train_set))]
 

@@ -313,6 +313,7 @@ def test_a_dialogue_over_its_audio_bound_or_the_context_is_refused_or_skipped(co
     from qa_lab.config import load_config
     from qa_lab.core.build import build_tokenizer
     from qa_lab.data.dataset import AudioDataModule
+    from qa_lab.world.builder import build_for
     from qa_lab.data.manifest import ManifestError, read_manifest
     a, b = (str(corpus / p) for p in _corpus_clips(corpus, 2))
     turn = lambda role, text: {"role": role, "content": text}  # noqa: E731
@@ -322,7 +323,7 @@ def test_a_dialogue_over_its_audio_bound_or_the_context_is_refused_or_skipped(co
     for skip in (False, True):
         cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", f"data.skip_invalid={skip}"]
                           + ([limit] if limit else []))
-        data = AudioDataModule(cfg, build_tokenizer(cfg), context=None if limit else 64)
+        data = AudioDataModule(cfg, build_tokenizer(cfg), context=None if limit else 64, world=build_for)
         exs = read_manifest(path)
         if not skip:
             with pytest.raises(ManifestError, match=message):

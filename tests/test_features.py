@@ -9,6 +9,7 @@ from qa_lab.core.features import FeatureStore, clip_key
 from qa_lab.data.dataset import AudioTextDataset, Collator
 from qa_lab.data.manifest import read_manifest
 from qa_lab.train.run import train
+from qa_lab.world.builder import build_for
 
 
 def _frozen(tmp_path, *more):
@@ -168,7 +169,7 @@ def test_training_batches_carry_ctc_targets_only_when_the_ctc_loss_is_on(smoke_o
     from qa_lab.core.build import build_tokenizer
     from qa_lab.data.dataset import AudioDataModule
     cfg = load_config("base", [*smoke_overrides, f"model.ctc_weight={weight}"])
-    data = AudioDataModule(cfg, build_tokenizer(cfg))
+    data = AudioDataModule(cfg, build_tokenizer(cfg), world=build_for)
     data.setup()
     batch = Collator(data.tokenizer, cfg.model.pool_stride, train=True)([data.train_set[i] for i in range(4)])
     assert bool((batch["ctc_lengths"] > 0).all()) == (weight > 0)  # no tokenising of transcripts nobody reads

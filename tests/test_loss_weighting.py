@@ -9,6 +9,7 @@ import pytest
 from qa_lab.config import load_config
 from qa_lab.data.dataset import AudioDataModule, BucketBatchSampler, loss_shares
 from qa_lab.train.run import train
+from qa_lab.world.builder import build_for
 
 
 def _mixture(accumulate: int = 1, world_size: int = 1, rank: int = 0) -> AudioDataModule:
@@ -19,7 +20,7 @@ def _mixture(accumulate: int = 1, world_size: int = 1, rank: int = 0) -> AudioDa
     durations = np.concatenate([rng.uniform(5, 10, 200), rng.uniform(1, 2, 200)])
     counts = np.concatenate([rng.integers(20, 41, 200), np.full(200, 2)])
     cfg = load_config("demo", [f"trainer.accumulate_grad_batches={accumulate}"])
-    data = AudioDataModule(cfg, tokenizer=None)
+    data = AudioDataModule(cfg, tokenizer=None, world=build_for)
     data.train_set = SimpleNamespace(label_counts=lambda: counts, examples=[{"task": t} for t in tasks])
     data.train_sampler = BucketBatchSampler(durations, tasks, 40.0, 16, {}, seed=3, num_batches=10**6, rank=rank,
                                             world_size=world_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from qa_lab.config import Config
+from qa_lab.config import Config, ConfigError
 from qa_lab.data.audio import AudioError, AudioFront, check_duration, load_audio
 from qa_lab.data.manifest import SILENCE, ManifestError, read_manifest, where
 from qa_lab.frames import HOP, IGNORE, SAMPLE_RATE, pooled_lengths
@@ -311,11 +311,15 @@ def eval_batches(durations: np.ndarray, batch_seconds: float, max_batch_size: in
 
 
 class AudioDataModule(L.LightningDataModule):
-    """Wires manifests (or the built-in audio world) to datasets, samplers and collation."""
+    """Wires manifests (or the built-in audio world) to datasets, samplers and collation.
+
+    `world` builds the built-in world for a config that names no manifest (data.train_manifest null) and returns its
+    folder: qa_lab.world.builder.build_for, handed in by the caller so that the data layer needs no world code."""
 
     def __init__(self, cfg: Config, tokenizer, features=None, front: AudioFront | None = None,
-                 context: int | None = None):
+                 context: int | None = None, world: Callable[[Config], Path] | None = None):
         super().__init__()
+        self.world = world
         self.context = context  # the LLM's positions (max_position_embeddings): a dialogue longer is refused
         self.cfg, self.tokenizer = cfg, tokenizer
         self.front = front or AudioFront(cfg.model.audio_padding)  # the model's (AudioLLM.front)
@@ -329,9 +333,10 @@ class AudioDataModule(L.LightningDataModule):
         d = self.cfg.data
         if d.train_manifest:
             return Path(d.train_manifest), Path(d.val_manifest)
-        from qa_lab.world import builder as world
-        w = self.cfg.world
-        root = world.build(w, self.cfg.world_seed, tasks=w.tasks if w.tasks is not None else list(d.tasks))
+        if self.world is None:
+            raise ConfigError("data.train_manifest is null (train on the built-in world), but this data module was "
+                              "given no world builder: pass world=qa_lab.world.builder.build_for, or name manifests")
+        root = self.world(self.cfg)
         return root / "train.jsonl", root / "val.jsonl"
 
     def prepare_data(self) -> None:

@@ -290,9 +290,11 @@ def prepare(ab: Ablation, arm: str, seed: int, overrides=()) -> None:
     from qa_lab.core.build import build
     from qa_lab.data.dataset import AudioDataModule
     from qa_lab.train.run import feature_cache, with_parts
+    from qa_lab.world import builder as world_builder
     cfg, _ = with_parts(arm_config(ab, arm, seed, overrides))
     model = build(cfg)
-    AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front).setup()
+    AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front,
+                    world=world_builder.build_for).setup()
 
 
 def _prepare_runs(ab: Ablation, runs: list[tuple[str, int]], overrides, send) -> None:

@@ -25,6 +25,7 @@ from qa_lab.data.dataset import AudioDataModule
 from qa_lab.errors import CannotWrite, TrainingDiverged, TrainingStopped
 from qa_lab.train.memory import HandBackFreedMemory, check_training_fits
 from qa_lab.train.module import AudioLLMModule
+from qa_lab.world import builder as world_builder
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +380,8 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
         check_resume(cfg, stored, resume)
     model = build(cfg)
     data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front,
-                           context=getattr(model.language_model.config, "max_position_embeddings", None))
+                           context=getattr(model.language_model.config, "max_position_embeddings", None),
+                           world=world_builder.build_for)
     data.setup()  # reads and checks the manifests (and caches features) before any folder exists
     check_strategy(cfg)
     on_gpu = torch.cuda.is_available() and cfg.trainer.accelerator != "cpu"

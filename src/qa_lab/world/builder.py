@@ -34,7 +34,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from qa_lab.config import WorldConfig
+from qa_lab.config import Config, WorldConfig
 from qa_lab.data.cache import building, is_complete
 from qa_lab.frames import SAMPLE_RATE
 from qa_lab.world import sounds, speech
@@ -427,6 +427,13 @@ def _make(job: tuple) -> list[tuple[tuple, list[str], float]]:
                 for task, fields in lines if keep is None or task in keep]
         out.append(((SPLITS.index(split), list(GENERATORS).index(generator), i), rows, len(audio) / SAMPLE_RATE))
     return out
+
+
+def build_for(cfg: Config) -> Path:
+    """The world a run's config trains on when it names no manifest: `world`, built with the run's world seed, for
+    world.tasks or else the run's data.tasks (what AudioDataModule is handed as `world`)."""
+    w = cfg.world
+    return build(w, cfg.world_seed, tasks=w.tasks if w.tasks is not None else list(cfg.data.tasks))
 
 
 def build(cfg: WorldConfig, seed: int = 0, tasks: list[str] | None = None, progress: bool = True) -> Path:
