@@ -13,7 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub; local f
 
 # `make test` runs the suite in pytest-xdist workers, one per core, files kept whole (--dist loadfile). Each worker
 # gets its share of the cores: the tiny models' ops gain little from a second thread, so two one-thread workers
-# finish sooner than one two-thread process (README: the suite's time). Subprocesses (CLI tests, notebook kernels)
+# finish sooner than one two-thread process (docs/any-machine.md: the suite's time). Subprocesses (CLI tests, notebook kernels)
 # inherit the share through OMP_NUM_THREADS, set here whatever the shell had, so that a subprocess computes with the
 # same thread count as the test comparing against it.
 _THREADS = max(1, min(2, (os.cpu_count() or 2) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))

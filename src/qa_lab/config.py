@@ -54,8 +54,7 @@ class ModelConfig:
     """real: encode at each clip's own length (fast). pad30: every clip in a 30 s window, as the tower's checkpoint
     was trained: stock Whisper attends to the padding (unmasked); a Qwen2-Audio tower masks the padded keys, as
     transformers' Qwen2-Audio does. A Qwen2-Audio tower at real length gives the 30 s window's features to float
-    rounding (its convolutions read the feature extractor's padding just past the clip; README, "Fine-tune
-    Qwen2-Audio")."""
+    rounding (its convolutions read the feature extractor's padding just past the clip; docs/finetune-qwen2-audio.md)."""
     projector: str = "linear"
     """Audio-to-LLM projector: linear | mlp (Linear-GELU-Linear) | tokens (each frame enters as the softmax-weighted
     mix of the LLM's token embeddings it scores highest, plus a zero-initialised linear residual for what no token
@@ -330,7 +329,7 @@ class TrainerConfig:
     precision: str = "auto"
     """Lightning precision; auto = bf16-mixed on GPU, 32-true on CPU. bf16-mixed on a CPU with bf16 matmuls
     (AVX512-BF16, AMX) trained scale/tiny-cpu's arms 1.4x faster and encoded its feature cache 2.6x faster on this
-    project's AMD EPYC (README, "Learning to listen")."""
+    project's AMD EPYC (experiments/results/listen-diagnosis/README.md)."""
     strategy: str = "auto"
     """Lightning strategy: auto | ddp | fsdp | deepspeed."""
     accelerator: str = "auto"

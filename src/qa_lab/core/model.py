@@ -327,7 +327,7 @@ class AudioLLM(nn.Module):
         with `ctc_layer` 0 the frames' scores against the input embeddings do (the LLM's input spells it).
 
         It gives every frame a direct gradient towards what is said there, so a small LLM learns to read the audio
-        long before its answers alone would teach it (measured: issue 9's note in the README). Clips without a
+        long before its answers alone would teach it (measured: experiments/results/listen-diagnosis/README.md). Clips without a
         transcript (ctc_lengths 0) are left out."""
         mask = batch["audio_mask"]  # (B, L)
         n = mask.sum(1)

@@ -1,6 +1,6 @@
 """The task registry: every task's name, family, tags in each format, manifest fields, target text and metric.
 
-Adding a task for your own data is one `register(Task(...))` call before training (see the README):
+Adding a task for your own data is one `register(Task(...))` call before training (see docs/tasks-and-corpora.md):
 
     from qa_lab.prompts.tags import STARTOFANALYSIS, KEYWORD, NOTIMESTAMPS, TaskTags
     from qa_lab.prompts.tasks import Task, register

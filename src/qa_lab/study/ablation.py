@@ -335,7 +335,7 @@ def _run_in_process(ab: Ablation, arm: str, seed: int, runs_dir: Path, overrides
 def run_parallel(ab: Ablation, runs: list[tuple[str, int]], runs_dir: str | Path, overrides=(), jobs: int = 2) -> None:
     """Train and evaluate `runs` (arm, seed) `jobs` at a time, each in its own process with cores // jobs threads.
 
-    Measured on a 2-core CPU (README): two one-thread runs at once finish 1.4x sooner than one after the other
+    Measured on a 2-core CPU (docs/ablations.md): two one-thread runs at once finish 1.4x sooner than one after the other
     with two threads each, because a tiny model's ops gain little from a second thread. For a CPU machine; on GPUs
     scale one run with Lightning's strategies instead. The shared inputs are prepared first (prepare). A failed run
     does not stop the others: the finished ones are kept and the failures named at the end. SIGTERM is passed on to
