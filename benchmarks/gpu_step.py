@@ -55,9 +55,10 @@ import torch.nn as nn
 
 from qa_lab.config import load_config
 from qa_lab.core.build import build_model, build_tokenizer
-from qa_lab.core.presets import PRESETS, Preset
 from qa_lab.core.stages import apply_stage
-from qa_lab.data.dataset import IGNORE, Collator
+from qa_lab.data.dataset import Collator
+from qa_lab.frames import IGNORE
+from qa_lab.presets import PRESETS, Preset
 from train_step import batch_orders, item_for, make_clips  # benchmarks/ is on sys.path when run as a script
 
 # Whisper-large-v2's encoder and Qwen2-7B's decoder, as config values only: random weights, no download.

@@ -33,8 +33,9 @@ from qa_lab.core.model import AudioLLM
 from qa_lab.core.qwen2_audio import parts_of, tiny_tokenizer
 from qa_lab.core.stages import apply_stage
 from qa_lab.core.tokenizer import add_tag_tokens
-from qa_lab.data.audio import SAMPLE_RATE
-from qa_lab.data.dataset import AudioFront, Collator
+from qa_lab.data.audio import AudioFront
+from qa_lab.data.dataset import Collator
+from qa_lab.frames import SAMPLE_RATE
 from qa_lab.prompts import tags
 from qa_lab.prompts.tasks import prompt
 from qa_lab.world.speech import sentences

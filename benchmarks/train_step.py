@@ -40,7 +40,8 @@ import torch
 from qa_lab.config import load_config
 from qa_lab.core.build import build
 from qa_lab.core.encoder import MEL_FRAMES_30S
-from qa_lab.data.audio import HOP, SAMPLE_RATE, log_mel, log_mel_pad30
+from qa_lab.data.audio import log_mel, log_mel_pad30
+from qa_lab.frames import HOP, SAMPLE_RATE
 from qa_lab.data.dataset import Collator
 from qa_lab.prompts import tasks
 from qa_lab.world.speech import sentences

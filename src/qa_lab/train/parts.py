@@ -229,7 +229,8 @@ def _text_batch(seqs, idx, pad_id, device, prefixes: list[int] | None = None) ->
 
 def ctc_loss(encoder, head: nn.Linear, mel, mel_lengths, targets, target_lengths, reduction: str = "mean"):
     """CTC on the encoder's real-length frames (as the kit encodes them); blank = 0."""
-    from qa_lab.core.encoder import encode_real, encoder_lengths
+    from qa_lab.core.encoder import encode_real
+    from qa_lab.frames import encoder_lengths
     logp = head(encode_real(encoder, mel, mel_lengths)).float().log_softmax(-1)  # (B, T_enc, C)
     return F.ctc_loss(logp.transpose(0, 1), targets, encoder_lengths(mel_lengths), target_lengths, blank=0,
                       reduction=reduction, zero_infinity=True)
