@@ -9,6 +9,7 @@ import warnings
 def quiet_libraries() -> None:
     """Silence library chatter that says nothing to a user: Lightning's GPU/TPU lines and tips, transformers'
     "Loading weights" / "Writing model shards" bars, torch.load's weights_only notices."""
+    import lightning.pytorch  # noqa: F401  first: importing it sets its loggers to INFO, undoing a level set before
     import transformers  # deferred: a heavy import, and callers may not need it otherwise
     for name in ("lightning.pytorch", "lightning.fabric"):  # info lines only (GPU/TPU, tips, weights_only)
         logging.getLogger(name).setLevel(logging.WARNING)
