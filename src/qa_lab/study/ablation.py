@@ -430,6 +430,12 @@ def _higher_is_better(metric: str) -> bool:
     return display(metric)[1]
 
 
+def _by_seed(rows: list[dict], arm: str, ev: str, task: str, metric: str) -> dict[int, float]:
+    """One arm's values of one metric on one eval set, by seed."""
+    return {r["seed"]: r["value"] for r in rows
+            if r["arm"] == arm and r["eval"] == ev and r["task"] == task and r["metric"] == metric}
+
+
 def summary_table(ab: Ablation, rows: list[dict]) -> str:
     """Markdown: per eval set and metric, mean [95 % CI] per arm over seeds, and each arm minus the baseline
     paired by seed, with a plain-words verdict that says when a difference is not significant."""
@@ -444,8 +450,7 @@ def summary_table(ab: Ablation, rows: list[dict]) -> str:
         ev = _eval_name(e)
         for tm in wanted:
             task, metric = tm.split("/", 1)
-            by_arm = {a: {r["seed"]: r["value"] for r in rows if r["arm"] == a and r["eval"] == ev
-                          and r["task"] == task and r["metric"] == metric} for a in arms}
+            by_arm = {a: _by_seed(rows, a, ev, task, metric) for a in arms}
             if not any(by_arm.values()):  # a metric this eval set does not measure (e.g. one limited to some tasks)
                 continue
             cells = []
@@ -490,8 +495,7 @@ def treatment_check(ab: Ablation, rows: list[dict]) -> list[str]:
             detail, took, wrong = [], [], []
             for ev in own_evals:
                 for metric in metrics:
-                    vals = {a: {r["seed"]: r["value"] for r in rows if r["arm"] == a and r["eval"] == ev
-                                and r["task"] == task and r["metric"] == metric} for a in (arm, ab.baseline)}
+                    vals = {a: _by_seed(rows, a, ev, task, metric) for a in (arm, ab.baseline)}
                     if not vals[arm]:
                         continue
                     seeds = sorted(set(vals[arm]) & set(vals[ab.baseline]))
