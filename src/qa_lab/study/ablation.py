@@ -15,7 +15,8 @@ differ in one thing), the scale merged over every arm, the seeds, the evaluation
     scale: scale/tiny-cpu         # model size, steps, world size: the same for every arm
     seeds: [0, 1, 2]
     eval:                         # evaluation sets; each may take limit, tasks, max_new_tokens, name, and decode
-      - world: test               # overrides for that set alone (e.g. {times: ctc}: named world-test.times-ctc)
+      - world: test               # overrides for that set alone (e.g. {times: ctc}: named world-test.times-ctc);
+                                  # tasks: trained scores each arm on its own data.tasks only
     metrics: [grounding/iou, aqa/accuracy[temporal], asr/wer[en]]
 
 Runs land in runs/<name>/<scale>/<arm>/seed<k>/ (a fixed folder per run, so the runner can resume): a finished run
@@ -98,6 +99,9 @@ def load_ablation(path: str | Path) -> Ablation:
                               ) from None
         except ConfigError as err:
             raise ConfigError(f"{p}: eval entry {e!r}: {err}") from None
+        if isinstance(e.get("tasks"), str) and e["tasks"] != TRAINED_TASKS:
+            raise ConfigError(f"{p}: eval entry {e!r}: tasks is a list of tasks or {TRAINED_TASKS!r} (each arm's "
+                              "own data.tasks)")
     names = [_eval_name(e) for e in evals]
     if len(set(names)) < len(names):
         raise ConfigError(f"{p}: two eval entries share a name ({', '.join(names)}); give one a `name:`")
@@ -150,6 +154,7 @@ def _eval_name(e: dict) -> str:
     return base + "".join(f".{k}-{v}" for k, v in sorted((e.get("decode") or {}).items()))
 
 
+TRAINED_TASKS = "trained"  # `tasks: trained` in an eval entry: each arm is scored on its own data.tasks
 FRAME_TIMED = ("srwt", "grounding")  # tasks whose times decode.times=ctc takes from the frames, not the LLM
 
 
@@ -242,8 +247,9 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     if torch.cuda.is_available():  # checkpoints load on the CPU; decode where training ran
         model = model.to("cuda")
     for e in todo:
-        examples, _ = eval_examples(cfg, manifest=e.get("manifest"), world_split=e.get("world"),
-                                    tasks=e.get("tasks"), limit=e.get("limit"))
+        tasks = list(cfg.data.tasks) if e.get("tasks") == TRAINED_TASKS else e.get("tasks")
+        examples, _ = eval_examples(cfg, manifest=e.get("manifest"), world_split=e.get("world"), tasks=tasks,
+                                    limit=e.get("limit"))
         ecfg = replace(cfg, decode=replace(cfg.decode, **e["decode"])) if e.get("decode") else cfg
         print(f"[qa-lab ablate] {arm} seed {seed}: evaluating {len(examples)} examples of {_eval_name(e)}")
         evaluate(model, ecfg, examples, d / "eval" / _eval_name(e), n_resamples=0, progress=False,
@@ -252,18 +258,30 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     return d
 
 
-def run_ablation(path: str | Path, seeds: int | None = None, overrides: list[str] | tuple = (),
-                 runs_dir: str | Path | None = None, scale: str | None = None, jobs: int = 1) -> Path:
-    """Every arm x seed (the first `seeds` of the file's seeds, extended upwards when more are asked), then the
-    summary. `scale` replaces the file's scale (e.g. scale/mini-gpu). `jobs` > 1 trains and evaluates that many runs
-    at once in their own processes, the cores shared between them (run_parallel)."""
+def resolve(path: str | Path, seeds: int | None = None, scale: str | None = None) -> Ablation:
+    """The ablation file as a run of it sees it: `scale` replaces the file's, `seeds` takes the first that many of
+    the file's seeds (extended upwards when more are asked)."""
     ab = load_ablation(path)
     if scale:
         experiment_path(scale)
         ab.scale = scale
     if seeds is not None:
         ab.seeds = (ab.seeds + [s for s in range(max(ab.seeds) + 1, max(ab.seeds) + 1 + seeds)])[:seeds]
-    runs_dir = Path(runs_dir or arm_config(ab, next(iter(ab.arms)), ab.seeds[0], overrides).runs_dir)
+    return ab
+
+
+def default_runs_dir(ab: Ablation, overrides=()) -> Path:
+    """Where the runs go unless told: the first run's config's runs_dir."""
+    return Path(arm_config(ab, next(iter(ab.arms)), ab.seeds[0], overrides).runs_dir)
+
+
+def run_ablation(path: str | Path, seeds: int | None = None, overrides: list[str] | tuple = (),
+                 runs_dir: str | Path | None = None, scale: str | None = None, jobs: int = 1) -> Path:
+    """Every arm x seed (the first `seeds` of the file's seeds, extended upwards when more are asked), then the
+    summary. `scale` replaces the file's scale (e.g. scale/mini-gpu). `jobs` > 1 trains and evaluates that many runs
+    at once in their own processes, the cores shared between them (run_parallel)."""
+    ab = resolve(path, seeds, scale)
+    runs_dir = Path(runs_dir or default_runs_dir(ab, overrides))
     runs = [(arm, seed) for seed in ab.seeds for arm in ab.arms]
     start = time.time()
     with PeakMemory() as memory:

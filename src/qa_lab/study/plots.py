@@ -182,6 +182,25 @@ def plot_tag_confusion(rows: list[str], cols: list[str], matrix, title: str = ""
     return fig
 
 
+def plot_matrices(mats: dict[str, tuple[list[str], list[str], object]], diverging: bool = False,
+                  label: str = "") -> Figure:
+    """One heat map per arm, side by side on one colour scale: {arm: (row names, column names, matrix)} (e.g.
+    study.probes.mean_matrix). `diverging`: -1..1 red-blue (gradient cosines), else 0..1 blues (rates)."""
+    import numpy as np
+
+    fig, axes = _subplots(1, len(mats), figsize=(4.2 * len(mats) + 1, 4.2), layout="constrained", squeeze=False)
+    im = None
+    for ax, (arm, (rows, cols, m)) in zip(axes[0], mats.items()):
+        m = np.asarray(m, dtype=float)
+        im = ax.imshow(m, cmap="RdBu" if diverging else "Blues", vmin=-1 if diverging else 0, vmax=1)
+        ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(rows)), rows, fontsize=7)
+        _cell_text(ax, m, lambda v: f"{v:.2f}")
+        ax.set_title(arm, fontsize=10)
+    fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label=label)
+    return fig
+
+
 def plot_task_losses(run_dirs: dict[str, str | Path]) -> Figure:
     """Per-task validation loss (`val/{task}/loss`) over steps, one panel per arm (shared y axis), overall
     `val/loss` dashed; each task keeps its colour across panels."""
