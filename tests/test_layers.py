@@ -111,3 +111,12 @@ def test_architecture_names_every_module():
     text = (SRC.parent / "ARCHITECTURE.md").read_text()
     missing = [m for m in _modules() if m != "qa_lab" and f"`{m.rpartition('.')[2]}" not in text]
     assert not missing, f"ARCHITECTURE.md does not name: {missing}"
+
+
+def test_the_model_layer_reads_no_generated_world_and_config_no_model_code():
+    graph = import_graph()
+    core_world = sorted(f"{m} -> {d}" for m, deps in graph.items() if m.startswith("qa_lab.core")
+                        for d in deps if d.startswith("qa_lab.world"))
+    assert not core_world, f"core imports the generated world: {core_world}"
+    config_model = sorted(d for d in graph["qa_lab.config"] if d.startswith(("qa_lab.core", "qa_lab.train")))
+    assert not config_model, f"config imports model code: {config_model}"

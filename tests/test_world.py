@@ -186,3 +186,15 @@ def test_crowd_share_outside_0_to_1_names_the_key():
     from qa_lab.config import ConfigError
     with pytest.raises(ConfigError, match="world.crowd"):
         WorldConfig(crowd=1.5)
+
+
+def test_the_tiny_tokenizers_corpus_file_is_the_worlds_text():
+    """core reads the tiny tokenizers' training text from a file (no world code in the model layer); when the world's
+    grammar changes, this says so, and regenerating the file is a deliberate tokenizer change (old tiny checkpoints'
+    token ids move)."""
+    from qa_lab.core.tokenizer import TINY_CORPUS, tiny_corpus
+    from qa_lab.world.builder import corpus_text
+    assert tiny_corpus() == corpus_text(), (
+        f"{TINY_CORPUS} differs from the world's text; if the change is meant, regenerate it: .venv/bin/python -c "
+        "\"from qa_lab.core.tokenizer import TINY_CORPUS; from qa_lab.world.builder import corpus_text; "
+        "TINY_CORPUS.write_text(''.join(t + chr(10) for t in corpus_text()), encoding='utf-8')\"")

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from qa_lab.core.tokenizer import tiny_corpus
 from qa_lab.prompts import tags
 
 AUDIO_TOKENS = (tags.QWEN2_AUDIO_BOS, tags.QWEN2_AUDIO_TOKEN, tags.QWEN2_AUDIO_EOS)
@@ -93,11 +94,10 @@ def tiny_tokenizer(extra_text: tuple[str, ...] = ()):
     from transformers import PreTrainedTokenizerFast
 
     from qa_lab.prompts.tasks import prompt
-    from qa_lab.world.builder import corpus_text
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([*corpus_text(), prompt("asr", "qwen2-audio"), *extra_text], trainer=trainers.BpeTrainer(
+    tok.train_from_iterator([*tiny_corpus(), prompt("asr", "qwen2-audio"), *extra_text], trainer=trainers.BpeTrainer(
         vocab_size=600, special_tokens=list(SPECIAL_TOKENS), show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",

@@ -12,6 +12,15 @@ from qa_lab.prompts.tasks import special_tokens
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 TINY_VOCAB = 1024  # BPE merges + bytes, before the special tokens
+# The tiny tokenizers' training text: the built-in world's sentences and labels (world.builder.corpus_text()), kept
+# as a file so the model layer reads no world code and a change to the world's grammar cannot change the tokenizer
+# of checkpoints already trained. tests/test_world.py says when the world's text has moved on from it.
+TINY_CORPUS = Path(__file__).with_name("tiny_corpus.txt")
+
+
+def tiny_corpus() -> list[str]:
+    """The lines of TINY_CORPUS: the text the tiny tokenizers are trained on."""
+    return TINY_CORPUS.read_text(encoding="utf-8").splitlines()
 
 
 def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB) -> PreTrainedTokenizerFast:
@@ -30,9 +39,8 @@ def train_tiny_tokenizer(texts: list[str], vocab_size: int = TINY_VOCAB) -> PreT
 
 
 def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """The tiny preset's tokenizer, trained on the built-in world's text (deterministic)."""
-    from qa_lab.world.builder import corpus_text
-    return train_tiny_tokenizer(corpus_text())
+    """The tiny preset's tokenizer, trained on the built-in world's text (tiny_corpus(); deterministic)."""
+    return train_tiny_tokenizer(tiny_corpus())
 
 
 def kit_tokens(prompt_tags: bool = True) -> tuple[str, ...]:
