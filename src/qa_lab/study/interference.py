@@ -18,63 +18,13 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from qa_lab.prompts import tags
 from qa_lab.prompts import tasks as registry
+# the probe runs inside training (train.callbacks.GradientConflict), so its arithmetic lives there
+from qa_lab.train.callbacks import GRAD_CONFLICT_FILE, gradient_cosines, task_gradients  # noqa: F401 -- re-exported
 
-GRAD_CONFLICT_FILE = "grad_conflict.jsonl"
-
-
-# --- gradient conflict -------------------------------------------------------------------------------------------
-
-def task_gradients(model: torch.nn.Module, batch: dict, params=None) -> dict[str, torch.Tensor]:
-    """One flattened float32 gradient (P,) per task in `batch`, over `params` (default: every parameter of
-    `model` that requires grad, in model.parameters() order).
-
-    `model(batch)` must return per-example "loss_sum" (B,) and "n_tokens" (B,) as AudioLLM does; each task's loss
-    is its token-mean, sum(loss_sum[task]) / sum(n_tokens[task]), i.e. the task's share of the training loss
-    up to a constant. Uses torch.autograd.grad, so `.grad` fields (e.g. mid gradient accumulation) and weights are
-    left untouched; runs in the model's current train/eval mode. Parameters a task's loss does not reach get
-    zeros. Memory: K copies of the trainable parameters, fine for LoRA, projector or a `params` subset."""
-    if params is None:
-        params = [p for p in model.parameters() if p.requires_grad]
-    params = list(params)
-    if not params:
-        raise ValueError("task_gradients: no parameters require grad (frozen model? pass params=)")
-    tasks = batch["tasks"]
-    with torch.enable_grad():
-        out = model(batch)
-        loss_sum, n_tokens = out["loss_sum"], out["n_tokens"]  # (B,), (B,)
-        if len(tasks) != loss_sum.shape[0]:
-            raise ValueError(f"task_gradients: batch['tasks'] has {len(tasks)} entries but the model returned "
-                             f"{loss_sum.shape[0]} per-example losses")
-        names = sorted(set(tasks))
-        grads = {}
-        for k, task in enumerate(names):
-            mask = torch.tensor([t == task for t in tasks], device=loss_sum.device)
-            loss = loss_sum[mask].sum() / n_tokens[mask].sum().clamp(min=1)
-            gs = torch.autograd.grad(loss, params, retain_graph=k < len(names) - 1, allow_unused=True)
-            grads[task] = torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1).float()
-                                     for g, p in zip(gs, params)])
-    return grads
-
-
-def gradient_cosines(grads: dict[str, torch.Tensor]) -> tuple[list[str], np.ndarray]:
-    """Tasks (sorted) and their (K, K) cosine matrix cos_ab = g_a . g_b / (|g_a| |g_b|), computed in float64;
-    nan in the rows and columns of a task whose gradient is zero."""
-    names = sorted(grads)
-    if not names:
-        return [], np.zeros((0, 0))
-    g = torch.stack([grads[t].detach().double() for t in names])  # (K, P)
-    norms = torch.linalg.vector_norm(g, dim=1)  # (K,)
-    gram = g @ g.T  # (K, K)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = (gram / (norms[:, None] * norms[None, :])).cpu().numpy()
-    cos[norms.cpu().numpy() == 0, :] = np.nan
-    cos[:, norms.cpu().numpy() == 0] = np.nan
-    return names, np.clip(cos, -1.0, 1.0)
-
+# --- gradient conflict, as GradientConflict logged it ----------------------------------------------------------------
 
 def read_grad_conflict(path: str | Path) -> list[dict]:
     """grad_conflict.jsonl (or a folder holding it, directly or under logs/) -> records sorted by step, with

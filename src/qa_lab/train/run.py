@@ -473,7 +473,7 @@ def report(cfg: Config, run_dir: Path, module: AudioLLMModule, data: AudioDataMo
 
     from qa_lab.eval.decode import format_words, run
     from qa_lab.prompts.tasks import target
-    from qa_lab.study.plots import plot_losses
+    from qa_lab.train.curves import plot_losses
 
     model = module.model.eval()
     examples = [dict(ex) for ex in data.val_set.examples[:n_examples]]
