@@ -1,4 +1,8 @@
-"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, eval, chat, export, convert."""
+"""The `qa-lab` command: config, tags, tasks, world, data, train, infer, eval, chat, export, convert.
+
+Each subcommand is a handler and, beside it, the function that adds its parser. Handlers import their machinery when
+called (the one place in the package that imports inside functions), so `qa-lab tags show` or `--help` does not load
+torch, Lightning and transformers."""
 
 from __future__ import annotations
 

@@ -10,11 +10,13 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, Qwen2Config, Whi
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.config import Config, ModelConfig
+from qa_lab.core import qwen2_audio
 from qa_lab.core.model import AudioLLM, init_time_codes, load_whisper_encoder
 from qa_lab.core.stages import apply_stage
-from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
+from qa_lab.core.tokenizer import add_chat_tokens, chat_token_ids, load_tokenizer, tiny_tokenizer
 from qa_lab.core.weights import init_from
 from qa_lab.presets import PRESETS, qwen2_audio_source
+from qa_lab.prompts.tasks import REGISTRY
 
 log = logging.getLogger(__name__)
 VOCAB_MULTIPLE = 64
@@ -49,13 +51,11 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
     source = qwen2_audio_source(cfg)
     projector = None
     if source:
-        from qa_lab.core import qwen2_audio
         if cfg.projector != "linear" or cfg.audio_norm:
             raise ValueError(f"model.qwen2_audio={source}: Qwen2-Audio's projector is one linear layer; "
                              "model.projector must be linear and model.audio_norm false")
         encoder, llm, projector = qwen2_audio.load_parts(source)
     else:
-        from qa_lab.core.tokenizer import chat_token_ids
         # a random init sized without ChatML's tokens when they were added last: the same weights as a run without
         # dialogues (so a chat stage starts from what the multitask run had), the rows added by the resize below
         added = [i for i in chat_token_ids(tokenizer) if i >= len(tokenizer) - 2]
@@ -81,16 +81,13 @@ def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
 
 def uses_dialogues(cfg: Config) -> bool:
     """Whether cfg trains on dialogue tasks (the chat stage): its tokenizer then carries ChatML's tokens."""
-    from qa_lab.prompts.tasks import REGISTRY
     return any(REGISTRY[t].family == "dialogue" for t in cfg.data.tasks if t in REGISTRY)
 
 
 def build_tokenizer(cfg: Config):
     """The LLM's tokenizer with tag tokens, or the tiny BPE when the preset has no LLM checkpoint; a Qwen2-Audio
     checkpoint's own tokenizer with the tokens answers write. ChatML's tokens join when cfg trains on dialogues."""
-    from qa_lab.core.tokenizer import add_chat_tokens
     if source := qwen2_audio_source(cfg.model):
-        from qa_lab.core import qwen2_audio
         tok = qwen2_audio.load_tokenizer(source, chat=cfg.tags.format == "qwen2-audio-chat",
                                          trust_remote_code=cfg.model.trust_remote_code)
     else:

@@ -11,10 +11,13 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from safetensors.torch import load_file, save_file
 from transformers import AutoTokenizer
 
-from qa_lab.config import Config, from_yaml, from_yaml_text, to_yaml
+from qa_lab.config import Config, from_yaml, from_yaml_text, load_config, to_yaml
+from qa_lab.core import qwen2_audio
 from qa_lab.core.build import build
 from qa_lab.core.model import AudioLLM
+from qa_lab.core.qwen2_audio import check_source
 from qa_lab.core.weights import read_checkpoint
+from qa_lab.data.cache import check_apart, check_replaceable, replacing
 from qa_lab.errors import CannotWrite
 from qa_lab.presets import qwen2_audio_source
 
@@ -26,7 +29,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     whatever TMPDIR is), flushed to disk, then renamed over it. A kill, a crash or a full disk mid-save leaves the
     previous file whole (never a truncated or empty last.ckpt) and no temporary file behind. A save the system refuses
     (no space, a file-size limit, a folder made read-only) is a CannotWrite naming the checkpoint."""
-
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -188,8 +190,6 @@ def load_qwen2_audio(path: str | Path, chat: bool = False) -> tuple[Config, Audi
     """A Qwen2AudioForConditionalGeneration folder as it is (zero-shot) -> (config, model in eval mode): the base
     config with model.qwen2_audio=path and tags.format qwen2-audio (chat: qwen2-audio-chat, for the instruct model);
     an error naming the folder if it is not one."""
-    from qa_lab.config import load_config
-    from qa_lab.core.qwen2_audio import check_source
     check_source(path)
     fmt = "qwen2-audio-chat" if chat else "qwen2-audio"
     cfg = load_config("base", [f"model.qwen2_audio={path}", f"tags.format={fmt}"])
@@ -225,18 +225,15 @@ def export(ckpt: str | Path, out_dir: str | Path, trust_remote_code: bool = Fals
     export is written beside OUT and renamed into place, so a failure leaves OUT as it was. An OUT holding the
     checkpoint (its own run folder) is refused, `overwrite` or not.
     """
-    from qa_lab.data.cache import check_apart, check_replaceable, replacing
     if format not in EXPORT_FORMATS:
         raise ValueError(f"export format {format!r}: expected one of {', '.join(EXPORT_FORMATS)}")
     check_apart(out_dir, [ckpt], "export folder")  # before the minutes a load can take
     check_replaceable(out_dir, overwrite, "export folder")
     cfg, model = load_checkpoint(ckpt, trust_remote_code)
     if format == "qwen2-audio" and model.tower != "qwen2-audio":
-        from qa_lab.core import qwen2_audio
         qwen2_audio.export(model, Path(out_dir))  # refuses with the reason, before any folder is made
     with replacing(out_dir, overwrite, "export folder") as out:
         if format == "qwen2-audio":
-            from qa_lab.core import qwen2_audio
             qwen2_audio.export(model, out, source=qwen2_audio_source(cfg.model),
                                trust_remote_code=cfg.model.trust_remote_code)
         else:

@@ -21,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
+from qa_lab.data.shards import member_of
 
 
 def clip_key(ex: dict) -> str:
@@ -34,7 +35,6 @@ def _stamp(path: str) -> str:
     """'size:mtime_ns' of the file a clip is read from (a shard member's: its shard's), what make and rsync compare to
     tell a changed file (a content hash would read every clip of a corpus each run); '-' when there is no such file
     (encoding it then fails, naming the manifest line)."""
-    from qa_lab.data.shards import member_of
     shard = None if os.path.isfile(path) else member_of(path)
     try:
         st = os.stat(shard[0] if shard else path)
@@ -80,7 +80,6 @@ def tower_fingerprint(model, dtype: torch.dtype | None = None) -> str:
 
 class FeatureStore:
     """Pooled, pre-projector features per clip, kept in memory and in one file per set of clips."""
-
     def __init__(self, folder: str | Path, dtype: torch.dtype | None = None):
         self.folder = Path(folder)
         self.dtype = dtype  # the autocast dtype clips are encoded under (None: full precision)

@@ -8,7 +8,10 @@ import torch.nn.functional as F
 from transformers import AutoConfig, PreTrainedModel, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from qa_lab.core.convert import ensure_whisper
+from qa_lab.core.ctc import CTCPrefixScorer
 from qa_lab.core.encoder import encode_pad30, encode_pad30_masked, encode_real, encode_top
+from qa_lab.core.tokenizer import chat_token_ids, tag_token_ids
 from qa_lab.data.audio import AudioFront
 from qa_lab.frames import HOP, IGNORE, SAMPLE_RATE, encoder_lengths, pooled_lengths
 from qa_lab.prompts import tags
@@ -23,7 +26,6 @@ class TokenProjector(nn.Module):
     the LLM like the token "cat", and a blank frame like the pad token. Answers then copy text they can match
     token for token, which the LLM's text pretraining can teach (`parts.llm_copy`). A zero-initialised linear
     residual, its norm capped at a token embedding's mean norm, carries what no token spells (sounds, voices)."""
-
     def __init__(self, d_audio: int, d_llm: int):
         super().__init__()
         self.to_token = nn.Linear(d_audio, d_llm)
@@ -75,7 +77,6 @@ def _add_at_scale(feats: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
 
 class AudioLLM(nn.Module):
     """Plain PyTorch: no Lightning. Parts are named as in transformers' Qwen2-Audio so LoRA targets match."""
-
     def __init__(self, audio_tower: WhisperEncoder, language_model: PreTrainedModel, tokenizer,
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
                  ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
@@ -143,7 +144,6 @@ class AudioLLM(nn.Module):
     def tag_ids(self) -> list[int]:
         """Ids of the tokens the kit added to the tokenizer, whose embedding rows train in every stage but full: every
         tag token, or for a released Qwen2-Audio (plain-text prompts) the tokens answers write."""
-        from qa_lab.core.tokenizer import chat_token_ids, tag_token_ids
         ids = tag_token_ids(self.tokenizer, prompt_tags=self.tower == "whisper")
         return ids + [i for i in chat_token_ids(self.tokenizer) if i not in ids]  # dialogues' ChatML, last
 
@@ -377,7 +377,6 @@ class AudioLLM(nn.Module):
             generate_kwargs.setdefault("suppress_tokens", never)
         if ctc_weight > 0:
             from transformers import LogitsProcessorList
-            from qa_lab.core.ctc import CTCPrefixScorer
             scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
                                      eos=tok.eos_token_id, num_beams=num_beams, silent=ctc_silent)
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
@@ -399,7 +398,6 @@ PACKAGED = "packaged:"  # model.audio_encoder=packaged:tiny.en -> a Whisper ship
 def load_whisper_encoder(name: str) -> WhisperEncoder:
     """The encoder half of a Whisper checkpoint (hub id, save_pretrained folder, or packaged:NAME)."""
     if name.startswith(PACKAGED):
-        from qa_lab.core.convert import ensure_whisper
         name = str(ensure_whisper(name.removeprefix(PACKAGED)))
     # transformers' own Whisper, never code the folder carries (trust_remote_code=False: no y/N prompt on stdin)
     config = AutoConfig.from_pretrained(name, trust_remote_code=False)

@@ -13,8 +13,9 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from qa_lab.core.tokenizer import tiny_corpus
+from qa_lab.core.tokenizer import add_tag_tokens, tiny_corpus
 from qa_lab.prompts import tags
+from qa_lab.prompts.tasks import prompt
 
 AUDIO_TOKENS = (tags.QWEN2_AUDIO_BOS, tags.QWEN2_AUDIO_TOKEN, tags.QWEN2_AUDIO_EOS)
 
@@ -44,7 +45,6 @@ def load_tokenizer(source: str | Path, chat: bool = False, trust_remote_code: bo
     carries runs only with `trust_remote_code` (model.trust_remote_code)."""
     from transformers import AutoTokenizer
 
-    from qa_lab.core.tokenizer import add_tag_tokens
     check_source(source)
     tok = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     vocab = tok.get_vocab()
@@ -93,7 +93,6 @@ def tiny_tokenizer(extra_text: tuple[str, ...] = ()):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from qa_lab.prompts.tasks import prompt
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

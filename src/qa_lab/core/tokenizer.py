@@ -7,6 +7,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from qa_lab.prompts.tags import CHAT_TOKENS, OUTPUT_TOKENS
 from qa_lab.prompts.tasks import special_tokens
 
 EOS = "<|endoftext|>"
@@ -46,7 +47,6 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
 def kit_tokens(prompt_tags: bool = True) -> tuple[str, ...]:
     """The tokens the kit adds to an LLM's tokenizer: every tag token (special_tokens()), or with prompt_tags=False
     only what answers write (time tokens, note and entity tokens: a released Qwen2-Audio keeps its own prompts)."""
-    from qa_lab.prompts.tags import OUTPUT_TOKENS
     return special_tokens() if prompt_tags else OUTPUT_TOKENS
 
 
@@ -70,7 +70,6 @@ def add_tag_tokens(tokenizer: PreTrainedTokenizerBase, prompt_tags: bool = True)
 def add_chat_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Add ChatML's <|im_start|> and <|im_end|> (dialogues, qa_lab.data.dialogue) when the tokenizer lacks them; they
     come after every other token, so the ids of a model trained without them stay as they were. -> their ids."""
-    from qa_lab.prompts.tags import CHAT_TOKENS
     missing = [t for t in CHAT_TOKENS if t not in tokenizer.get_vocab()]
     if missing:
         tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
@@ -79,7 +78,6 @@ def add_chat_tokens(tokenizer: PreTrainedTokenizerBase) -> list[int]:
 
 def chat_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Ids of ChatML's tokens when the tokenizer has them, else []."""
-    from qa_lab.prompts.tags import CHAT_TOKENS
     vocab = tokenizer.get_vocab()
     return [vocab[t] for t in CHAT_TOKENS if t in vocab]
 

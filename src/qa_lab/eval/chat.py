@@ -13,6 +13,11 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from qa_lab.core.tokenizer import chat_token_ids
+from qa_lab.data import dialogue
+from qa_lab.data.audio import check_duration, load_audio
+from qa_lab.eval.decode import _batches
+from qa_lab.frames import SAMPLE_RATE
 from qa_lab.prompts import tags
 
 HELP = "commands: /audio PATH (attach a clip to your next turn), /reset, /save FILE, /quit; anything else is your turn"
@@ -20,9 +25,7 @@ HELP = "commands: /audio PATH (attach a clip to your next turn), /reset, /save F
 
 class ChatSession:
     """One conversation with `model` (an AudioLLM whose tokenizer has ChatML's tokens)."""
-
     def __init__(self, model, cfg, max_new_tokens: int = 256):
-        from qa_lab.core.tokenizer import chat_token_ids
         if len(chat_token_ids(model.tokenizer)) < len(tags.CHAT_TOKENS):
             raise ValueError("this model was not trained on dialogues (its tokenizer has no <|im_start|> / <|im_end|>):"
                              " train the chat stage first (experiments/chat/), or load a Qwen2-Audio folder")
@@ -35,8 +38,6 @@ class ChatSession:
 
     def attach(self, path: str | Path) -> float:
         """Attach a clip (read and checked now: format, length) to the next user turn -> its seconds."""
-        from qa_lab.data.audio import check_duration, load_audio
-        from qa_lab.frames import SAMPLE_RATE
         path = Path(path).expanduser().resolve()
         audio = load_audio(path)  # an AudioError names the file
         check_duration(len(audio) / SAMPLE_RATE, str(path))
@@ -49,7 +50,6 @@ class ChatSession:
 
     def say(self, text: str, out: TextIO | None = None) -> str:
         """Add a user turn (with the attached clips) and decode the assistant's answer, streamed to `out`."""
-        from qa_lab.data import dialogue
         content = [{"type": "audio", "audio": p} for p in self.pending] + [{"type": "text", "text": text}]
         user = {"role": "user", "content": content}
         ex = {"messages": [*self.messages, user, {"role": "assistant", "content": "…"}], "task": dialogue.CHAT_TASK}
@@ -79,8 +79,6 @@ def next_turn(model, cfg, ex: dict, max_new_tokens: int = 256, out: TextIO | Non
     written to `out` when given: token by token under greedy decoding, whole once a beam search ends."""
     import torch
 
-    from qa_lab.core.tokenizer import chat_token_ids
-    from qa_lab.eval.decode import _batches
     streamer = _Streamer(model.tokenizer, out) if out is not None and cfg.decode.num_beams == 1 else None
     model.eval()
     ((_, batch),) = list(_batches(model, cfg, [ex], 120.0, 1))
@@ -97,7 +95,6 @@ def next_turn(model, cfg, ex: dict, max_new_tokens: int = 256, out: TextIO | Non
 
 class _Streamer:
     """transformers' streamer protocol (put / end): the new tokens' text as it grows, written to `out`."""
-
     def __init__(self, tokenizer, out: TextIO):
         self.tokenizer, self.out = tokenizer, out
         self.ids: list[int] = []

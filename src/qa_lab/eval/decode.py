@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from qa_lab.config import Config
+from qa_lab.config import Config, ConfigError
 from qa_lab.core import align, ctc
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.tokenizer import chat_token_ids
@@ -24,7 +24,6 @@ ALIGNED = ("srwt", "grounding")  # answers whose times can come from the frames 
 class MonotoneTimes(LogitsProcessor):
     """Time tokens never go back: after <|t|> only times >= t may follow (Whisper's decoding rule), so a timed
     answer cannot fail to parse for decreasing times. `time_ids` are the time tokens' ids in time order."""
-
     def __init__(self, time_ids: list[int]):
         self.time_ids = torch.tensor(time_ids)
 
@@ -57,7 +56,6 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
     num_beams = num_beams or cfg.decode.num_beams
     for key in ("ctc_weight", "times"):
         if getattr(cfg.decode, key) not in (0.0, "lm") and cfg.model.ctc_weight == 0:
-            from qa_lab.config import ConfigError
             raise ConfigError(f"decode.{key}={getattr(cfg.decode, key)}: this model was trained without the CTC "
                               f"loss (model.ctc_weight=0), so its frames spell nothing; set decode.{key}="
                               f"{'0' if key == 'ctc_weight' else 'lm'}")

@@ -12,11 +12,13 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from qa_lab.data.manifest import first_per_task
+from qa_lab.data.manifest import first_per_task, read_manifest
 from qa_lab.eval import families
 from qa_lab.eval import metrics as M
+from qa_lab.eval.decode import run_on_ranks
 from qa_lab.prompts import tags
 from qa_lab.prompts import tasks as registry
+from qa_lab.world import builder as world
 
 def _base(key: str) -> tuple[str, str]:
     """'wer[en]' -> ('wer', ' (en)')."""
@@ -160,7 +162,6 @@ def evaluate(model, cfg, examples: list[dict], out_dir: str | Path | None = None
     max_new_tokens overrides the per-task caps (`Task.max_new_tokens`) for every task; num_beams None = the config's
     (cfg.decode, as is the joint CTC weight). In a multi-process job (`rank` of `world_size`) each rank decodes its
     share and every rank scores all outputs; give out_dir on one rank only."""
-    from qa_lab.eval.decode import run_on_ranks
     outputs = run_on_ranks(model, cfg, [dict(ex) for ex in examples], rank, world_size, batch_seconds=batch_seconds,
                            num_beams=num_beams, progress=progress and rank == 0, max_new_tokens=max_new_tokens)
     metrics, rows = score(examples, outputs, n_resamples=n_resamples, seed=cfg.seed)
@@ -173,11 +174,9 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
                   tasks: list[str] | None = None, limit: int | None = None) -> tuple[list[dict], str]:
     """Validated examples from a manifest or a split of cfg's world (default tasks: those cfg trains on that
     the world makes), at most `limit` per task -> (examples, a short name for the source)."""
-    from qa_lab.data.manifest import read_manifest
     if manifest is not None:
         examples, name = read_manifest(manifest, tasks, skip_hint=False), Path(manifest).stem
     else:
-        from qa_lab.world import builder as world
         trained = [t for t in (cfg.world.tasks or cfg.data.tasks) if t in world.TASKS]
         want = tasks or trained
         # the world the run trained on (one build, cached) when it makes every task asked for; a task subset is

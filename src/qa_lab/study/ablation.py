@@ -37,9 +37,22 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from qa_lab.config import ConfigError, Config, DecodeConfig, experiment_path, load_config, to_yaml
+from qa_lab.config import (Config, ConfigError, DecodeConfig, differences, experiment_path, from_yaml_text,
+                           load_config, to_yaml)
+from qa_lab.core.build import build
+from qa_lab.core.checkpoint import load
+from qa_lab.data.dataset import AudioDataModule
+from qa_lab.errors import TrainingStopped
+from qa_lab.eval import eval_examples, evaluate, load_metrics
+from qa_lab.eval.families import family_of
+from qa_lab.eval.harness import display
 from qa_lab.study import provenance
+from qa_lab.study import stats
+from qa_lab.study.plots import plot_ablation, plot_learning_curves
 from qa_lab.train.memory import GB, PeakMemory
+from qa_lab.train.quiet import quiet_libraries
+from qa_lab.train.run import feature_cache, train, with_parts
+from qa_lab.world import builder as world_builder
 
 DONE, TRAINED, RECIPE, TIMING = "DONE", "TRAINED", "recipe.yaml", "timing.json"
 EVAL_KEYS = {"world", "manifest", "limit", "tasks", "max_new_tokens", "decode", "name"}
@@ -48,7 +61,6 @@ EVAL_KEYS = {"world", "manifest", "limit", "tasks", "max_new_tokens", "decode", 
 @dataclass
 class Ablation:
     """A parsed ablation file."""
-
     name: str
     path: Path
     arms: dict[str, str]
@@ -170,7 +182,6 @@ def _recipe_changes(path: Path, cfg) -> list[str] | None:
     """The keys in which the recipe stored at `path` differs from `cfg` ([] = the same recipe); None when there is
     no readable recipe. Keys added to the kit since it was written read as their defaults, so a new config key at its
     default does not invalidate finished or half-trained runs."""
-    from qa_lab.config import ConfigError, differences, from_yaml_text
     if not path.is_file():
         return None
     try:
@@ -201,12 +212,6 @@ EVAL_ONLY = ("decode.",)  # keys that change how answers are decoded, not what i
 
 def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(), progress_line: int = 0) -> Path:
     """Train (or resume) and evaluate one arm x seed; a run marked DONE is returned untouched."""
-    from qa_lab.core.checkpoint import load
-    from qa_lab.eval import eval_examples, evaluate
-    from qa_lab.train.run import train
-
-    from qa_lab.config import to_yaml
-
     d = run_dir(ab, runs_dir, arm, seed)
     cfg = arm_config(ab, arm, seed, overrides)
     recipe = to_yaml(cfg)
@@ -305,10 +310,6 @@ def prepare(ab: Ablation, arm: str, seed: int, overrides=()) -> None:
     """Make what a run shares with the others before it starts: the pretrained parts, the world (train, val and test
     splits) and the frozen tower's features of its training clips. Each is cached, so runs started after this only
     read them, and parallel runs never build the same thing twice at once."""
-    from qa_lab.core.build import build
-    from qa_lab.data.dataset import AudioDataModule
-    from qa_lab.train.run import feature_cache, with_parts
-    from qa_lab.world import builder as world_builder
     cfg, _ = with_parts(arm_config(ab, arm, seed, overrides))
     model = build(cfg)
     AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front,
@@ -319,7 +320,6 @@ def _prepare_runs(ab: Ablation, runs: list[tuple[str, int]], overrides, send) ->
     """prepare() for each run, in the process run_parallel starts for it; sends back None or the error raised."""
     import sys
 
-    from qa_lab.train.quiet import quiet_libraries
     quiet_libraries()
     try:
         for arm, seed in runs:
@@ -339,8 +339,6 @@ def _run_in_process(ab: Ablation, arm: str, seed: int, runs_dir: Path, overrides
 
     import torch
 
-    from qa_lab.errors import TrainingStopped
-    from qa_lab.train.quiet import quiet_libraries
     quiet_libraries()
     torch.set_num_threads(threads)
     try:
@@ -363,7 +361,6 @@ def run_parallel(ab: Ablation, runs: list[tuple[str, int]], runs_dir: str | Path
     import signal
     from multiprocessing.connection import wait
 
-    from qa_lab.errors import TrainingStopped
     runs_dir = Path(runs_dir)
     todo = list(runs)  # a finished run's process only checks it (a new eval set, a changed recipe) and ends
     ctx = mp.get_context("spawn")  # a fresh interpreter per run: no forked torch threads or CUDA state
@@ -423,7 +420,6 @@ def run_parallel(ab: Ablation, runs: list[tuple[str, int]], runs_dir: str | Path
 
 def collect(ab: Ablation, runs_dir: str | Path) -> list[dict]:
     """One row per finished run x eval set x task x metric: {arm, seed, eval, task, metric, value}."""
-    from qa_lab.eval import load_metrics
     rows = []
     for arm in ab.arms:
         for seed in ab.seeds:
@@ -444,7 +440,6 @@ def collect(ab: Ablation, runs_dir: str | Path) -> list[dict]:
 
 
 def _higher_is_better(metric: str) -> bool:
-    from qa_lab.eval.harness import display
     return display(metric)[1]
 
 
@@ -457,7 +452,6 @@ def _by_seed(rows: list[dict], arm: str, ev: str, task: str, metric: str) -> dic
 def summary_table(ab: Ablation, rows: list[dict]) -> str:
     """Markdown: per eval set and metric, mean [95 % CI] per arm over seeds, and each arm minus the baseline
     paired by seed, with a plain-words verdict that says when a difference is not significant."""
-    from qa_lab.study import stats
     arms = list(ab.arms)
     others = [a for a in arms if a != ab.baseline]
     head = ["eval", "metric", *arms, *[f"{a} − {ab.baseline}" for a in others], "verdict"]
@@ -501,8 +495,6 @@ def treatment_check(ab: Ablation, rows: list[dict]) -> list[str]:
     """Did the treatment take? For each arm that trains a task the baseline does not (srwt_on's SRWT), its scores on
     that task against the baseline's, from the LLM's own answers (eval sets that do not take times from the frames),
     paired by seed. Lines of markdown; none when the arms train the same tasks (e.g. tag formats)."""
-    from qa_lab.eval.families import family_of
-    from qa_lab.study import stats
     base_tasks = _trained_tasks(arm_config(ab, ab.baseline, ab.seeds[0]))
     own_evals = [_eval_name(e) for e in ab.eval if (e.get("decode") or {}).get("times") != "ctc"]
     lines = []
@@ -548,7 +540,6 @@ def treatment_check(ab: Ablation, rows: list[dict]) -> list[str]:
 
 def summarize(ab: Ablation, runs_dir: str | Path) -> Path:
     """results.csv, results.md and a plot of the headline metrics under runs/<ablation>/."""
-    from qa_lab.study.plots import plot_ablation, plot_learning_curves
     root = root_dir(ab, runs_dir)
     root.mkdir(parents=True, exist_ok=True)
     rows = collect(ab, runs_dir)

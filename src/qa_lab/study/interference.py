@@ -22,6 +22,9 @@ import numpy as np
 from qa_lab.prompts import tags
 from qa_lab.prompts import tasks as registry
 # the probe runs inside training (train.callbacks.GradientConflict), so its arithmetic lives there
+from qa_lab.eval.decode import run
+from qa_lab.eval.families import family_of
+from qa_lab.eval.harness import display, parse_output
 from qa_lab.train.callbacks import GRAD_CONFLICT_FILE, gradient_cosines, task_gradients  # noqa: F401 -- re-exported
 
 # --- gradient conflict, as GradientConflict logged it ----------------------------------------------------------------
@@ -99,7 +102,6 @@ _INTEGER = re.compile(r"\d+\.?")
 
 def _rank(task: str) -> int:
     """How specific the task's answer form is: its metric family's form_rank (0 note ... 4 plain text)."""
-    from qa_lab.eval.families import family_of
     return family_of(task).form_rank
 
 
@@ -117,8 +119,6 @@ def answer_form(text: str, candidates: list[str]) -> str | None:
         apart by form, so the first plain candidate wins.
     A candidate matches when qa_lab.eval.parse_output accepts the text (plus the non-empty / digits checks above).
     """
-    from qa_lab.eval.harness import parse_output
-
     order = sorted(dict.fromkeys(candidates), key=_rank)  # stable: the caller's order within a form
     for task in order:
         try:
@@ -169,8 +169,6 @@ def confusion_outputs(model, cfg, examples: list[dict], tasks: list[str], max_ne
     grounding) is prompted only on clips that have one among their lines; s2tt keeps a clip's target language
     when one of its lines names it. Audio paths are `_audio_path` (read_manifest's resolved path) or `audio`.
     Decoding is qa_lab.eval.decode.run (greedy, per-task caps unless max_new_tokens)."""
-    from qa_lab.eval.decode import run
-
     clips: dict = {}
     for ex in examples:
         key = ex.get("clip") or (str(ex["audio"]), ex.get("offset"), ex.get("duration"))
@@ -207,9 +205,6 @@ def headline_metrics(flat: dict[str, float], tasks: list[str] | None = None) -> 
     The headline is what the task's metric family names (qa_lab.eval.families): WER (CER for Chinese; English
     when present, else the first language), AAS, BLEU, CIDEr-D, accuracy (overall, not accuracy[temporal]), IoU,
     event-F1, pitch accuracy. A task with no such key is left out."""
-    from qa_lab.eval.families import family_of
-    from qa_lab.eval.harness import display
-
     by_task: dict[str, list[str]] = {}
     for key in flat:
         task, metric = key.split("/", 1)

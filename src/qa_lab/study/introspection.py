@@ -14,15 +14,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from qa_lab.data.dataset import AudioTextDataset, Collator
+from qa_lab.eval.metrics import word_error_rate
 from qa_lab.frames import IGNORE, pooled_lengths
+from qa_lab.prompts import tags
+from qa_lab.prompts.tasks import target, transcript
 
 
 def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None) -> dict:
     """A teacher-forced batch of manifest-style examples, as training collates it (right-padded, labels on the
     output only), on the model's device. The output of example i is its target text, or `outputs[i]` (e.g. the
     model's own decode) when given."""
-    from qa_lab.data.dataset import AudioTextDataset, Collator
-
     if outputs is not None and len(outputs) != len(examples):
         raise ValueError(f"batch_for: {len(examples)} examples but {len(outputs)} outputs")
     if outputs is not None and any("_turns" in ex for ex in examples):
@@ -114,8 +116,6 @@ def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8)
     put on audio frames (first `max_attention_examples` examples). frame_wer: word error rate of
     frame_transcripts against what is said in each clip (clips with a transcript; None without any): low frame_wer
     with a high answer WER means the model hears the words but does not copy them into its answers."""
-    from qa_lab.eval.metrics import word_error_rate
-    from qa_lab.prompts.tasks import target, transcript
     was_training = model.training
     model.eval()
     outputs = [target(ex) for ex in examples]
@@ -222,8 +222,6 @@ def time_readout(model, cfg, examples: list[dict], window: float = 0.1, max_exam
     attention would give);
     hidden: the last layer's hidden state at the position (rows of a linear probe, `probe_times`).
     Every field is a numpy array over the records; `clip` numbers the example each record came from."""
-    from qa_lab.prompts import tags
-    from qa_lab.prompts.tasks import target
     was_training = model.training
     model.eval()
     time_ids = torch.tensor(model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS)))

@@ -7,6 +7,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from qa_lab.data.audio import load_audio, log_mel
+from qa_lab.eval.harness import display
+from qa_lab.prompts import tags
+from qa_lab.prompts.tasks import target
+from qa_lab.study.stats import mean_ci
 from qa_lab.train.curves import new_figure as _subplots
 from qa_lab.train.curves import plot_losses, read_metrics  # noqa: F401 -- a run's curves, re-exported for notebooks
 
@@ -15,9 +20,6 @@ def plot_examples(examples: list[dict], max_words: int = 40) -> Figure:
     """One row per example: log-mel spectrogram with its ground truth overlaid (word boundaries and words,
     event spans and labels, note spans), titled with task and target. `examples` are manifest lines whose
     `audio` is an absolute path (qa_lab.world.builder.iter_examples gives those)."""
-    from qa_lab.data.audio import load_audio, log_mel
-    from qa_lab.prompts.tasks import target
-
     fig, axes = _subplots(len(examples), 1, figsize=(10, 2.3 * len(examples)), squeeze=False)
     for ax, ex in zip(axes[:, 0], examples):
         audio = load_audio(ex["audio"], float(ex.get("offset") or 0.0), ex.get("duration"))
@@ -190,7 +192,6 @@ def plot_task_losses(run_dirs: dict[str, str | Path]) -> Figure:
 
 def _metric_title(task: str, metric: str) -> str:
     """'asr', 'wer[en]' -> 'asr: WER (en) ↓' (the metric's display name and which way is better)."""
-    from qa_lab.eval.harness import display
     base = metric.split("[")[0]
     name, higher = display(metric)
     suffix = metric[len(base):].strip("[]")
@@ -232,7 +233,6 @@ def plot_ablation(rows: list[dict], metrics: list[str], arms: list[str], eval_na
     """One panel per `task/metric`: each arm's mean over seeds with its 95 % t-interval, seeds as dots.
 
     `rows` are the ablation runner's results.csv rows ({arm, seed, eval, task, metric, value})."""
-    from qa_lab.study.stats import mean_ci
     eval_name = eval_name or (rows[0]["eval"] if rows else "")
     fig, axes = _subplots(1, len(metrics), figsize=(2.6 * len(metrics) + 0.6, 3.2), squeeze=False)
     for ax, tm in zip(axes[0], metrics):
@@ -325,8 +325,6 @@ def plot_attention_to_audio(attention, tokens: list[str] | None = None, frame_se
 def plot_word_times(reference: list[dict], output: str, title: str = "") -> Figure:
     """SRWT: the reference words (top lane) and the words of a decoded output (bottom lane) as spans on one time
     axis. An output that does not parse as SRWT leaves its lane empty, with the parse error in the title."""
-    from qa_lab.prompts import tags
-
     try:
         predicted = [{"word": w.word, "start": w.start, "end": w.end} for w in tags.parse_srwt(output)]
         note = f"{len(predicted)} predicted words"

@@ -30,9 +30,16 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from qa_lab.config import WORLD_SIZES, PartsRecipe, WorldConfig
+from qa_lab.core.encoder import encode_real, encode_top
+from qa_lab.core.model import load_whisper_encoder
+from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
+from qa_lab.data.audio import load_audio, log_mel
 from qa_lab.data.cache import COMPLETE, building, is_complete
-from qa_lab.frames import IGNORE
+from qa_lab.frames import IGNORE, encoder_lengths
 from qa_lab.presets import PRESETS
+from qa_lab.prompts.tasks import target
+from qa_lab.train.module import warmup_cosine
+from qa_lab.train.quiet import quiet_libraries
 from qa_lab.world import builder as world
 
 PARTS_VERSION = 2  # bump when pretraining changes what a spec produces: part of the cache key
@@ -46,7 +53,6 @@ _PARTS = ("encoder", "llm", "tokenizer")
 @dataclass
 class PartsSpec(PartsRecipe):
     """Everything that determines the parts' bytes (hashed into the cache folder name): the recipe plus these."""
-
     preset: str = "tiny"
     """Architecture from qa_lab.presets; must be one without checkpoint ids (tiny)."""
     seed: int = 0
@@ -58,7 +64,6 @@ class PartsSpec(PartsRecipe):
     threads: int = 1
     """CPU threads while training: float sums depend on it, so it is part of the key (1 is also the fastest
     on a small shared CPU)."""
-
     @classmethod
     def of(cls, preset: str, recipe: PartsRecipe) -> PartsSpec:
         """The spec a run with `model.preset=preset` and `parts` = recipe pretrains."""
@@ -122,7 +127,6 @@ def char_vocab() -> dict[str, int]:
 
 def asr_clips(root: Path, split: str, vocab: dict[str, int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The world's ASR lines of `split` -> [(mel (n_mels, T), character ids (S,))]."""
-    from qa_lab.data.audio import load_audio, log_mel
     clips = []
     for ex in world.iter_examples(root, split, list(ASR_TASKS)):
         unknown = sorted(set(ex["text"]) - set(vocab))
@@ -143,7 +147,6 @@ def world_texts(root: Path, split: str) -> list[str]:
     Targets holding tag or time tokens (srwt, sed, grounding, note_analysis) are left out: the tag grammar is what
     the experiments teach, not what the LLM brings.
     """
-    from qa_lab.prompts.tasks import target
     texts = []
     for ex in world.read_split(root, split):
         texts.append(target(ex))
@@ -229,8 +232,6 @@ def _text_batch(seqs, idx, pad_id, device, prefixes: list[int] | None = None) ->
 
 def ctc_loss(encoder, head: nn.Linear, mel, mel_lengths, targets, target_lengths, reduction: str = "mean"):
     """CTC on the encoder's real-length frames (as the kit encodes them); blank = 0."""
-    from qa_lab.core.encoder import encode_real
-    from qa_lab.frames import encoder_lengths
     logp = head(encode_real(encoder, mel, mel_lengths)).float().log_softmax(-1)  # (B, T_enc, C)
     return F.ctc_loss(logp.transpose(0, 1), targets, encoder_lengths(mel_lengths), target_lengths, blank=0,
                       reduction=reduction, zero_infinity=True)
@@ -240,7 +241,6 @@ class _Steps(L.LightningModule):
     """A part's training on Lightning's loop, the one every run uses: step s trains on `losses_of(s)` (the batch
     order is the caller's, seeded), AdamW, linear warm-up over the first tenth of the steps, cosine decay to 0 (the
     parts train once from scratch-like starts, so nothing is kept at the end as a run's 10 % floor is)."""
-
     def __init__(self, groups: list[dict], lr: float, steps: int, losses_of, bar):
         super().__init__()
         self._groups, self._lr, self._steps, self._losses_of, self._bar = groups, lr, steps, losses_of, bar
@@ -254,7 +254,6 @@ class _Steps(L.LightningModule):
         return loss
 
     def configure_optimizers(self):
-        from qa_lab.train.module import warmup_cosine
         opt = torch.optim.AdamW(self._groups, lr=self._lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(max(1, self._steps // 10), self._steps,
                                                                      from_zero=True))
@@ -266,7 +265,6 @@ def _optimise(params, lr, steps, losses_of, desc: str, progress: bool, device: s
     already on `device`). -> per-step losses. `params`: tensors, or param-group dicts (each may name its own lr)."""
     from torch.utils.data import DataLoader
 
-    from qa_lab.train.quiet import quiet_libraries
     quiet_libraries()
     groups = list(params)
     if groups and not isinstance(groups[0], dict):
@@ -301,7 +299,6 @@ def train_ctc_top(encoder, head: nn.Linear, clips, n_top: int, steps: int, batch
     """Train the top `n_top` layers, the final norm (at `encoder_lr`, default lr) and the CTC head (at lr) of a
     pretrained encoder on [(mel, char ids)]; the layers below stay frozen and run once per clip (their output is kept
     in memory). -> per-step loss."""
-    from qa_lab.core.encoder import encode_real, encode_top
     k = len(encoder.layers) - n_top
     encoder.requires_grad_(False).eval().to(device)
     head.train().to(device)
@@ -408,8 +405,6 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
     from transformers import AutoModelForCausalLM, Qwen2Config, WhisperConfig
     from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-    from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
-
     final = parts_dir(spec, out)
     if is_complete(final):
         return final
@@ -433,7 +428,6 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
                 clips, val_clips = asr_clips(speech, "train", vocab), asr_clips(speech, "val", vocab)
                 torch.manual_seed(spec.seed)
                 if spec.encoder_from:
-                    from qa_lab.core.model import load_whisper_encoder
                     encoder = load_whisper_encoder(spec.encoder_from)
                     c = encoder.config
                     encoder_config = {k: getattr(c, k) for k in (

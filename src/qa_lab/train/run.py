@@ -19,12 +19,20 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from qa_lab.config import EXPERIMENTS_DIR, Config, check_resume, experiment_path, to_yaml
 from qa_lab.core.build import build, build_tokenizer
+from qa_lab.core.checkpoint import AtomicCheckpointIO, resume_point
+from qa_lab.core.features import FeatureStore, autocast_dtype
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.stages import count_parameters, tower_trains
-from qa_lab.data.dataset import AudioDataModule
+from qa_lab.data.dataset import AudioDataModule, Collator
+from qa_lab.data.manifest import first_per_task
 from qa_lab.errors import CannotWrite, TrainingDiverged, TrainingStopped
+from qa_lab.eval.decode import format_words, run
+from qa_lab.prompts.tasks import target
+from qa_lab.train.callbacks import GenerationEval, GradientConflict
+from qa_lab.train.curves import plot_losses
 from qa_lab.train.memory import HandBackFreedMemory, check_training_fits
 from qa_lab.train.module import AudioLLMModule
+from qa_lab.train.parts import PartsSpec, parts_hash, pretrain_parts
 from qa_lab.world import builder as world_builder
 
 log = logging.getLogger(__name__)
@@ -32,7 +40,6 @@ log = logging.getLogger(__name__)
 
 def ensure_parts(cfg: Config) -> Path:
     """Make (or find cached) the kit-made pretrained encoder and LLM for cfg's preset (cfg.parts)."""
-    from qa_lab.train.parts import PartsSpec, pretrain_parts
     return pretrain_parts(PartsSpec.of(cfg.model.preset, cfg.parts), cfg.parts.out)
 
 
@@ -46,7 +53,6 @@ def with_parts(cfg: Config) -> tuple[Config, dict | None]:
                          f"model.audio_encoder={cfg.model.audio_encoder} names another; leave model.audio_encoder unset")
     import copy
 
-    from qa_lab.train.parts import parts_hash
     path = ensure_parts(cfg).resolve()
     cfg = copy.deepcopy(cfg)
     if not cfg.model.audio_encoder:
@@ -63,7 +69,6 @@ def feature_cache(cfg: Config, model: AudioLLM):
     layers train) when data.cache_features is on; else None (the encoder runs every step)."""
     if not cfg.data.cache_features or tower_trains(model):
         return None
-    from qa_lab.core.features import FeatureStore, autocast_dtype
     dtype = autocast_dtype(resolve_precision(cfg.trainer.precision))  # encoded as the training step would
     store = FeatureStore.for_model(model, cfg.data.features_dir, dtype)
 
@@ -168,8 +173,6 @@ def make_run_dir(cfg: Config, source_yaml: Path | None, run_dir: Path | None = N
 
 def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
     """A fixed training batch with `per_task` examples of every task (for gradient-conflict probes)."""
-    from qa_lab.data.dataset import Collator
-    from qa_lab.data.manifest import first_per_task
     data.setup()
     idx = first_per_task(data.train_set.examples, per_task)
     collate = Collator(data.tokenizer, data.cfg.model.pool_stride, train=True, markers=data.front.markers)
@@ -178,7 +181,6 @@ def probe_batch(data: AudioDataModule, per_task: int = 2) -> dict:
 
 class ProgressLine(L.Callback):
     """One progress line per run (label, step/total, loss, last validation loss, ETA) instead of Lightning's bars."""
-
     def __init__(self, label: str, position: int = 0):
         self.label, self.position, self.bar, self.val = label, position, None, None
 
@@ -212,7 +214,6 @@ class StopOnSignal(L.Callback):
     it: the state there is saved to `checkpoint` (last.ckpt) and `signum` is set, so train() can raise
     TrainingStopped. Lightning alone would only stop at the end of the epoch (one epoch is the whole run here) and
     exit 0. A second Ctrl-C stops at once, saving nothing."""
-
     def __init__(self, checkpoint: Path):
         self.checkpoint, self.signum, self._previous = Path(checkpoint), None, None
 
@@ -248,7 +249,6 @@ class StopOnNonFinite(L.Callback):
     saves last.ckpt: the checkpoints on disk stay the last good ones. Checked after every batch and decided alike on
     every rank (one all-reduce of the loss and a bad-weights flag). Lightning's EarlyStopping(check_finite=True)
     would only stop quietly at a validation, the bad state saved."""
-
     def __init__(self, lr: float):
         self.lr, self.step, self.last_finite = lr, 0, None
 
@@ -309,7 +309,6 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
                  StopOnSignal(run_dir / "checkpoints" / "last.ckpt"), StopOnNonFinite(t.lr), HandBackFreedMemory(),
                  *(extra_callbacks or [])]
     if t.val_decode_per_task:
-        from qa_lab.train.callbacks import GenerationEval
         callbacks.append(GenerationEval(cfg, t.val_decode_per_task))
     kwargs = dict(
         default_root_dir=run_dir, max_steps=t.max_steps, precision=resolve_precision(t.precision),
@@ -321,7 +320,6 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
         num_sanity_val_steps=0, enable_model_summary=False, enable_progress_bar=False,
     )
     if t.strategy not in ("fsdp", "deepspeed"):  # those write sharded checkpoints with their own IO
-        from qa_lab.core.checkpoint import AtomicCheckpointIO
         kwargs["plugins"] = [AtomicCheckpointIO()]
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
@@ -370,7 +368,6 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
         source_yaml = experiment_source(cfg.name)
     stored = None
     if resume is not None:
-        from qa_lab.core.checkpoint import resume_point
         resume, stored = resume_point(resume)
         home = resume.parent.parent
         if run_dir is None and resume.parent.name == "checkpoints" and (home / "config.yaml").is_file():
@@ -406,7 +403,6 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     module = AudioLLMModule(model, cfg.trainer, to_yaml(cfg))
     extra = list(callbacks or [])
     if cfg.trainer.grad_conflict_every_n_steps:
-        from qa_lab.train.callbacks import GradientConflict
         extra.append(GradientConflict(cfg.trainer.grad_conflict_every_n_steps, batch=probe_batch(data), out_dir=run_dir))
     trainer = trainer_for(cfg, run_dir, extra, label=label, progress_line=progress_line, model=model,
                           **trainer_overrides)
@@ -470,10 +466,6 @@ def report(cfg: Config, run_dir: Path, module: AudioLLMModule, data: AudioDataMo
            loss_before: float | None, loss_after: float | None, n_examples: int = 8) -> dict:
     """Decode held-out examples, write results.json and loss.png into the run folder, print a summary."""
     import json
-
-    from qa_lab.eval.decode import format_words, run
-    from qa_lab.prompts.tasks import target
-    from qa_lab.train.curves import plot_losses
 
     model = module.model.eval()
     examples = [dict(ex) for ex in data.val_set.examples[:n_examples]]

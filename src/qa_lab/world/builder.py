@@ -37,7 +37,8 @@ from tqdm import tqdm
 from qa_lab.config import Config, WorldConfig
 from qa_lab.data.cache import building, is_complete
 from qa_lab.frames import SAMPLE_RATE
-from qa_lab.world import sounds, speech
+from qa_lab.prompts import tasks as registry
+from qa_lab.world import dialogues, sounds, speech
 
 WORLD_VERSION = 2  # bump when generation changes: part of the cache key
 SPLITS = ("train", "val", "test")
@@ -487,7 +488,6 @@ def _render(cfg: WorldConfig, seed: int, tasks, sp: dict, tmp: Path, progress: b
     for (s, _, _), rows, _ in results:
         by_split[SPLITS[s]] += rows
     if kinds:
-        from qa_lab.world import dialogues
         for split in SPLITS:
             parsed = [json.loads(r) for r in by_split[split]]
             made = dialogues.compose(parsed, split, seed, kinds, n[split])
@@ -509,7 +509,6 @@ def read_split(root: str | Path, split: str) -> list[dict]:
 
 def summary(root: str | Path) -> list[dict]:
     """Per task: family, lines and hours in each split (from the manifests)."""
-    from qa_lab.prompts import tasks as registry
     rows: dict[str, dict] = {}
     for split in SPLITS:
         for ex in read_split(root, split):

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from qa_lab.data.corpora.base import Skipped, _example, _missing_audio, _write
 from qa_lab.errors import unknown
+from qa_lab.prompts.tasks import get
 
 _SOUNDFILE_EXT = {"WAV": ".wav", "FLAC": ".flac", "OGG": ".ogg", "MP3": ".mp3"}
 
@@ -59,7 +60,6 @@ def from_hf_dataset(path: str | Path, out: str | Path, task: str, audio_column: 
     to `audio_dir` (default <out stem>_audio/ beside `out`). `split` picks one split of a DatasetDict.
     Returns what `prepare` returns.
     """
-    from qa_lab.prompts.tasks import get
     get(task)  # a typo in the task name fails before any work (names the closest registered task)
     from datasets import Audio, ClassLabel, DatasetDict, load_from_disk  # lazy: an optional dependency
 
