@@ -124,7 +124,8 @@ def test_the_model_layer_reads_no_generated_world_and_config_no_model_code():
     core_world = sorted(f"{m} -> {d}" for m, deps in graph.items() if m.startswith("qa_lab.core")
                         for d in deps if d.startswith("qa_lab.world"))
     assert not core_world, f"core imports the generated world: {core_world}"
-    config_model = sorted(d for d in graph["qa_lab.config"] if d.startswith(("qa_lab.core", "qa_lab.train")))
+    config_model = sorted(f"{m} -> {d}" for m, deps in graph.items() if m.split(".")[:2] == ["qa_lab", "config"]
+                          for d in deps if d.startswith(("qa_lab.core", "qa_lab.train")))
     assert not config_model, f"config imports model code: {config_model}"
 
 

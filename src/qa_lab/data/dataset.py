@@ -421,7 +421,7 @@ class AudioDataModule(L.LightningDataModule):
 
     def loss_denominator(self, step: int, norm: str) -> float:
         """What the summed losses of optimiser step `step` are divided by under trainer.loss_normalization `norm`
-        (tokens, examples or step_tokens; config.py says what each means), counted over every micro-batch and rank
+        (tokens, examples or step_tokens; config/schema.py says what each means), counted over every micro-batch and rank
         from the seeded batch stream, so no rank waits for another's count. A clip skipped at load under
         data.skip_invalid still counts (too small a share to matter)."""
         if norm == "step_tokens":

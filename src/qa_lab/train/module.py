@@ -85,7 +85,7 @@ class AudioLLMModule(L.LightningModule):
                 self.log(f"val/{task}/loss", s / n)
 
     def objective(self, out: dict) -> torch.Tensor:
-        """The loss the optimiser minimises, normalised as trainer.loss_normalization says (config.py explains the
+        """The loss the optimiser minimises, normalised as trainer.loss_normalization says (config/schema.py explains the
         choices). Lightning divides a micro-batch's loss by the accumulation count and DDP/FSDP average gradients
         over ranks: both are undone here, so the step's gradient is that of (the step's sum) / (the step's total)."""
         norm = self.opt_cfg.loss_normalization
