@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.data.audio import log_mel
 from qa_lab.data.dataset import Collator
 from qa_lab.world.speech import sentences
@@ -35,7 +35,7 @@ def main() -> None:
         over.append(f"model.audio_encoder={a.encoder}")
     cfg = load_config("base", over)
     torch.manual_seed(0)
-    model = build(cfg).train()
+    model = build_model(cfg).train()
     tok = model.tokenizer
     rng = np.random.default_rng(0)
     texts = sentences(a.clips, 0, "train", lang="en")

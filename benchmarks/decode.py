@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
 from qa_lab.data.manifest import read_manifest
 from qa_lab.world import builder as world
@@ -57,10 +57,10 @@ def main() -> None:
     cfg = load_config("base", ["stage=full"])
     with tempfile.TemporaryDirectory() as tmp:
         cfg.world.out, cfg.world.languages, cfg.world.n_train = tmp, ["en"], a.clips
-        root = world.build(cfg.world, 0, tasks=["asr"], progress=False)
+        root = world.build_world(cfg.world, 0, tasks=["asr"], progress=False)
         examples = read_manifest(root / "train.jsonl", ["asr"])[: a.clips]
         device = torch.device(a.device)
-        model = build(cfg).eval().to(device)
+        model = build_model(cfg).eval().to(device)
         ds = AudioTextDataset(examples, model.tokenizer, with_target=False)
         collate = Collator(model.tokenizer, train=False)
         durations = ds.durations()

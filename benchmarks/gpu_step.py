@@ -54,7 +54,7 @@ import torch
 import torch.nn as nn
 
 from qa_lab.config import load_config
-from qa_lab.core.build import build_model, build_tokenizer
+from qa_lab.core.build import assemble, build_tokenizer
 from qa_lab.core.stages import apply_stage
 from qa_lab.data.dataset import Collator
 from qa_lab.frames import IGNORE
@@ -104,13 +104,13 @@ def arm_config(shape: str, checkpointing: bool, overrides: list[str]):
 def build_arm(cfg, shape: str, qlora: bool, device: torch.device, dtype: torch.dtype, tokenizer):
     """The model of an arm in `dtype` on `device`, frozen and LoRA-wrapped for cfg.stage.
 
-    qa_lab.core.build.build with two steps between making the backbones and wrapping them for the stage (peft's
+    qa_lab.core.build.build_model with two steps between making the backbones and wrapping them for the stage (peft's
     wrappers would hide the token table and the Linear layers): the token table resized, the LLM quantized."""
     torch.manual_seed(cfg.seed)
     torch.set_default_dtype(dtype)  # initialise in bf16 on the device: a 7B in fp32 on the host is 30 GB
     try:
         with torch.device(device):
-            model = build_model(cfg.model, tokenizer)
+            model = assemble(cfg.model, tokenizer)
             if SHAPES[shape][1]:
                 model.language_model.resize_token_embeddings(SHAPES[shape][1], mean_resizing=False)
     finally:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.core.encoder import MEL_FRAMES_30S
 from qa_lab.data.audio import log_mel, log_mel_pad30
 from qa_lab.frames import HOP, SAMPLE_RATE
@@ -238,7 +238,7 @@ def main() -> None:
     device = torch.device(args.device)
 
     cfg = load_config("base", [f"seed={args.seed}", f"stage={args.stage}", *args.set])  # tiny preset
-    model = build(cfg).to(device).train()
+    model = build_model(cfg).to(device).train()
     weights = copy.deepcopy(model.state_dict())
     params = [p for p in model.parameters() if p.requires_grad]
     clip_norm = float(cfg.trainer.gradient_clip_val or 0.0)

@@ -36,7 +36,7 @@ def _time(cfg, seed: int) -> tuple[float, int, str]:
     with tempfile.TemporaryDirectory() as out:
         cfg.out = out
         t0 = time.perf_counter()
-        root = world.build(cfg, seed, progress=False)
+        root = world.build_world(cfg, seed, progress=False)
         seconds = time.perf_counter() - t0
         clips = sum(1 for _ in (root / "wav").rglob("*.wav"))
         return seconds, clips, _digest(root)

@@ -31,7 +31,7 @@ def corpus(tmp_path_factory) -> Path:
     from qa_lab.world import builder as world
     cfg = WorldConfig(out=str(tmp_path_factory.mktemp("world")), languages=["en"], n_train=8, n_val=2, n_test=2,
                       workers=1)
-    return world.build(cfg, seed=0, tasks=["asr", "srwt"], progress=False)
+    return world.build_world(cfg, seed=0, tasks=["asr", "srwt"], progress=False)
 
 
 @pytest.fixture

@@ -89,11 +89,11 @@ def test_probe_leaves_weights_and_grads_alone():
 
 def test_tiny_audio_llm_cosines_for_asr_and_srwt(corpus):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.data.dataset import AudioTextDataset, Collator
     from qa_lab.data.manifest import read_manifest
 
-    model = build(load_config("base", ["smoke=true", "stage=full"]))
+    model = build_model(load_config("base", ["smoke=true", "stage=full"]))
     exs = read_manifest(corpus / "train.jsonl")
     exs = [e for e in exs if e["task"] == "asr"][:2] + [e for e in exs if e["task"] == "srwt"][:2]
     ds = AudioTextDataset(exs, model.tokenizer)
@@ -289,11 +289,11 @@ def test_plot_learning_curves_one_line_per_run_coloured_by_arm(tmp_path):
 def tiny(corpus):
     """A random tiny AudioLLM, its config and two asr lines of different clips of the session corpus."""
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.data.manifest import read_manifest
 
     cfg = load_config("base", ["smoke=true", "stage=full"])
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     exs = [e for e in read_manifest(corpus / "test.jsonl") if e["task"] in ("asr", "srwt")]
     return model, cfg, exs
 

@@ -64,11 +64,11 @@ def test_a_loaded_config_cannot_turn_on_remote_code(tmp_path, monkeypatch, allow
     (export / "config.yaml").write_text(to_yaml(cfg))
     seen = []
 
-    def build(cfg, tokenizer=None):
+    def build_model(cfg, tokenizer=None):
         seen.append(cfg.model.trust_remote_code)
         raise RuntimeError("stop before building")
 
-    monkeypatch.setattr(checkpoint, "build", build)
+    monkeypatch.setattr(checkpoint, "build_model", build_model)
     asked = []  # the tokenizer's trust_remote_code, always said (None lets an auto_map ask y/N on stdin)
     monkeypatch.setattr(checkpoint, "AutoTokenizer", type("T", (), {"from_pretrained": staticmethod(
         lambda p, **kw: asked.append(kw["trust_remote_code"]))}))

@@ -137,13 +137,13 @@ def test_soft_time_targets_cost_less_near_the_target_and_leave_other_tokens_alon
 
 def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus):
     from qa_lab.config import ConfigError, load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.data.manifest import read_manifest
     from qa_lab.eval.decode import run
 
     cfg = load_config("base", ["smoke=true", "stage=full", "model.ctc_weight=1.0"])
     torch.manual_seed(0)
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     asr = [e for e in read_manifest(corpus / "test.jsonl") if e["task"] == "asr"]
     lid = [{**asr[0], "task": "lid"}]
     plain = {n: run(model, cfg, [dict(e) for e in asr], max_new_tokens=6, num_beams=n) for n in (1, 2)}
@@ -172,14 +172,14 @@ def test_joint_decoding_runs_greedy_and_beam_and_leaves_other_tasks_alone(corpus
 
 def test_times_from_the_frames_give_well_formed_srwt_and_grounding_answers(corpus, monkeypatch):
     from qa_lab.config import ConfigError, load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.data.manifest import read_manifest
     from qa_lab.eval import decode
     from qa_lab.prompts import tags
 
     cfg = load_config("base", ["smoke=true", "stage=full", "model.ctc_weight=1.0", "decode.times=ctc"])
     torch.manual_seed(0)
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     test = read_manifest(corpus / "test.jsonl")
     srwt = [e for e in test if e["task"] == "srwt"]
     grounding = [{**e, "task": "grounding", "query": e["words"][-1]["word"]} for e in srwt]

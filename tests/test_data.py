@@ -144,7 +144,7 @@ def test_a_silent_clip_in_training_is_named_or_skipped_under_skip_invalid(smoke_
     import soundfile as sf
 
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.data.audio import AudioError
     from qa_lab.data.dataset import AudioDataModule
     from qa_lab.world.builder import build_for
@@ -159,7 +159,7 @@ def test_a_silent_clip_in_training_is_named_or_skipped_under_skip_invalid(smoke_
         cfg = load_config("base", smoke_overrides + ["parts.enabled=false", "model.freeze=[audio_tower]",
                                                      f"data.train_manifest={manifest}", f"data.cache_features={cached}",
                                                      f"data.skip_invalid={skip}"])
-        model = build(cfg)
+        model = build_model(cfg)
         data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front, world=build_for)
         data.setup()
         return data, [data.train_set[i] for i in range(len(data.train_set))]

@@ -42,9 +42,9 @@ def _dialogues(corpus, tmp_path):
 @pytest.fixture
 def chat_model(smoke_overrides):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", "stage=sft", "lora.dropout=0.0"])
-    return cfg, build(cfg)
+    return cfg, build_model(cfg)
 
 
 def test_both_content_forms_read_alike_and_render_with_audio_labels_and_assistant_labels(corpus, tmp_path,
@@ -111,7 +111,7 @@ def test_the_next_assistant_turn_decodes_alike_batched_and_one_by_one(corpus, tm
 def test_the_tiny_model_learns_multi_turn_multi_audio_dialogues_until_its_answers_are_exact(corpus, tmp_path,
                                                                                           smoke_overrides):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.data.dataset import AudioTextDataset, Collator
     from qa_lab.prompts.chatml import answer
     from qa_lab.data.manifest import read_manifest
@@ -130,7 +130,7 @@ def test_the_tiny_model_learns_multi_turn_multi_audio_dialogues_until_its_answer
     exs = read_manifest(_write(tmp_path / "learn.jsonl", lines))
     cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", "stage=full", "lora.dropout=0.0"])
     torch.manual_seed(0)
-    model = build(cfg)
+    model = build_model(cfg)
     ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front)
     batch = Collator(model.tokenizer, model.pool_stride, train=True, markers=model.front.markers)(
         [ds[i] for i in range(len(ds))])
@@ -190,11 +190,11 @@ def test_qa_lab_chat_runs_a_scripted_session_and_saves_a_dialogue_that_reads_bac
 
 def test_chat_refuses_a_model_that_never_saw_a_dialogue(smoke_overrides):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.eval.chat import ChatSession
     cfg = load_config("demo", smoke_overrides)
     with pytest.raises(ValueError, match="not trained on dialogues"):
-        ChatSession(build(cfg), cfg)
+        ChatSession(build_model(cfg), cfg)
 
 
 def test_the_world_makes_dialogues_whose_answers_follow_from_the_clips(tmp_path):
@@ -203,7 +203,7 @@ def test_the_world_makes_dialogues_whose_answers_follow_from_the_clips(tmp_path)
     from qa_lab.world import builder as world
     kinds = ["chat_followup", "chat_scene", "chat_compare", "chat_speakers", "chat_text"]
     cfg = WorldConfig(out=str(tmp_path), languages=["en", "de"], n_train=6, n_val=2, n_test=8, workers=1)
-    root = world.build(cfg, seed=0, tasks=["asr", "asc", *kinds], progress=False)
+    root = world.build_world(cfg, seed=0, tasks=["asr", "asc", *kinds], progress=False)
     exs = read_manifest(root / "test.jsonl")  # every line reads back, dialogues included
     assert {ex["task"] for ex in exs} == {"asr", "asc", *kinds}
     facts = {ex["audio"]: ex for ex in exs if "audio" in ex}  # the clips' own lines: what the answers must follow
@@ -235,13 +235,13 @@ def test_the_world_makes_dialogues_whose_answers_follow_from_the_clips(tmp_path)
 @pytest.mark.slow  # a 3-step multitask run, then the chat model built from it: ~20 s
 def test_a_chat_stage_starts_from_every_row_the_multitask_run_trained(smoke_overrides):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.core.checkpoint import load_checkpoint
     from qa_lab.train.run import train
     run_dir, _ = train(load_config("demo", smoke_overrides + ["stage=full"]), verbose=False)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     _, before = load_checkpoint(ckpt)
-    chat = build(load_config("demo", smoke_overrides + ["data.tasks=[chat, asr]", "stage=full", f"init_from={ckpt}"]))
+    chat = build_model(load_config("demo", smoke_overrides + ["data.tasks=[chat, asr]", "stage=full", f"init_from={ckpt}"]))
     for get in (lambda m: m.language_model.get_input_embeddings().weight,
                 lambda m: m.language_model.get_output_embeddings().weight):
         old, new = get(before), get(chat)
@@ -276,12 +276,12 @@ def test_dialogue_listening_scores_the_last_answer_and_splits_its_attention_by_c
 @pytest.mark.parametrize("codes", [False, True])
 def test_clip_codes_tell_a_rows_clips_apart_by_their_number(corpus, tmp_path, smoke_overrides, codes):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.frames import pooled_lengths
     from qa_lab.data.manifest import read_manifest
     from qa_lab.study.introspection import batch_for
     cfg = load_config("demo", smoke_overrides + ["data.tasks=[chat]", "stage=sft", f"model.clip_codes={codes}"])
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     a, b = (str(corpus / p) for p in _corpus_clips(corpus, 2))
     line = lambda clips: {"messages": [{"role": "user", "content": "<audio><audio>which?"},  # noqa: E731
                                        {"role": "assistant", "content": "audio 1"}], "audios": clips}

@@ -132,10 +132,10 @@ def test_a_rank_with_no_way_to_find_the_run_folder_stops_with_what_to_do(monkeyp
 
 def test_fsdp_wraps_each_encoder_and_decoder_layer_once_under_lora(smoke_overrides):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.train.run import fsdp_layer_classes
     cfg = load_config("demo", smoke_overrides + ["stage=finetune"])
-    model = build(cfg)  # the LLM under peft's LoRA wrapper: frozen and trainable weights in the same layers
+    model = build_model(cfg)  # the LLM under peft's LoRA wrapper: frozen and trainable weights in the same layers
     classes = fsdp_layer_classes(model)
     assert {c.__name__ for c in classes} >= {"WhisperEncoderLayer"} and len(classes) == 2
     units = [m for m in model.modules() if type(m) in classes]

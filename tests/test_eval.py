@@ -24,7 +24,7 @@ PERFECT = {"wer": 0.0, "cer": 0.0, "aas": 0.0, "srwt_wer": 0.0, "bleu": 100.0, "
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
     cfg = WorldConfig(out=str(tmp_path_factory.mktemp("world")), n_train=2, n_val=1, n_test=8, workers=1)
-    root = world.build(cfg, seed=0, progress=False)
+    root = world.build_world(cfg, seed=0, progress=False)
     return read_manifest(root / "test.jsonl")
 
 
@@ -147,10 +147,10 @@ def test_eval_limit_below_one_is_refused_naming_the_flag(value, capsys):
 
 def test_beam_search_decodes_and_scores(examples, corpus):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.eval import evaluate
     cfg = load_config("base", ["smoke=true", "stage=full"])
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     asr = [ex for ex in read_manifest(corpus / "val.jsonl") if ex["task"] == "asr"][:2]
     greedy = evaluate(model, cfg, asr, n_resamples=0, progress=False, max_new_tokens=4)
     beam = evaluate(model, cfg, asr, n_resamples=0, progress=False, max_new_tokens=4, num_beams=3)
@@ -255,9 +255,9 @@ def test_infer_on_a_clip_too_short_for_the_encoder_names_the_file_and_the_minimu
     import soundfile as sf
 
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     cfg = load_config("base", ["smoke=true", "parts.enabled=false"])
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     monkeypatch.setattr("qa_lab.core.checkpoint.load", lambda *a, **k: (cfg, model))
     clip = tmp_path / "short.wav"
     sf.write(clip, 0.1 * np.random.default_rng(0).standard_normal(800).astype(np.float32), 16000)  # 0.05 s

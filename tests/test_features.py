@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.core.features import FeatureStore, clip_key
 from qa_lab.data.dataset import AudioTextDataset, Collator
 from qa_lab.data.manifest import read_manifest
@@ -15,7 +15,7 @@ from qa_lab.world.builder import build_for
 def _frozen(tmp_path, *more):
     cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", f"data.features_dir={tmp_path}", *more])
     torch.manual_seed(0)
-    return cfg, build(cfg).eval()
+    return cfg, build_model(cfg).eval()
 
 
 def test_cached_features_give_the_loss_of_the_live_encoder(corpus, tmp_path):
@@ -116,7 +116,7 @@ def test_train_encoder_layers_is_checked():
     with pytest.raises(ConfigError, match="model.train_encoder_layers"):
         load_config("base", ["model.train_encoder_layers=-1"])
     with pytest.raises(ValueError, match="model.train_encoder_layers=9"):
-        build(load_config("base", ["model.train_encoder_layers=9"]))
+        build_model(load_config("base", ["model.train_encoder_layers=9"]))
 
 
 @pytest.mark.slow
@@ -140,7 +140,7 @@ def test_auxiliary_ctc_loss_trains_the_frames_towards_the_transcript(corpus, tmp
     cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0",
                                f"model.ctc_layer={layer}", f"model.projector={projector}"])
     torch.manual_seed(0)
-    model = build(cfg).train()
+    model = build_model(cfg).train()
     examples = read_manifest(corpus / "train.jsonl", ["asr", "srwt"])[:4]
     store = FeatureStore.for_model(model, tmp_path)
     store.ensure(model, examples, progress=False)
@@ -179,7 +179,7 @@ def test_ctc_layer_reads_the_named_layer(corpus, tmp_path):
     from qa_lab.config import ConfigError
     cfg = load_config("base", ["stage=full", "model.freeze=[audio_tower]", "model.ctc_weight=1.0"])
     torch.manual_seed(0)
-    model = build(cfg).train()
+    model = build_model(cfg).train()
     examples = read_manifest(corpus / "train.jsonl", ["asr"])[:3]
     batch = Collator(model.tokenizer, model.pool_stride, train=True)(
         [AudioTextDataset(examples, model.tokenizer, ctc=True)[i] for i in range(3)])
@@ -202,7 +202,7 @@ def test_ctc_layer_reads_the_named_layer(corpus, tmp_path):
     grads = torch.autograd.grad(ctc, [*llm[1:], model.projector.weight], allow_unused=True)  # [0]: the embedding table
     assert all(g is None or not g.any() for g in grads[:-1]) and grads[-1].abs().sum() > 0
     with pytest.raises(ValueError, match=rf"model.ctc_layer={n + 1}: .*1..{n}"):
-        build(load_config("base", [f"model.ctc_layer={n + 1}"]))
+        build_model(load_config("base", [f"model.ctc_layer={n + 1}"]))
 
 
 def test_a_bad_clip_names_its_manifest_line_and_writes_no_cache(corpus, tmp_path):

@@ -3,7 +3,7 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM, WhisperConfig, WhisperForConditionalGeneration
 
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.presets import PRESETS
 from qa_lab.core.stages import count_parameters
 from qa_lab.core.tokenizer import tag_token_ids
@@ -47,7 +47,7 @@ def _one_step(model, batch) -> dict[str, torch.Tensor]:
 def test_each_stage_trains_what_it_says_and_lora_leaves_the_base_weights(corpus):
     def step(*overrides):
         torch.manual_seed(0)
-        model = build(_cfg(*overrides))
+        model = build_model(_cfg(*overrides))
         ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer)
         return model, _one_step(model, Collator(model.tokenizer)([ds[0], ds[1]]))
 
@@ -64,13 +64,13 @@ def test_each_stage_trains_what_it_says_and_lora_leaves_the_base_weights(corpus)
     _, ft = step("stage=finetune", "lora.encoder=true")  # and LoRA on the encoder
     assert ft["tower"] > 0 and ft["tower_off"] == 0 and ft["llm"] > 0 and ft["llm_off"] == 0
 
-    full = build(_cfg("stage=full"))
+    full = build_model(_cfg("stage=full"))
     t, total = count_parameters(full)
     assert t == total - full.audio_tower.embed_positions.weight.numel()
 
 
 def test_tag_token_rows_get_gradients_and_other_rows_stay(corpus):
-    model = build(_cfg("stage=sft"))
+    model = build_model(_cfg("stage=sft"))
     ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer)
     batch = Collator(model.tokenizer)([ds[0], ds[1]])
     emb = model.language_model.get_input_embeddings()
@@ -93,7 +93,7 @@ def test_batched_generation_equals_one_by_one(corpus):
     exs = read_manifest(corpus / "train.jsonl")[:4]
     for seed in range(10):  # a random model often says the same thing for every clip; find one that does not
         torch.manual_seed(seed)
-        model = build(_cfg("stage=full", f"seed={seed}")).eval()
+        model = build_model(_cfg("stage=full", f"seed={seed}")).eval()
         ds = AudioTextDataset(exs, model.tokenizer)
         col = Collator(model.tokenizer, train=False)
         items = [ds[i] for i in range(len(ds))]
@@ -106,7 +106,7 @@ def test_batched_generation_equals_one_by_one(corpus):
 
 
 def test_loss_ignores_padding_of_batch_mates(corpus):
-    model = build(_cfg("stage=full")).eval()
+    model = build_model(_cfg("stage=full")).eval()
     ds = AudioTextDataset(read_manifest(corpus / "train.jsonl"), model.tokenizer)
     col = Collator(model.tokenizer)
     items = [ds[i] for i in range(4)]
@@ -141,7 +141,7 @@ def _local_checkpoints(tmp_path, vocab_short_by: int = 0):
 def test_real_checkpoints_load_through_from_pretrained(tmp_path):
     """The real-preset code path (from_pretrained) on tiny local copies saved with save_pretrained."""
     whisper, llm, cfg = _local_checkpoints(tmp_path)
-    model = build(cfg)
+    model = build_model(cfg)
     enc_w = model.audio_tower.layers[0].fc1.weight
     assert torch.equal(enc_w, whisper.model.encoder.layers[0].fc1.weight)
     q = model.language_model.get_base_model().model.layers[0].self_attn.q_proj.weight  # peft's public accessors
@@ -152,7 +152,7 @@ def test_real_checkpoints_load_through_from_pretrained(tmp_path):
 @torch.no_grad()
 def test_a_table_grown_for_the_tags_is_padded_to_64_rows_and_padding_and_spare_rows_are_never_said(tmp_path, corpus):
     _, _, cfg = _local_checkpoints(tmp_path, vocab_short_by=10)
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     n_tok, rows = len(model.tokenizer), model.language_model.get_output_embeddings().weight.shape[0]
     assert rows % 64 == 0 and n_tok <= rows < n_tok + 64
     assert model.language_model.get_base_model().model.embed_tokens.weight.shape[0] == rows
@@ -183,7 +183,7 @@ def test_remote_code_preset_needs_opt_in():
                                        ["model.frame_times=true", "model.time_sigma=0.08"]])
 def test_variants_train_and_decode(corpus, overrides):
     cfg = _cfg("stage=finetune", *overrides)
-    model = build(cfg)
+    model = build_model(cfg)
     ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer, audio_padding=cfg.model.audio_padding)
     item = ds[0]
     assert item["mel"].shape[1] == (3000 if cfg.model.audio_padding == "pad30" else item["mel_length"])
@@ -197,7 +197,7 @@ def test_variants_train_and_decode(corpus, overrides):
 
 
 def test_pad30_trims_audio_to_real_length_before_the_llm(corpus):
-    real, pad = build(_cfg("model.audio_padding=real")), build(_cfg("model.audio_padding=pad30"))
+    real, pad = build_model(_cfg("model.audio_padding=real")), build_model(_cfg("model.audio_padding=pad30"))
     ds_r = AudioTextDataset(read_manifest(corpus / "val.jsonl"), real.tokenizer)
     ds_p = AudioTextDataset(read_manifest(corpus / "val.jsonl"), pad.tokenizer, audio_padding="pad30")
     br = Collator(real.tokenizer)([ds_r[0]])
@@ -209,7 +209,7 @@ def test_pad30_trims_audio_to_real_length_before_the_llm(corpus):
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients(corpus):
     results, calls = [], []
     for flag in ("false", "true"):
-        model = build(_cfg("stage=full", f"model.gradient_checkpointing={flag}")).train()
+        model = build_model(_cfg("stage=full", f"model.gradient_checkpointing={flag}")).train()
         ds = AudioTextDataset(read_manifest(corpus / "val.jsonl"), model.tokenizer)
         count = {"encoder": 0, "llm": 0}
         # hooks on the first module inside a layer: transformers keeps the layer's own hooks outside the checkpoint,
@@ -235,7 +235,7 @@ def test_audio_norm_puts_audio_frames_at_the_text_scale(corpus):
     norms = {}
     for flag in ("false", "true"):
         torch.manual_seed(0)
-        model = build(_cfg(f"model.audio_norm={flag}")).eval()
+        model = build_model(_cfg(f"model.audio_norm={flag}")).eval()
         batch = Collator(model.tokenizer)([AudioTextDataset(examples, model.tokenizer)[i] for i in range(2)])
         with torch.no_grad():
             embeds = model.embed(batch)
@@ -248,7 +248,7 @@ def test_audio_norm_puts_audio_frames_at_the_text_scale(corpus):
 def test_token_frames_are_mixes_of_token_embeddings_and_stay_at_the_text_scale(corpus):
     examples = read_manifest(corpus / "train.jsonl", ["asr"])[:2]
     torch.manual_seed(0)
-    model = build(_cfg("model.projector=tokens", "model.ctc_layer=0")).eval()
+    model = build_model(_cfg("model.projector=tokens", "model.ctc_layer=0")).eval()
     batch = Collator(model.tokenizer)([AudioTextDataset(examples, model.tokenizer)[i] for i in range(2)])
     table = model.language_model.get_input_embeddings().weight
     with torch.no_grad():
@@ -264,7 +264,7 @@ def test_token_frames_are_mixes_of_token_embeddings_and_stay_at_the_text_scale(c
 
 def test_frame_times_give_each_frame_its_time_tokens_code(corpus):
     from qa_lab.prompts.tags import TIME_TOKENS, time_token
-    model = build(_cfg("model.frame_times=true", "model.pool_stride=4")).eval()
+    model = build_model(_cfg("model.frame_times=true", "model.pool_stride=4")).eval()
     emb = model.language_model.get_input_embeddings().weight
     tok = model.tokenizer
     row = lambda t: emb[tok.convert_tokens_to_ids(time_token(t))]  # noqa: E731
@@ -289,9 +289,9 @@ def test_frame_times_give_each_frame_its_time_tokens_code(corpus):
 
 def test_without_frame_times_the_time_rows_are_left_alone():
     torch.manual_seed(0)
-    a = build(_cfg()).language_model.get_input_embeddings().weight
+    a = build_model(_cfg()).language_model.get_input_embeddings().weight
     torch.manual_seed(0)
-    b = build(_cfg("model.frame_times=true")).language_model.get_input_embeddings().weight
+    b = build_model(_cfg("model.frame_times=true")).language_model.get_input_embeddings().weight
     assert torch.equal(a[:100], b[:100]) and not torch.equal(a, b)
 
 

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, Qwen2Config, WhisperConfig, Whisp
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.presets import PRESETS
 from qa_lab.core.tokenizer import load_tokenizer, tiny_tokenizer
 from qa_lab.train import parts
@@ -78,7 +78,7 @@ def test_a_real_whisper_is_adapted_in_its_top_layers_and_loads(tmp_path):
     assert same(adapted.conv1, source.conv1) and same(adapted.layers[:-1], source.layers[:-1])
     assert not same(adapted.layers[-1], source.layers[-1]) and not same(adapted.layer_norm, source.layer_norm)
     cfg = load_config("base", [*parts_overrides(made), "stage=full", "model.freeze=[audio_tower]"])
-    assert same(build(cfg).audio_tower, adapted)
+    assert same(build_model(cfg).audio_tower, adapted)
     with pytest.raises(ValueError, match="parts.encoder_from"):
         PartsSpec(encoder_layers=1)
 
@@ -196,14 +196,14 @@ def test_the_kit_builds_a_model_from_the_parts(built):
     overrides = parts_overrides(built)
     assert overrides == [f"model.audio_encoder={built.resolve() / 'encoder'}",
                          f"model.language_model={built.resolve() / 'llm'}"]
-    model = build(load_config("base", ["stage=full", *overrides]))
+    model = build_model(load_config("base", ["stage=full", *overrides]))
     saved_enc = WhisperModel.from_pretrained(built / "encoder").get_encoder().state_dict()
     saved_llm = AutoModelForCausalLM.from_pretrained(built / "llm").state_dict()
     enc, llm = model.audio_tower.state_dict(), model.language_model.state_dict()
     assert enc.keys() == saved_enc.keys() and llm.keys() == saved_llm.keys()
     assert all(torch.equal(enc[k], saved_enc[k]) for k in enc)
     assert all(torch.equal(llm[k], saved_llm[k]) for k in llm)
-    random = build(load_config("base", ["stage=full"]))  # the comparison can fail: random init differs
+    random = build_model(load_config("base", ["stage=full"]))  # the comparison can fail: random init differs
     assert not torch.equal(random.audio_tower.layers[0].fc1.weight, enc["layers.0.fc1.weight"])
     assert not torch.equal(random.language_model.lm_head.weight, llm["lm_head.weight"])
     tiny = tiny_tokenizer()

@@ -55,11 +55,11 @@ def _clips(librispeech, tmp_path, seconds=(1.3, 4.07, 9.6)):
 
 def _kit(qwen2_ckpt, padding, tmp_path, *overrides):
     from qa_lab.config import load_config
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     cfg = load_config("base", [f"model.qwen2_audio={qwen2_ckpt}", "tags.format=qwen2-audio",
                                f"model.audio_padding={padding}", "lora.dropout=0.0", f"runs_dir={tmp_path}",
                                *overrides])
-    return cfg, build(cfg).eval()
+    return cfg, build_model(cfg).eval()
 
 
 def _kit_batch(cfg, model, paths):

@@ -95,8 +95,8 @@ def test_export_reload_gives_identical_logits(stage, smoke_overrides, corpus, tm
     assert torch.equal(la, lb)
     # the adapter folder is a standard PEFT adapter
     from peft import PeftModel
-    from qa_lab.core.build import build
-    fresh = build(load_config("base", over + ["stage=full"]), b.tokenizer)  # same seed: same base weights
+    from qa_lab.core.build import build_model
+    fresh = build_model(load_config("base", over + ["stage=full"]), b.tokenizer)  # same seed: same base weights
     peft_llm = PeftModel.from_pretrained(fresh.language_model, out / "adapter")
     with torch.no_grad():
         emb = b.embed(batch)
@@ -140,10 +140,10 @@ def test_cli_train_infer_srwt(smoke_overrides, corpus, librispeech):
 def test_sft_starts_from_pretrain_weights(smoke_overrides):
     pre_dir, pre = train(load_config("base", smoke_overrides + ["stage=pretrain"]), report_examples=0)
     ckpt = pre_dir / "checkpoints" / "last.ckpt"
-    from qa_lab.core.build import build
+    from qa_lab.core.build import build_model
     from qa_lab.core.weights import init_from
-    fresh_w = build(load_config("base", smoke_overrides + ["stage=sft"])).audio_tower.layers[0].fc1.weight
-    sft = build(load_config("base", smoke_overrides + ["stage=sft", f"init_from={ckpt}"]))
+    fresh_w = build_model(load_config("base", smoke_overrides + ["stage=sft"])).audio_tower.layers[0].fc1.weight
+    sft = build_model(load_config("base", smoke_overrides + ["stage=sft", f"init_from={ckpt}"]))
     trained_w = pre.model.audio_tower.layers[0].fc1.weight
     assert torch.equal(sft.audio_tower.layers[0].fc1.weight, trained_w)
     assert not torch.equal(fresh_w, trained_w)  # pretraining moved it, so the copy is observable
@@ -154,7 +154,7 @@ def test_sft_starts_from_pretrain_weights(smoke_overrides):
         assert torch.equal(sft.language_model.get_input_embeddings()(tags),
                            pre.model.language_model.get_input_embeddings()(tags))
         assert not torch.equal(sft.language_model.get_input_embeddings()(tags),
-                               build(load_config("base", smoke_overrides + ["stage=sft"])).language_model
+                               build_model(load_config("base", smoke_overrides + ["stage=sft"])).language_model
                                .get_input_embeddings()(tags))  # pretraining moved them
     assert all(torch.equal(a, b) for a, b in zip(sft.projector.parameters(), pre.model.projector.parameters()))
     with pytest.raises(ValueError, match="none of its"):
@@ -213,7 +213,7 @@ def test_bf16_runs_in_full_precision_on_a_cpu_without_it_or_when_the_environment
 def test_a_run_that_would_not_fit_in_memory_says_so_before_any_folder_exists(smoke_overrides, tmp_path, monkeypatch):
     from qa_lab.train import memory
     cfg = load_config("demo", smoke_overrides)
-    model = __import__("qa_lab.core.build", fromlist=["build"]).build(cfg)
+    model = __import__("qa_lab.core.build", fromlist=["build_model"]).build_model(cfg)
     need = sum(memory.training_bytes(model, int(cfg.data.batch_seconds / model.frame_seconds)).values())
     assert need > 12 * sum(p.numel() for p in model.parameters() if p.requires_grad)  # logits counted too
     monkeypatch.setattr(memory, "available_bytes", lambda: need // 2)

@@ -21,7 +21,7 @@ def _cfg(out, **kw) -> WorldConfig:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    return world.build(_cfg(tmp_path_factory.mktemp("world")), seed=0, progress=False)
+    return world.build_world(_cfg(tmp_path_factory.mktemp("world")), seed=0, progress=False)
 
 
 def _digest(root: Path) -> dict[str, str]:
@@ -31,16 +31,16 @@ def _digest(root: Path) -> dict[str, str]:
 
 @pytest.mark.slow  # builds a world twice
 def test_two_builds_are_byte_identical_whatever_the_worker_count(built, tmp_path):
-    again = world.build(_cfg(tmp_path, workers=2), seed=0, progress=False)
+    again = world.build_world(_cfg(tmp_path, workers=2), seed=0, progress=False)
     assert again.name == built.name
     assert _digest(again) == _digest(built)
-    other_seed = world.build(_cfg(tmp_path), seed=1, progress=False)
+    other_seed = world.build_world(_cfg(tmp_path), seed=1, progress=False)
     assert _digest(other_seed) != _digest(built)
 
 
 def test_build_is_cached_and_keyed_by_config(built):
     cfg = _cfg(built.parent)
-    assert world.build(cfg, seed=0) == built  # no rebuild: COMPLETE marker found
+    assert world.build_world(cfg, seed=0) == built  # no rebuild: COMPLETE marker found
     assert world.world_dir(_cfg(built.parent, n_train=7), 0) != built
     assert world.world_dir(_cfg(built.parent, languages=["en"]), 0) != built
 
@@ -107,7 +107,7 @@ def test_languages_and_translation(built):
 
 
 def test_task_subset_builds_only_what_is_needed(tmp_path):
-    root = world.build(_cfg(tmp_path, languages=["en"]), seed=0, tasks=["asr", "srwt"], progress=False)
+    root = world.build_world(_cfg(tmp_path, languages=["en"]), seed=0, tasks=["asr", "srwt"], progress=False)
     exs = world.read_split(root, "train")
     assert {e["task"] for e in exs} == {"asr", "srwt"}
     assert {e["generator"] for e in exs} == {"speech"}
@@ -154,20 +154,20 @@ def test_an_interrupted_build_leaves_nothing_that_looks_complete(tmp_path, monke
         raise RuntimeError("killed")
     monkeypatch.setattr(world, "_make", crash)
     with pytest.raises(RuntimeError, match="killed"):
-        world.build(cfg, seed=0, tasks=["asr"], progress=False)
+        world.build_world(cfg, seed=0, tasks=["asr"], progress=False)
     assert not world.world_dir(cfg, 0, ["asr"]).exists() and not list(tmp_path.iterdir())
     monkeypatch.undo()
-    root = world.build(cfg, seed=0, tasks=["asr"], progress=False)  # a stale incomplete folder is replaced too
+    root = world.build_world(cfg, seed=0, tasks=["asr"], progress=False)  # a stale incomplete folder is replaced too
     (root / "COMPLETE").unlink()
     (root / "train.jsonl").write_text("")
-    assert world.build(cfg, seed=0, tasks=["asr"], progress=False) == root
+    assert world.build_world(cfg, seed=0, tasks=["asr"], progress=False) == root
     assert world.read_split(root, "train")
 
 
 def test_crowd_voices_vary_training_and_leave_the_test_split_untouched(built, tmp_path):
     kw = {"tasks": ["asr", "gender", "speaker_id"]}
-    crowd = world.build(_cfg(tmp_path, crowd=1.0, **kw), seed=0, progress=False)
-    named = world.build(_cfg(tmp_path, crowd=0.0, **kw), seed=0, progress=False)
+    crowd = world.build_world(_cfg(tmp_path, crowd=1.0, **kw), seed=0, progress=False)
+    named = world.build_world(_cfg(tmp_path, crowd=0.0, **kw), seed=0, progress=False)
     train = world.read_split(crowd, "train")
     asr = [e for e in train if e["task"] == "asr"]
     assert asr and all(e["speaker"] is None for e in asr)  # a crowd clip has no speaker name...

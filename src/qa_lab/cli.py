@@ -441,7 +441,7 @@ def _world_config(a):
 def _world_build(a) -> None:
     from qa_lab.world import builder as world
     cfg = _world_config(a)
-    root = world.build(cfg.world, cfg.world_seed)
+    root = world.build_world(cfg.world, cfg.world_seed)
     print(world.format_summary(world.summary(root)))
     print(f"world: {root}")
 

@@ -23,7 +23,7 @@ opts = dict(a.split("=") for a in sys.argv[3:] if "=" in a)
 tmask = float(opts.get("tmask", 0)); n_top = int(opts.get("layers", 2)); lr = float(opts.get("lr", 3e-4))
 vocab = P.char_vocab(); inv = {i: c for c, i in vocab.items()}
 wc = WorldConfig(size="tiny", out="data/parts/world", languages=["en"], n_train=n)
-speech = world.build(wc, P.PARTS_WORLD_SEED, tasks=["asr"], progress=False)
+speech = world.build_world(wc, P.PARTS_WORLD_SEED, tasks=["asr"], progress=False)
 clips = P.asr_clips(speech, "train", vocab)
 warp = opts.get("warp")
 if warp:  # a random mel frequency warp per clip, drawn once

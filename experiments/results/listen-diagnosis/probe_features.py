@@ -6,7 +6,7 @@ WARPS: comma-separated mel frequency-warp factors applied to the training clips 
 """
 import sys, time, torch, torch.nn as nn, torch.nn.functional as F
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.core.features import encode_clips, clip_key
 from qa_lab.eval.harness import eval_examples
 from qa_lab.eval.metrics import word_error_rate
@@ -16,7 +16,7 @@ def main():
     n_train = int(sys.argv[1]); steps = int(sys.argv[2])
     cfg = load_config("demo", ["world.n_train=6000", "world.n_test=100", "model.pool_stride=1"])
     torch.manual_seed(0)
-    model = build(cfg)
+    model = build_model(cfg)
     tok = model.tokenizer
     tr, _ = eval_examples(cfg, world_split="train")
     tr = [e for e in tr if e["task"] == "asr"]

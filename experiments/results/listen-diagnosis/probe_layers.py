@@ -11,7 +11,7 @@ test clips (voices never synthesised here) and 75 held-out sentences in training
 import sys, time
 import torch, torch.nn as nn, torch.nn.functional as F
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.data.audio import log_mel
 from qa_lab.data.audio import load_audio
 from qa_lab.eval.harness import eval_examples
@@ -51,7 +51,7 @@ def main():
     train_top = mode.startswith("train")
     cfg = load_config("demo", ["world.n_train=50", "world.n_test=100"])
     torch.manual_seed(0)
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     enc, tok = model.audio_tower, model.tokenizer
     te, _ = eval_examples(cfg, world_split="test")
     te = [e for e in te if e["task"] == "asr"][:75]

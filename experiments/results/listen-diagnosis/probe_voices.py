@@ -11,7 +11,7 @@ test voices ("wide"). The probe (384 -> 256 -> vocab MLP, CTC) is scored on the 
 import sys, time
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from qa_lab.config import load_config
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.core.features import encode_clips, clip_key
 from qa_lab.data.audio import log_mel
 from qa_lab.eval.harness import eval_examples
@@ -75,7 +75,7 @@ def main():
     n_train, steps, pool = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     cfg = load_config("demo", ["world.n_train=50", "world.n_test=100"])
     torch.manual_seed(0)
-    model = build(cfg).eval()
+    model = build_model(cfg).eval()
     tok = model.tokenizer
     te, _ = eval_examples(cfg, world_split="test")
     te = [e for e in te if e["task"] == "asr"][:75]

@@ -36,7 +36,7 @@ def target_counts(cfg, run_dir: Path) -> dict:
     """Time-token targets in the training manifest, and how many times the run saw each (in expectation)."""
     from qa_lab.world import builder as world
     trained = [t for t in (cfg.world.tasks or cfg.data.tasks) if t in world.TASKS]
-    root = world.build(cfg.world, cfg.world_seed, tasks=trained)
+    root = world.build_world(cfg.world, cfg.world_seed, tasks=trained)
     train = read_manifest(root / "train.jsonl", [t for t in cfg.data.tasks if t in TIMED] or None)
     counts: Counter = Counter()
     for ex in train:

@@ -45,7 +45,7 @@ def build_backbones(cfg: ModelConfig, vocab_size: int) -> tuple[WhisperEncoder, 
     return encoder, llm
 
 
-def build_model(cfg: ModelConfig, tokenizer) -> AudioLLM:
+def assemble(cfg: ModelConfig, tokenizer) -> AudioLLM:
     """An AudioLLM for `cfg` with the token table sized to `tokenizer` (tag tokens included). A Qwen2-Audio
     checkpoint (model.qwen2_audio or its preset) gives the tower, projector and LLM (qa_lab.core.qwen2_audio)."""
     source = qwen2_audio_source(cfg)
@@ -98,11 +98,11 @@ def build_tokenizer(cfg: Config):
     return tok
 
 
-def build(cfg: Config, tokenizer=None) -> AudioLLM:
+def build_model(cfg: Config, tokenizer=None) -> AudioLLM:
     """Tokenizer + model for `cfg`, frozen and wrapped for its stage. Seeded: random inits repeat."""
     tokenizer = tokenizer or build_tokenizer(cfg)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model, tokenizer)
+    model = assemble(cfg.model, tokenizer)
     if cfg.init_from:  # before and after the stage wraps the model: see core.weights.init_from
         loaded = init_from(model, cfg.init_from, require=False)
         model = apply_stage(model, cfg.stage, cfg.lora, cfg.model.freeze)

@@ -13,7 +13,7 @@ from transformers import AutoTokenizer
 
 from qa_lab.config import Config, from_yaml, from_yaml_text, load_config, to_yaml
 from qa_lab.core import qwen2_audio
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.core.model import AudioLLM
 from qa_lab.core.qwen2_audio import check_source
 from qa_lab.core.weights import read_checkpoint
@@ -156,7 +156,7 @@ def load_checkpoint(path: str | Path, trust_remote_code: bool = False) -> tuple[
         raise ValueError(f"{path}: not a qa-lab checkpoint (no qa_lab_config inside)")
     cfg = _no_remote_code(from_yaml_text(config_text, str(path)), path, trust_remote_code)
     tok_dir = path.parent.parent / "tokenizer"  # the run folder's copy; rebuilt from the config otherwise
-    model = build(cfg, _saved_tokenizer(tok_dir, cfg.model.trust_remote_code) if tok_dir.is_dir() else None)
+    model = build_model(cfg, _saved_tokenizer(tok_dir, cfg.model.trust_remote_code) if tok_dir.is_dir() else None)
     _load_trainable(model, state, path)
     return cfg, model.eval()
 
@@ -169,7 +169,7 @@ def load_export(path: str | Path, trust_remote_code: bool = False) -> tuple[Conf
         if not (path / need).exists():
             raise FileNotFoundError(f"{path}: not a qa-lab export (missing {need})")
     cfg = _no_remote_code(from_yaml(path / "config.yaml"), path / "config.yaml", trust_remote_code)
-    model = build(cfg, _saved_tokenizer(path / "tokenizer", cfg.model.trust_remote_code))
+    model = build_model(cfg, _saved_tokenizer(path / "tokenizer", cfg.model.trust_remote_code))
     _load_trainable(model, load_file(path / "trainable.safetensors"), path / "trainable.safetensors")
     return cfg, model.eval()
 
@@ -193,7 +193,7 @@ def load_qwen2_audio(path: str | Path, chat: bool = False) -> tuple[Config, Audi
     check_source(path)
     fmt = "qwen2-audio-chat" if chat else "qwen2-audio"
     cfg = load_config("base", [f"model.qwen2_audio={path}", f"tags.format={fmt}"])
-    return cfg, build(cfg).eval()  # the stage's LoRA starts at zero: the released model's outputs
+    return cfg, build_model(cfg).eval()  # the stage's LoRA starts at zero: the released model's outputs
 
 
 @torch.no_grad()

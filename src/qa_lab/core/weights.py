@@ -67,7 +67,7 @@ def init_from(model: AudioLLM, path: str | Path, require: bool = True) -> list[s
     the names loaded in `model`.
 
     Names are compared without peft's wrapping, so a full-stage checkpoint (plain names) initialises a LoRA
-    model's base weights and a pretrain checkpoint initialises sft. core.build.build calls this before the stage
+    model's base weights and a pretrain checkpoint initialises sft. core.build.build_model calls this before the stage
     wraps the model (base weights and embedding rows, which trainable-token copies then start from) and after
     (LoRA and trainable-token weights of a peft source). LoRA weights of a source are not merged into base
     weights. Errors if nothing matches and `require`.

@@ -181,7 +181,7 @@ def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | No
         want = tasks or trained
         # the world the run trained on (one build, cached) when it makes every task asked for; a task subset is
         # read from its manifests, not built again as a world of its own
-        root = world.build(cfg.world, cfg.world_seed, tasks=trained if set(want) <= set(trained) else want)
+        root = world.build_world(cfg.world, cfg.world_seed, tasks=trained if set(want) <= set(trained) else want)
         examples, name = read_manifest(root / f"{world_split}.jsonl", want), f"world-{world_split}"
     if limit is not None:
         examples = [examples[i] for i in first_per_task(examples, limit)]

@@ -39,7 +39,7 @@ from omegaconf import OmegaConf
 
 from qa_lab.config import (Config, ConfigError, DecodeConfig, differences, experiment_path, from_yaml_text,
                            load_config, to_yaml)
-from qa_lab.core.build import build
+from qa_lab.core.build import build_model
 from qa_lab.core.checkpoint import load
 from qa_lab.data.dataset import AudioDataModule
 from qa_lab.errors import TrainingStopped
@@ -311,7 +311,7 @@ def prepare(ab: Ablation, arm: str, seed: int, overrides=()) -> None:
     splits) and the frozen tower's features of its training clips. Each is cached, so runs started after this only
     read them, and parallel runs never build the same thing twice at once."""
     cfg, _ = with_parts(arm_config(ab, arm, seed, overrides))
-    model = build(cfg)
+    model = build_model(cfg)
     AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front,
                     world=world_builder.build_for).setup()
 

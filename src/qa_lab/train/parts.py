@@ -412,7 +412,7 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
     device = "cuda" if torch.cuda.is_available() else "cpu"
     preset = PRESETS[spec.preset]
     wseed = PARTS_WORLD_SEED + spec.seed
-    root = world.build(spec.world_config(Path(out) / "world"), wseed, progress=progress)
+    root = world.build_world(spec.world_config(Path(out) / "world"), wseed, progress=progress)
     t_world = time.time()
     threads = torch.get_num_threads()
     torch.set_num_threads(spec.threads)
@@ -424,7 +424,7 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
                 speech = root
                 if spec.encoder_from:  # its own world: many speech clips, without building every generator's
                     wc = replace(spec.world_config(Path(out) / "world"), n_train=spec.encoder_clips)
-                    speech = world.build(wc, wseed, tasks=["asr"], progress=progress)
+                    speech = world.build_world(wc, wseed, tasks=["asr"], progress=progress)
                 clips, val_clips = asr_clips(speech, "train", vocab), asr_clips(speech, "val", vocab)
                 torch.manual_seed(spec.seed)
                 if spec.encoder_from:

@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from qa_lab.config import EXPERIMENTS_DIR, Config, check_resume, experiment_path, to_yaml
-from qa_lab.core.build import build, build_tokenizer
+from qa_lab.core.build import build_model, build_tokenizer
 from qa_lab.core.checkpoint import AtomicCheckpointIO, resume_point
 from qa_lab.core.features import FeatureStore, autocast_dtype
 from qa_lab.core.model import AudioLLM
@@ -375,7 +375,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     cfg, parts = with_parts(cfg)  # the saved config names the parts, so checkpoints rebuild on them
     if resume is not None:
         check_resume(cfg, stored, resume)
-    model = build(cfg)
+    model = build_model(cfg)
     data = AudioDataModule(cfg, model.tokenizer, feature_cache(cfg, model), front=model.front,
                            context=getattr(model.language_model.config, "max_position_embeddings", None),
                            world=world_builder.build_for)

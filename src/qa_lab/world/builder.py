@@ -407,7 +407,7 @@ def spec(cfg: WorldConfig, seed: int, tasks: list[str] | None = None) -> dict:
 
 
 def world_dir(cfg: WorldConfig, seed: int, tasks: list[str] | None = None) -> Path:
-    """Where build() puts (or finds) the world for this config: <out>/<size>-<hash>."""
+    """Where build_world() puts (or finds) the world for this config: <out>/<size>-<hash>."""
     key = hashlib.sha1(json.dumps(spec(cfg, seed, tasks), sort_keys=True).encode()).hexdigest()[:10]
     return Path(cfg.out) / f"{cfg.size}-{key}"
 
@@ -434,10 +434,10 @@ def build_for(cfg: Config) -> Path:
     """The world a run's config trains on when it names no manifest: `world`, built with the run's world seed, for
     world.tasks or else the run's data.tasks (what AudioDataModule is handed as `world`)."""
     w = cfg.world
-    return build(w, cfg.world_seed, tasks=w.tasks if w.tasks is not None else list(cfg.data.tasks))
+    return build_world(w, cfg.world_seed, tasks=w.tasks if w.tasks is not None else list(cfg.data.tasks))
 
 
-def build(cfg: WorldConfig, seed: int = 0, tasks: list[str] | None = None, progress: bool = True) -> Path:
+def build_world(cfg: WorldConfig, seed: int = 0, tasks: list[str] | None = None, progress: bool = True) -> Path:
     """Build the world (or return the cached build) -> folder with train/val/test.jsonl and wav/.
 
     `tasks` (default cfg.tasks; None = all) limits the generators run and the lines written.
