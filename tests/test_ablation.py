@@ -53,7 +53,7 @@ def test_killed_run_is_resumed_and_finished_runs_are_skipped(tmp_path, monkeypat
 
     def refuse(*a, **k):
         raise AssertionError("a finished run was trained again")
-    monkeypatch.setattr("qa_lab.train.run.train", refuse)
+    monkeypatch.setattr("qa_lab.study.ablation.train", refuse)
     run_ablation(path)  # every run DONE: nothing retrains
     # an eval set added to the file since (with its own decoding): evaluated on the finished runs, the first kept
     first = (d / "eval" / "world-test" / "metrics.json").stat().st_mtime_ns

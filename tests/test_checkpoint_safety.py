@@ -190,7 +190,7 @@ def test_a_run_folder_turned_read_only_mid_run_names_the_checkpoint_it_could_not
 
 
 def test_training_writes_checkpoints_through_the_atomic_writer(smoke_overrides, tmp_path):
-    from qa_lab.train.run import trainer_for
+    from qa_lab.train.trainer import trainer_for
     cfg = load_config("base", smoke_overrides)
     trainer = trainer_for(cfg, tmp_path)
     assert isinstance(trainer.strategy.checkpoint_io, checkpoint.AtomicCheckpointIO)

@@ -101,7 +101,7 @@ def test_fsdp_with_decoding_at_validation_is_refused_by_the_config(smoke_overrid
 ])
 def test_ranks_torchrun_or_slurm_started_share_one_folder_named_by_the_launch(monkeypatch, tmp_path, launch, folder):
     from qa_lab.config import load_config
-    from qa_lab.train.run import RUN_DIR_ENV, make_run_dir
+    from qa_lab.train.folders import RUN_DIR_ENV, make_run_dir
     cfg = load_config("demo", [f"runs_dir={tmp_path}"])
     for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "NODE_RANK", RUN_DIR_ENV, "WORLD_SIZE", "SLURM_NTASKS",
                 "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "SLURM_STEP_ID"):
@@ -120,7 +120,7 @@ def test_ranks_torchrun_or_slurm_started_share_one_folder_named_by_the_launch(mo
 
 def test_a_rank_with_no_way_to_find_the_run_folder_stops_with_what_to_do(monkeypatch, tmp_path):
     from qa_lab.config import load_config
-    from qa_lab.train.run import RUN_DIR_ENV, make_run_dir
+    from qa_lab.train.folders import RUN_DIR_ENV, make_run_dir
     for key in (RUN_DIR_ENV, "TORCHELASTIC_RUN_ID", "SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_PROCID"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("RANK", "1")
@@ -133,7 +133,7 @@ def test_a_rank_with_no_way_to_find_the_run_folder_stops_with_what_to_do(monkeyp
 def test_fsdp_wraps_each_encoder_and_decoder_layer_once_under_lora(smoke_overrides):
     from qa_lab.config import load_config
     from qa_lab.core.build import build_model
-    from qa_lab.train.run import fsdp_layer_classes
+    from qa_lab.train.trainer import fsdp_layer_classes
     cfg = load_config("demo", smoke_overrides + ["stage=finetune"])
     model = build_model(cfg)  # the LLM under peft's LoRA wrapper: frozen and trainable weights in the same layers
     classes = fsdp_layer_classes(model)

@@ -57,7 +57,8 @@ def test_other_tower_weights_get_another_folder(tmp_path):
 
 def test_a_mixed_precision_run_encodes_under_its_autocast_into_its_own_folder(corpus, tmp_path):
     from qa_lab.core.features import autocast_dtype
-    from qa_lab.train.run import feature_cache, resolve_precision
+    from qa_lab.train.run import feature_cache
+    from qa_lab.train.trainer import resolve_precision
     if resolve_precision("bf16-mixed") != "bf16-mixed":
         pytest.skip("this process runs bf16 as 32-true (QA_LAB_PRECISION, or a CPU without bf16 matmuls)")
     cfg, model = _frozen(tmp_path, "trainer.precision=bf16-mixed")

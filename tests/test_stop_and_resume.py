@@ -157,16 +157,16 @@ def test_bad_input_leaves_no_run_folder(smoke_overrides, corpus, tmp_path):
 def test_runs_started_in_the_same_second_get_a_folder_each(tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from qa_lab.train import run as run_module
-    monkeypatch.delenv(run_module.RUN_DIR_ENV, raising=False)  # make_run_dir sets it; restored after the test
-    monkeypatch.setattr(run_module.time, "strftime", lambda fmt, *a: "20260101-000000")
+    from qa_lab.train import folders
+    monkeypatch.delenv(folders.RUN_DIR_ENV, raising=False)  # make_run_dir sets it; restored after the test
+    monkeypatch.setattr(folders.time, "strftime", lambda fmt, *a: "20260101-000000")
     cfg = load_config("demo", [f"runs_dir={tmp_path}"])
-    made = [run_module.make_run_dir(cfg, None)]
+    made = [folders.make_run_dir(cfg, None)]
     with monkeypatch.context() as m:
         m.setattr(Path, "exists", lambda self: False)  # the race's window: a run that looked before the other made it
-        made.append(run_module.make_run_dir(cfg, None))
+        made.append(folders.make_run_dir(cfg, None))
     with ThreadPoolExecutor(8) as pool:
-        made += list(pool.map(lambda _: run_module.make_run_dir(cfg, None), range(8)))
+        made += list(pool.map(lambda _: folders.make_run_dir(cfg, None), range(8)))
     assert len(set(made)) == 10 and all((d / "config.yaml").is_file() for d in made)
     assert made[:2] == [tmp_path / "demo" / "20260101-000000", tmp_path / "demo" / "20260101-000000-1"]
 
@@ -246,7 +246,7 @@ def test_a_nan_on_one_rank_stops_every_rank(other):
     from types import SimpleNamespace
 
     from qa_lab.errors import TrainingDiverged
-    from qa_lab.train.run import StopOnNonFinite
+    from qa_lab.train.callbacks import StopOnNonFinite
     module = torch.nn.Linear(2, 2)
     module.device = torch.device("cpu")
     other_rank = torch.tensor([other, 0.0])  # its loss, and its weights are fine

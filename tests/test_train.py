@@ -192,21 +192,22 @@ def test_one_schedule_warms_up_then_decays_to_its_floor():
 def test_bf16_runs_in_full_precision_on_a_cpu_without_it_or_when_the_environment_says(monkeypatch, tmp_path):
     """QA_LAB_PRECISION replaces trainer.precision in every run (`make test-fp32`); a CPU without bf16 matmuls trains
     a bf16 config in 32-true (emulated bf16 is several times slower) unless QA_LAB_PRECISION insists."""
-    from qa_lab.train import run
+    from qa_lab.train import trainer as trainer_module
     if torch.cuda.is_available():
         pytest.skip("CPU precision rules")
-    monkeypatch.delenv(run.PRECISION_ENV, raising=False)
-    monkeypatch.setattr(run, "cpu_has_bf16", lambda precision="": False)
-    assert run.resolve_precision("bf16-mixed") == "32-true" and run.resolve_precision("auto") == "32-true"
-    monkeypatch.setenv(run.PRECISION_ENV, "bf16-mixed")
-    assert run.resolve_precision("32-true") == "bf16-mixed"  # insisted on
-    monkeypatch.setattr(run, "cpu_has_bf16", lambda precision="": True)
-    monkeypatch.setenv(run.PRECISION_ENV, "32-true")
+    monkeypatch.delenv(trainer_module.PRECISION_ENV, raising=False)
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda precision="": False)
+    assert trainer_module.resolve_precision("bf16-mixed") == "32-true"
+    assert trainer_module.resolve_precision("auto") == "32-true"
+    monkeypatch.setenv(trainer_module.PRECISION_ENV, "bf16-mixed")
+    assert trainer_module.resolve_precision("32-true") == "bf16-mixed"  # insisted on
+    monkeypatch.setattr(trainer_module, "cpu_has_bf16", lambda precision="": True)
+    monkeypatch.setenv(trainer_module.PRECISION_ENV, "32-true")
     cfg = load_config("demo", [f"runs_dir={tmp_path}"])
     assert cfg.trainer.precision == "bf16-mixed"
-    assert run.trainer_for(cfg, tmp_path).precision == "32-true"
-    monkeypatch.delenv(run.PRECISION_ENV)
-    assert run.trainer_for(cfg, tmp_path).precision == "bf16-mixed"
+    assert trainer_module.trainer_for(cfg, tmp_path).precision == "32-true"
+    monkeypatch.delenv(trainer_module.PRECISION_ENV)
+    assert trainer_module.trainer_for(cfg, tmp_path).precision == "bf16-mixed"
 
 
 
