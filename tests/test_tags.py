@@ -305,3 +305,19 @@ def test_parse_srwt_errors(text, match):
     with pytest.raises(SrwtFormatError, match=match):
         parse_srwt(text)
     assert issubclass(SrwtFormatError, ValueError)
+
+
+def test_no_prompt_names_the_answer_of_a_label_task():
+    """The world's label lines carry the spoken language as text_lang; the text-language tag is the answer's language
+    (English labels), so language ID is never told the language it must name, in any format."""
+    from qa_lab.prompts.tasks import prompt_for
+    for lang, name in (("de", "german"), ("zh", "chinese"), ("fr", "french")):
+        ex = {"task": "lid", "audio": "x.wav", "audio_lang": lang, "text_lang": lang, "label": name}
+        for fmt in ("hierarchical", "flat", "natural"):
+            assert f"<|{lang}|>" not in prompt_for(ex, fmt) and name not in prompt_for(ex, fmt).lower()
+    gender = {"task": "gender", "audio": "x.wav", "audio_lang": "de", "text_lang": "de", "label": "female"}
+    assert prompt_for(gender) == "<|startofanalysis|><|de|><|keyword|><|en|><|notimestamps|><|speaker_meta|>"
+    s2tt = {"task": "s2tt", "audio": "x.wav", "audio_lang": "de", "text_lang": "fr", "text": "bonjour"}
+    assert prompt_for(s2tt) == "<|startoftranscript|><|de|><|translate|><|fr|><|notimestamps|><|itn|>"
+    asr = {"task": "asr", "audio": "x.wav", "audio_lang": "de", "text_lang": "de", "text": "hallo"}
+    assert prompt_for(asr) == "<|startoftranscript|><|de|><|transcribe|><|de|><|notimestamps|><|wo_itn|>"

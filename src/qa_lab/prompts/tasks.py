@@ -132,8 +132,8 @@ def _render(t: Task, fmt: str, audio_lang: str | None, text_lang: str | None, qu
         raise unknown("tag format", fmt, tags.FORMATS)
     audio_lang = audio_lang or t.audio_lang or "en"
     audio_tok = tags.lang_token(audio_lang)
-    if text_lang is None:
-        text_lang = "en" if audio_lang == "unknown" else audio_lang
+    if text_lang is None:  # the answer's language: a transcript's is the speech's; labels and answers are English
+        text_lang = audio_lang if t.tags.transcription == STARTOFTRANSCRIPT and audio_lang != "unknown" else "en"
     text_tok = tags.lang_token(text_lang)
     given = {"question": question, "query": query}
     for name, value in given.items():
@@ -210,7 +210,11 @@ def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
         return chatml.context(ex)
     t = get(ex["task"])
     given = {t.query: ex.get(t.query)} if t.query else {}
-    return _render(t, fmt, t.audio_lang or ex.get("audio_lang") or "en", ex.get("text_lang"),
+    # a manifest's text_lang is the language of a transcript or translation; for any other task the world's lines
+    # carry the spoken language there, which as the text-language tag would hand language ID its answer (<|de|>
+    # before "german"): the kit's labels and answers are English, so the tag is <|en|>
+    text_lang = ex.get("text_lang") if t.tags.transcription == STARTOFTRANSCRIPT else None
+    return _render(t, fmt, t.audio_lang or ex.get("audio_lang") or "en", text_lang,
                    given.get("question"), ex.get("instruction"), given.get("query"))
 
 
