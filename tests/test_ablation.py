@@ -291,3 +291,16 @@ def test_a_parallel_ablation_that_cannot_prepare_raises_the_error_a_serial_one_d
         errors.append((type(e.value), str(e.value)))
     assert errors[0] == errors[1]
     assert not list((tmp_path / "runs").rglob("DONE"))
+
+
+def test_provenance_keeps_the_command_that_trained_when_a_rerun_rewrites_it(tmp_path):
+    from qa_lab.study import provenance
+    path = tmp_path / "provenance.json"
+    provenance.write(path, 0.0, 4680.0, ["a: 1"], {"x seed 0": {"train_s": 800}}, argv=["qa-lab", "ablate", "x"])
+    provenance.write(path, 5000.0, 5002.0, ["a: 1"], {}, argv=["qa-lab", "ablate", "x", "--probes"])
+    record = json.loads(path.read_text())
+    assert record["wall_s"] == 2.0 and record["command"].endswith("--probes")
+    assert [r["wall_s"] for r in record["earlier"]] == [4680.0]
+    assert record["earlier"][0]["runs"] == {"x seed 0": {"train_s": 800}}
+    provenance.write(path, 6000.0, 6001.0, ["a: 1"], {}, argv=["qa-lab", "ablate", "x"])
+    assert [r["wall_s"] for r in json.loads(path.read_text())["earlier"]] == [4680.0, 2.0]

@@ -61,12 +61,19 @@ def config_hash(yaml_texts: list[str]) -> str:
 def write(path: Path, start: float, end: float, configs: list[str], runs: dict | None = None,
           peak_memory_bytes: int | None = None, argv: list[str] | None = None) -> dict:
     """provenance.json at `path`: commit and dirty flag, command line, config hash, machine, start / end / wall time,
-    the peak resident memory over the job's processes, and per-run figures (`runs`: name -> dict)."""
+    the peak resident memory over the job's processes, and per-run figures (`runs`: name -> dict). The records of
+    earlier commands that wrote this file are kept under "earlier" (oldest first): rerunning a finished ablation for
+    its table or probes takes seconds and must not hide the wall time of the command that trained it."""
     record = {**git_state(), "command": " ".join(argv if argv is not None else sys.argv),
               "config_hash": config_hash(configs), **machine(),
               "start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
               "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(end)), "wall_s": round(end - start, 1),
               "peak_memory_gb": None if peak_memory_bytes is None else round(peak_memory_bytes / 2 ** 30, 2),
               "runs": runs or {}}
+    try:  # an earlier command on the same table (the one that trained it, most often) stays on record
+        before = json.loads(path.read_text())
+        record["earlier"] = [*before.pop("earlier", []), before]
+    except (OSError, ValueError, AttributeError):
+        pass
     path.write_text(json.dumps(record, indent=1) + "\n")
     return record
