@@ -17,6 +17,13 @@ def test_the_constant_answer_is_the_best_single_reference_answer():
     # "the cat sat" shares words with both others; "the dog ran far" is four words long against three-word references
     assert rows["asr"]["metric"] == "wer[en]" and rows["asr"]["answer"] == "the cat sat"
     assert rows["asr"]["value"] < 1.0
+    # SRWT's headline (AAS over matched words) would let one reference's few matched words pass for skill: its bar is
+    # the transcript's WER
+    words = [[{"word": w, "start": 0.5 * k, "end": 0.5 * k + 0.4} for k, w in enumerate(t.split())]
+             for t in ("the cat sat", "a dog ran")]
+    srwt = [{"task": "srwt", "words": ws, "audio": "x.wav", "audio_lang": "en", "text_lang": "en"} for ws in words]
+    bar = probes.constant_answers(srwt)[0]
+    assert bar["metric"] == "srwt_wer" and bar["value"] > 0.3
 
 
 def _results(values: dict[str, list[float]]) -> list[dict]:
@@ -36,7 +43,7 @@ def test_the_summary_says_learnt_only_when_every_seed_beats_its_constant():
                  for f, r in (("asr", 0.75), ("gender", 0.25))]
     md = probes.summary(ab, results, confusion, conflict, constants)
     row = next(line for line in md.splitlines() if line.startswith("| gender |"))
-    assert "80.0 % (learnt)" in row and "55.0 % (no)" in row and "61.7 % (2/3)" in row
+    assert "| 60.0 |" in row and "80.0 (learnt)" in row and "55.0 (no)" in row and "61.7 (2/3)" in row
     assert "| a | 75.0 |" in md  # answered in the asked form
     assert "asr / gender (-0.200)" in md and "1 of 1" in md
 

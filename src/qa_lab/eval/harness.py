@@ -104,6 +104,11 @@ def _percent(key: str) -> bool:
     return families.is_percent(_base(key)[0])
 
 
+def format_value(value: float, key: str) -> str:
+    """One figure as the tables print it: % for rates and error rates, seconds or BLEU as they are."""
+    return _fmt({"value": value}, key)
+
+
 def _fmt(m: dict, key: str) -> str:
     v = m.get("value")
     if v is None or (isinstance(v, float) and math.isnan(v)):
