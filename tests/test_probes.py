@@ -11,12 +11,13 @@ from qa_lab.study import ablation, probes
 def test_the_constant_answer_is_the_best_single_reference_answer():
     labels = [{"task": "gender", "label": g, "audio": "x.wav"} for g in ("female", "female", "male")]
     speech = [{"task": "asr", "text": t, "audio": "x.wav", "audio_lang": "en", "text_lang": "en"}
-              for t in ("the cat sat", "the dog ran far", "a cat")]
+              for t in ("alpha beta", "gamma delta", "gamma beta")]
     rows = {r["task"]: r for r in probes.constant_answers(labels + speech)}
     assert rows["gender"]["answer"] == "female" and rows["gender"]["value"] == pytest.approx(2 / 3)
-    # "the cat sat" shares words with both others; "the dog ran far" is four words long against three-word references
-    assert rows["asr"]["metric"] == "wer[en]" and rows["asr"]["answer"] == "the cat sat"
-    assert rows["asr"]["value"] < 1.0
+    # a transcript is scored on the other clips only (on its own it is the reference): "gamma beta" shares one word
+    # with each other clip (WER 1/2), where scoring it on its own clip too would have read 1/3
+    assert rows["asr"]["metric"] == "wer[en]" and rows["asr"]["answer"] == "gamma beta"
+    assert rows["asr"]["value"] == pytest.approx(0.5)
     # SRWT's headline (AAS over matched words) would let one reference's few matched words pass for skill: its bar is
     # the transcript's WER
     words = [[{"word": w, "start": 0.5 * k, "end": 0.5 * k + 0.4} for k, w in enumerate(t.split())]
@@ -82,3 +83,7 @@ overrides: [smoke=true, world.out={tmp_path / 'world'}, runs_dir={tmp_path / 'ru
     assert (root / "tag_confusion.png").stat().st_size > 0 and (root / "grad_conflict.png").stat().st_size > 0
     with (root / "results.csv").open() as f:
         assert {r["arm"] for r in csv.DictReader(f)} == {"two", "one"}
+    before = (root / probes.CONFUSION).read_text()
+    (root / "probes.md").unlink()
+    probes.probe_ablation(ablation.resolve(str(path)), tmp_path / "runs", decode=False)  # re-summarised, no model
+    assert (root / probes.CONFUSION).read_text() == before and "## Tag confusion" in (root / "probes.md").read_text()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_lab.config import from_yaml
 from qa_lab.core.checkpoint import load
 from qa_lab.data.manifest import first_per_task
 from qa_lab.eval import eval_examples
@@ -40,20 +41,25 @@ CONFUSION, CONFLICT, CONSTANT, SUMMARY = "tag_confusion.csv", "grad_conflict.csv
 # Headlines that a constant cannot be held to: AAS averages over the words an answer matched, so one reference's
 # transcript matches a few words closely (0.006 s). Such a task's bar is its transcript's WER instead.
 BAR_METRIC = {"srwt": "srwt_wer"}
+FREE_TEXT = ("wer", "aas", "bleu", "cider")  # metric families of answers that are sentences, not labels
 
 
 def constant_answers(examples: list[dict]) -> list[dict]:
     """For each task in `examples`, the single answer (one of its reference answers) that scores best on its headline
     metric when given to every example -> rows {task, metric, value, answer}. The constant a model could learn
-    without listening: a task is learnt only when the model beats it."""
+    without listening: a task is learnt only when the model beats it. A sentence (a transcript, a translation) is
+    scored on the other clips only, so it does not get its own clip right by construction."""
     by_task: dict[str, list[dict]] = {}
     for ex in examples:
         by_task.setdefault(ex["task"], []).append(ex)
     rows = []
     for task, exs in by_task.items():
         best = None
-        for answer in dict.fromkeys(registry.target(ex) for ex in exs):
-            res, _ = score_task(task, exs, [answer] * len(exs), n_resamples=0)
+        free_text = registry.get(task).metric in FREE_TEXT
+        for answer, k in {a: k for k, a in reversed(list(enumerate(registry.target(ex) for ex in exs)))}.items():
+            # a free-text answer is scored on the other clips only: on its own clip it is the reference, word for word
+            scored = [ex for j, ex in enumerate(exs) if j != k] if free_text and len(exs) > 1 else exs
+            res, _ = score_task(task, scored, [answer] * len(scored), n_resamples=0)
             flat = {f"{task}/{k}": float(v["value"]) for k, v in res.items()
                     if isinstance(v, dict) and isinstance(v.get("value"), (int, float)) and math.isfinite(v["value"])}
             head = headline_metrics(flat, [task])
@@ -78,22 +84,30 @@ def _write(path: Path, rows: list[dict], fields: list[str]) -> None:
 
 
 def probe_ablation(ab: abl.Ablation, runs_dir: str | Path, per_task: int = 4,
-                   max_new_tokens: int | None = 48, device: str = "cpu") -> Path:
+                   max_new_tokens: int | None = 48, device: str = "cpu", decode: bool = True) -> Path:
     """Tag confusion, gradient conflict and constant answers for every finished run of `ab` -> the folder written
-    (the ablation's results folder). Decoding is greedy, `per_task` test clips per task, at most `max_new_tokens`."""
+    (the ablation's results folder). Decoding is greedy, `per_task` test clips per task, at most `max_new_tokens`.
+    decode=False keeps the tag confusion already in the folder (no model is loaded) and redoes the rest: a summary
+    brought up to date without decoding again."""
     root = abl.root_dir(ab, runs_dir)
+    kept = [] if decode else read_probes(root)["confusion"]
     confusion, conflict, constants, seen = [], [], [], set()
     for seed in ab.seeds:
         for arm in ab.arms:
             d = abl.run_dir(ab, runs_dir, arm, seed)
             if not (d / abl.DONE).is_file():
                 continue
-            cfg, model = load(d / "checkpoints" / "last.ckpt")
+            if decode:
+                cfg, model = load(d / "checkpoints" / "last.ckpt")
+            else:
+                cfg, model = from_yaml(d / abl.RECIPE), None
+                confusion += [{**r, "seed": int(r["seed"]), "rate": float(r["rate"])} for r in kept
+                              if r["arm"] == arm and int(r["seed"]) == seed]
             examples, _ = eval_examples(cfg, world_split="test", tasks=list(cfg.data.tasks))
             for r in constant_answers([ex for ex in examples if (seed, ex["task"]) not in seen]):
                 constants.append({"seed": seed, **r})
             seen |= {(seed, ex["task"]) for ex in examples}
-            if len(cfg.data.tasks) > 1:
+            if decode and len(cfg.data.tasks) > 1:
                 picked = [examples[i] for i in first_per_task(examples, per_task)]
                 print(f"[qa-lab probes] {arm} seed {seed}: tag confusion over {len(picked)} clips x "
                       f"{len(cfg.data.tasks)} prompts")
