@@ -14,7 +14,8 @@ ABLATIONS = {"02_srwt_ablation.ipynb": "ablations/srwt", "03_tag_formats.ipynb":
              "04_interference.ipynb": "ablations/interference"}
 # Notebooks committed executed: by default they read committed results (no training), so their outputs are the
 # results. Each maps to the results folder its `results` parameter reads. The others are committed without outputs.
-EXECUTED = {"02_srwt_ablation.ipynb": "experiments/results/srwt-cpu-evidence"}
+EXECUTED = {"02_srwt_ablation.ipynb": "experiments/results/srwt-cpu-evidence",
+            "03_tag_formats.ipynb": "experiments/results/tags-tiny-cpu"}
 REEXECUTE = "cd notebooks && ../.venv/bin/jupyter nbconvert --to notebook --execute --inplace " \
             "--ExecutePreprocessor.record_timing=False {}"
 

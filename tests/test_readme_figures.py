@@ -12,7 +12,7 @@ import pytest
 from qa_lab.study import stats
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY, EVIDENCE = "srwt-tiny-cpu", "srwt-cpu-evidence"
+TINY, EVIDENCE, TAGS = "srwt-tiny-cpu", "srwt-cpu-evidence", "tags-tiny-cpu"
 LLM, FRAMES = "world-test", "world-test.times-ctc"
 
 # (page, sentence, [(results folder, arm, eval, task, metric, what, format)]); what: mean | lo | hi | seed<k>
@@ -36,6 +36,13 @@ CLAIMS = [
       (EVIDENCE, "srwt_off", LLM, "grounding", "iou", "mean", "pct")]),
     ("docs/ablations.md", "**AAS {} s [{}, {}]**",
      [(EVIDENCE, "srwt_on", FRAMES, "srwt", "aas", w, "s") for w in ("mean", "lo", "hi")]),
+    ("README.md", "language ID ({} %)", [(TAGS, "hierarchical", LLM, "lid", "accuracy", "mean", "pct")]),
+    ("docs/ablations.md", "(**{} %**, against {} % flat and {} % natural)",
+     [(TAGS, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
+    ("experiments/results/tags-tiny-cpu/README.md", "Hierarchical LID reads {} % against {} % (flat)\nand {} % (natural)",
+     [(TAGS, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
+    ("experiments/results/tags-tiny-cpu/README.md", "(English WER {} / {} / {} %",
+     [(TAGS, arm, LLM, "asr", "wer[en]", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
 ]
 
 
