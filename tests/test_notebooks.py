@@ -15,7 +15,8 @@ ABLATIONS = {"02_srwt_ablation.ipynb": "ablations/srwt", "03_tag_formats.ipynb":
 # Notebooks committed executed: by default they read committed results (no training), so their outputs are the
 # results. Each maps to the results folder its `results` parameter reads. The others are committed without outputs.
 EXECUTED = {"02_srwt_ablation.ipynb": "experiments/results/srwt-cpu-evidence",
-            "03_tag_formats.ipynb": "experiments/results/tags-tiny-cpu"}
+            "03_tag_formats.ipynb": "experiments/results/tags-tiny-cpu",
+            "04_interference.ipynb": "experiments/results/interference-tiny-cpu"}
 REEXECUTE = "cd notebooks && ../.venv/bin/jupyter nbconvert --to notebook --execute --inplace " \
             "--ExecutePreprocessor.record_timing=False {}"
 

@@ -12,7 +12,7 @@ import pytest
 from qa_lab.study import stats
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY, EVIDENCE, TAGS = "srwt-tiny-cpu", "srwt-cpu-evidence", "tags-tiny-cpu"
+TINY, EVIDENCE, TAGS, MIX = "srwt-tiny-cpu", "srwt-cpu-evidence", "tags-tiny-cpu", "interference-tiny-cpu"
 LLM, FRAMES = "world-test", "world-test.times-ctc"
 
 # (page, sentence, [(results folder, arm, eval, task, metric, what, format)]); what: mean | lo | hi | seed<k>
@@ -41,6 +41,11 @@ CLAIMS = [
      [(TAGS, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
     ("experiments/results/tags-tiny-cpu/README.md", "Hierarchical LID reads {} % against {} % (flat)\nand {} % (natural)",
      [(TAGS, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
+    ("README.md", "(English ASR WER\n  {} % alone against {} % mixed, event accuracy {} % against {} %)",
+     [(MIX, "speech", LLM, "asr", "wer[en]", "mean", "pct"), (MIX, "mixture", LLM, "asr", "wer[en]", "mean", "pct"),
+      (MIX, "sound", LLM, "event", "accuracy", "mean", "pct"), (MIX, "mixture", LLM, "event", "accuracy", "mean", "pct")]),
+    ("docs/ablations.md", "(English ASR WER **{} %** against {} %)",
+     [(MIX, "speech", LLM, "asr", "wer[en]", "mean", "pct"), (MIX, "mixture", LLM, "asr", "wer[en]", "mean", "pct")]),
     ("experiments/results/tags-tiny-cpu/README.md", "(English WER {} / {} / {} %",
      [(TAGS, arm, LLM, "asr", "wer[en]", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
 ]
