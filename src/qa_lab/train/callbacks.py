@@ -174,10 +174,21 @@ class ProgressLine(ProgressBar):
     """The run's progress bar (Lightning's ProgressBar slot, so no TQDMProgressBar is added): one line per run (label,
     step/total, loss, last validation loss, ETA), kept to terminal line `position` when several runs share one."""
     def __init__(self, label: str, position: int = 0):
-        self.label, self.position, self.bar, self.val = label, position, None, None
+        super().__init__()
+        self.label, self.position, self.bar, self.val, self._enabled = label, position, None, None, True
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def disable(self) -> None:  # Lightning's setup calls it on every rank but 0
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
 
     def on_train_start(self, trainer, pl_module) -> None:
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and self._enabled:
             self.bar = tqdm(total=trainer.max_steps, initial=trainer.global_step, desc=self.label, unit="step",
                             dynamic_ncols=True, mininterval=2.0, position=self.position)
 
