@@ -271,3 +271,18 @@ def test_an_absurd_learning_rate_stops_the_cli_with_an_error_and_no_traceback(sm
     assert e.value.code == 1 and "Traceback" not in err
     assert "qa-lab: error: the " in err and "at step" in err and "lower trainer.lr (now 1e+30)" in err
     assert all(_finite_weights(p) for p in (tmp_path / "runs").rglob("*.ckpt"))
+
+
+@pytest.mark.slow  # trains six steps in two attempts
+def test_only_the_newest_step_checkpoints_are_kept_across_a_resume(smoke_overrides, tmp_path):
+    """trainer.keep_checkpoints bounds a run's disk: older stepN.ckpt files go as newer ones are saved, last.ckpt
+    stays, and a resumed run goes on deleting the first attempt's files (the test suite once filled a CI disk with
+    every step of every run)."""
+    over = smoke_overrides + ["trainer.max_steps=5", "trainer.checkpoint_every_n_steps=1", "trainer.keep_checkpoints=2",
+                              "trainer.val_every_n_steps=100"]
+    run_dir, _ = train(load_config("demo", over), report_examples=0)
+    ckpts = run_dir / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.ckpt", "step4.ckpt", "step5.ckpt"]
+    train(load_config("demo", [*over, "trainer.max_steps=6"]), resume=ckpts / "last.ckpt", report_examples=0)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.ckpt", "step5.ckpt", "step6.ckpt"]
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["global_step"] == 6

@@ -360,6 +360,10 @@ class TrainerConfig:
     """Log metrics every this many steps."""
     checkpoint_every_n_steps: int = 100
     """Save a checkpoint every this many optimizer steps (the last one is always kept)."""
+    keep_checkpoints: int = 3
+    """Keep this many of the newest step checkpoints (stepN.ckpt) besides last.ckpt, deleting older ones as new ones
+    are saved; 0 keeps every one (a learning curve over checkpoints needs them; each tiny model's checkpoint is ~20 MB,
+    a 7B LoRA run's several GB)."""
 
     def __post_init__(self) -> None:
         _check(self.strategy, STRATEGIES, "trainer.strategy")
@@ -373,7 +377,7 @@ class TrainerConfig:
             if v is not None and not 0 < v < math.inf:
                 raise ConfigError(f"trainer.{key}={v}: expected a finite learning rate > 0")
         for key in ("weight_decay", "gradient_clip_val", "warmup_steps", "grad_conflict_every_n_steps",
-                    "val_decode_per_task"):
+                    "val_decode_per_task", "keep_checkpoints"):
             if not 0 <= getattr(self, key) < math.inf:  # NaN fails both
                 raise ConfigError(f"trainer.{key}={getattr(self, key)}: expected a finite number >= 0")
         for key in ("val_every_n_steps", "log_every_n_steps", "checkpoint_every_n_steps"):

@@ -74,8 +74,12 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
                                 auto_wrap_policy=fsdp_layer_classes(model) if model is not None else None)
     elif strategy == "deepspeed":
         strategy = "deepspeed_stage_2"
+    # the newest k by step; saved at the step itself (Lightning otherwise defers a monitored save at an epoch's last
+    # batch to the validation that follows, and a run's final step was never written as stepN.ckpt)
+    keep = dict(monitor="step", mode="max", save_top_k=t.keep_checkpoints, save_on_train_epoch_end=True) \
+        if t.keep_checkpoints else dict(save_top_k=-1)
     ckpt = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
-                           every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, save_top_k=-1)
+                           every_n_train_steps=t.checkpoint_every_n_steps, save_last=True, **keep)
     callbacks = [ckpt, ProgressLine(label or cfg.name, progress_line),
                  StopOnSignal(run_dir / "checkpoints" / "last.ckpt"), StopOnNonFinite(t.lr), HandBackFreedMemory(),
                  *(extra_callbacks or [])]
