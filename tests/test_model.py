@@ -180,7 +180,8 @@ def test_remote_code_preset_needs_opt_in():
 
 @pytest.mark.parametrize("overrides", [["model.projector=mlp"], ["model.audio_padding=pad30"],
                                        ["model.pool_stride=1"], ["model.audio_norm=true"],
-                                       ["model.frame_times=true", "model.time_sigma=0.08"]])
+                                       ["model.frame_times=true", "model.time_sigma=0.08"],
+                                       ["model.audio_positions=time", "model.frame_times=true"]])
 def test_variants_train_and_decode(corpus, overrides):
     cfg = _cfg("stage=finetune", *overrides)
     model = build_model(cfg)
@@ -314,3 +315,79 @@ def test_the_loss_in_chunks_gives_the_same_losses_and_gradients(monkeypatch):
     (g_chunked,) = torch.autograd.grad(chunked.sum(), logits)
     assert len(calls) == 6 and torch.allclose(whole, chunked, atol=1e-6) and chunked[0, :5].eq(0).all()
     assert torch.allclose(g_whole, g_chunked, atol=1e-7)
+
+
+def _positions_after_clips(batch, pos):
+    """Per row: (position of a clip's first frame, of the token after its last frame, frames) for each clip."""
+    out = []
+    for b, row in enumerate(batch["audio_mask"]):
+        idx = row.nonzero()[:, 0].tolist()
+        out.append((int(pos[b, idx[0]]), int(pos[b, idx[-1] + 1]), len(idx)))
+    return out
+
+
+def test_time_positions_put_what_follows_a_clip_a_full_clips_frames_after_its_start(corpus):
+    """model.audio_positions=time: whatever a clip's length, the token after its frames sits 375 positions (30 s at
+    12.5 frames/s) after its first frame, so an answer's distance to a frame says the frame's time; left-padded
+    decoding batches and right-padded training batches agree; sequential counts one per token."""
+    model = build_model(_cfg("model.audio_positions=time", "model.pool_stride=4")).eval()
+    ds = AudioTextDataset(read_manifest(corpus / "train.jsonl", ["asr"]), model.tokenizer)
+    first = ds[0]
+    other = next(ds[i] for i in range(1, len(ds)) if ds[i]["mel_length"] // 16 != first["mel_length"] // 16)
+    ds = [first, other]
+    for train in (True, False):  # right-padded with answers; left-padded prompts
+        batch = Collator(model.tokenizer, 4, train=train)([ds[0], ds[1]])
+        pos = model.position_ids(batch)
+        clips = _positions_after_clips(batch, pos)
+        assert clips[0][2] != clips[1][2]  # two clip lengths
+        assert all(after - first == 375 for first, after, _ in clips)
+        real = batch["attention_mask"].bool()
+        for b in range(2):  # one step per real token, but for the jump after the frames
+            steps = pos[b][real[b]].diff()
+            assert int((steps != 1).sum()) == 1 and int(steps.max()) == 375 - clips[b][2] + 1
+        model.audio_positions = "sequential"
+        seq = model.position_ids(batch)
+        model.audio_positions = "time"
+        assert all(after - first == n for first, after, n in _positions_after_clips(batch, seq))
+    left = Collator(model.tokenizer, 4, train=False)([ds[0], ds[1]])
+    alone = Collator(model.tokenizer, 4, train=False)([ds[1]])
+    assert model.position_ids(left)[1][left["attention_mask"][1].bool()].tolist() == model.position_ids(alone)[0].tolist()
+
+
+def test_decoding_with_time_positions_scores_as_teacher_forcing_does(corpus):
+    """generate() with the KV cache goes on from the jumped positions one per new token: the logits of each greedy
+    step equal a teacher-forced pass over the prompt and the tokens before it at the positions training uses, and
+    those positions change the logits (a decoder that counted one per token would score differently)."""
+    torch.manual_seed(0)
+    model = build_model(_cfg("model.audio_positions=time", "model.pool_stride=4")).eval()
+    tok = model.tokenizer
+    ds = AudioTextDataset(read_manifest(corpus / "val.jsonl")[:1], tok)
+    batch = Collator(tok, 4, train=False)([ds[0]])
+    steps = []
+    llm = model.language_model.get_base_model()  # under LoRA: peft's generate calls the model inside
+    hook = llm.register_forward_hook(lambda m, i, o: steps.append(o.logits[0, -1].float().clone()))
+    try:
+        new = model.generate(batch, max_new_tokens=6)[0]
+    finally:
+        hook.remove()
+    assert new
+    ids = torch.tensor([new])
+    full = {**batch, "input_ids": torch.cat([batch["input_ids"], ids], 1),
+            "attention_mask": torch.cat([batch["attention_mask"], torch.ones_like(ids)], 1),
+            "audio_mask": torch.cat([batch["audio_mask"], torch.zeros_like(ids, dtype=torch.bool)], 1)}
+    with torch.no_grad():
+        embeds = model.embed(full)
+        timed = model.language_model(inputs_embeds=embeds, attention_mask=full["attention_mask"],
+                                     position_ids=model.position_ids(full)).logits[0].float()
+        counted = model.language_model(inputs_embeds=embeds, attention_mask=full["attention_mask"]).logits[0].float()
+    start = batch["input_ids"].shape[1] - 1
+    for k in range(len(new)):
+        assert torch.allclose(steps[k], timed[start + k], atol=1e-3), k
+        assert float((steps[k] - counted[start + k]).abs().max()) > 1e-2, k
+    assert len(model.generate(batch, max_new_tokens=4, num_beams=2)) == 1  # beams carry the positions too
+
+
+def test_an_unknown_audio_positions_value_names_the_key():
+    from qa_lab.config import ConfigError
+    with pytest.raises(ConfigError, match="model.audio_positions"):
+        _cfg("model.audio_positions=clock")

@@ -10,7 +10,7 @@ from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.core.convert import ensure_whisper
 from qa_lab.core.ctc import CTCPrefixScorer
-from qa_lab.core.encoder import encode_pad30, encode_pad30_masked, encode_real, encode_top
+from qa_lab.core.encoder import MEL_FRAMES_30S, encode_pad30, encode_pad30_masked, encode_real, encode_top
 from qa_lab.core.tokenizer import chat_token_ids, tag_token_ids
 from qa_lab.data.audio import AudioFront
 from qa_lab.frames import HOP, IGNORE, SAMPLE_RATE, encoder_lengths, pooled_lengths
@@ -81,7 +81,7 @@ class AudioLLM(nn.Module):
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
                  ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
                  frame_times: bool = False, audio_norm: bool = False, tower: str = "whisper",
-                 clip_codes: bool = False, time_sigma: float = 0.0):
+                 clip_codes: bool = False, time_sigma: float = 0.0, audio_positions: str = "sequential"):
         super().__init__()
         if tower not in ("whisper", "qwen2-audio"):
             raise ValueError(f"tower={tower!r}: expected whisper or qwen2-audio")
@@ -96,6 +96,9 @@ class AudioLLM(nn.Module):
         if train_encoder_layers and audio_padding == "pad30":
             raise ValueError("model.train_encoder_layers needs model.audio_padding=real (its cache is per clip length)")
         self.train_encoder_layers = train_encoder_layers
+        if audio_positions not in ("sequential", "time"):
+            raise ValueError(f"audio_positions={audio_positions!r}: expected sequential or time")
+        self.audio_positions = audio_positions
         self.frame_times = frame_times
         self.time_sigma = time_sigma
         if frame_times or time_sigma > 0:  # the time tokens' ids in time order
@@ -263,6 +266,29 @@ class AudioLLM(nn.Module):
         k = (torch.arange(n_frames, device=self.time_ids.device) * step).clamp(max=len(self.time_ids) - 1)
         return self.language_model.get_input_embeddings()(self.time_ids[k])[None]
 
+    def position_ids(self, batch: dict) -> torch.Tensor:
+        """(B, L) RoPE position ids of a left- or right-padded batch: padding at 0, each real token one past the one
+        before it, except that with audio_positions=time the token after a clip's last frame sits a full 30 s clip's
+        frames after the clip's first frame (model.audio_positions)."""
+        mask = batch["attention_mask"].long()
+        step = mask.clone()
+        if self.audio_positions == "time":
+            full = int(pooled_lengths(MEL_FRAMES_30S, self.pool_stride))
+            for b, row in enumerate(batch["audio_mask"]):
+                idx = row.nonzero()[:, 0]
+                if not len(idx):
+                    continue
+                cut = (idx[1:] != idx[:-1] + 1).nonzero()[:, 0]  # one clip's frames end where the run breaks
+                starts, ends = torch.cat([idx[:1], idx[cut + 1]]).tolist(), torch.cat([idx[cut], idx[-1:]]).tolist()
+                for first, last in zip(starts, ends):
+                    if last + 1 < step.shape[1]:
+                        step[b, last + 1] += full - (last - first + 1)
+        return (step.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+
+    def _time_positions(self, batch: dict) -> dict:
+        """position_ids for the language model where they differ from its own count (audio_positions=time)."""
+        return {"position_ids": self.position_ids(batch)} if self.audio_positions == "time" else {}
+
     def projector_dtype(self) -> torch.dtype:
         """dtype the projector computes in (cached features are cast to it)."""
         return next(self.projector.parameters()).dtype
@@ -282,7 +308,8 @@ class AudioLLM(nn.Module):
         # Logits only where a label follows: the audio frames are most of the sequence and need none.
         keep = labels.shape[1] - max(first - 1, 0)
         out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
-                                  logits_to_keep=keep, use_cache=False, output_hidden_states=use_ctc and not at_input)
+                                  **self._time_positions(batch), logits_to_keep=keep, use_cache=False,
+                                  output_hidden_states=use_ctc and not at_input)
         logits = out.logits[:, :-1]  # (B, keep-1, V) predicting labels[:, L-keep+1:], in the LLM's dtype
         target = labels[:, labels.shape[1] - keep + 1:]
         tok_loss = token_losses(logits, target)
@@ -350,7 +377,7 @@ class AudioLLM(nn.Module):
             return list(self.embed(batch, frame_logits=True)[1].log_softmax(-1).split(split))
         embeds = self.embed(batch) if embeds is None else embeds
         mask = batch["attention_mask"]
-        out = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=(mask.long().cumsum(-1) - 1).clamp(min=0),
+        out = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=self.position_ids(batch),
                                   logits_to_keep=1, output_hidden_states=True, use_cache=False)
         logp = self.frame_logits(out.hidden_states, batch["audio_mask"]).log_softmax(-1)
         return list(logp.split(split))
@@ -380,6 +407,7 @@ class AudioLLM(nn.Module):
             scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
                                      eos=tok.eos_token_id, num_beams=num_beams, silent=ctc_silent)
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
+        generate_kwargs.update(self._time_positions(batch))  # generate() goes on one position per new token
         out = self.language_model.generate(
             inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
             eos_token_id=[tok.eos_token_id, *stop_ids] if stop_ids else tok.eos_token_id,

@@ -74,8 +74,8 @@ def attention_to_audio(model, batch: dict, layers: list[int] | None = None) -> n
     model.eval()
     base.set_attn_implementation("eager")
     try:
-        out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"], output_attentions=True,
-                  use_cache=False)
+        out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"],
+                  position_ids=model.position_ids(batch), output_attentions=True, use_cache=False)
     finally:
         base.set_attn_implementation(before)
         model.train(was_training)
@@ -237,7 +237,8 @@ def time_readout(model, cfg, examples: list[dict], window: float = 0.1, max_exam
     try:
         for c, ex in enumerate(examples[:max_examples]):
             batch = batch_for(model, cfg, [ex], [target(ex)])
-            out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"], use_cache=False,
+            out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"],
+                      position_ids=model.position_ids(batch), use_cache=False,
                       output_attentions=True, output_hidden_states=True)
             labels = batch["labels"][0]
             at = [p for p in (labels != IGNORE).nonzero()[:, 0].tolist() if int(labels[p]) in rank]
