@@ -81,8 +81,8 @@ def main() -> None:
                     help="keep freed heap pages as glibc does (the kit hands them back: HandBackFreedMemory)")
     a = ap.parse_args()
     if a.glibc_default:
-        import qa_lab.train.memory
-        qa_lab.train.memory.hand_back_freed_memory = lambda: None
+        import qa_lab.heap
+        qa_lab.heap.hand_back_freed_memory = lambda: None
     with tempfile.TemporaryDirectory() as runs:
         cfg = load_config(a.experiment, [f"trainer.max_steps={a.steps}", f"runs_dir={runs}",
                                          f"trainer.checkpoint_every_n_steps={a.steps}", *a.set],

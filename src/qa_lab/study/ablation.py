@@ -29,6 +29,7 @@ aside to seed<k>.stale-<time> and the run is made afresh, so a table never mixes
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import math
 import time
@@ -46,6 +47,7 @@ from qa_lab.errors import TrainingStopped
 from qa_lab.eval import eval_examples, evaluate, load_metrics
 from qa_lab.eval.families import family_of
 from qa_lab.eval.harness import display
+from qa_lab.heap import hand_back_freed_memory
 from qa_lab.study import provenance
 from qa_lab.study import stats
 from qa_lab.study.plots import plot_ablation, plot_learning_curves
@@ -247,6 +249,8 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
                                             "steps_per_s": None if resume else round(cfg.trainer.max_steps / took, 3),
                                             "resumed_from": str(resume) if resume else None}) + "\n")
         (d / TRAINED).write_text("")
+    gc.collect()  # the trainer's model, optimiser and data are garbage now: their pages go back before a second model
+    hand_back_freed_memory()
     _, model = load(last)
     import torch
     if torch.cuda.is_available():  # checkpoints load on the CPU; decode where training ran

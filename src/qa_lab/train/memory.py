@@ -3,7 +3,6 @@ a training run fits the memory free now, instead of being killed part-way."""
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import lightning as L
 import psutil
 import torch
 
-GB = 2 ** 30
+from qa_lab.heap import GB, HeapTrim
 
 
 def tree_rss(pid: int | None = None) -> int:
@@ -50,36 +49,18 @@ class PeakMemory:
         self._thread.join()
 
 
-def hand_back_freed_memory() -> None:
-    """Return the pages of freed heap blocks to the system (glibc's malloc_trim): a run of ever-new batch shapes leaves
-    its heap full of free holes that glibc keeps resident otherwise. A no-op where the C library is not glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 class HandBackFreedMemory(L.Callback):
-    """hand_back_freed_memory() whenever the process holds `slack_gb` more than it did after the last time, and after
-    each validation. A run's batches come in hundreds of shapes (make demo's arm met 319 by step 800), so glibc's heap
-    fills with free holes it keeps resident: the arm held 2.50 GB at step 100 and 3.34 GB at step 1000, against
-    about 1.65 GB live (benchmarks/memory_growth.py). Trimming costs the page faults of touching those pages again,
-    so it runs only when the holes add up to `slack_gb`: every step or on a timer made the steps 11 to 40 % slower."""
+    """Training's side of qa_lab.heap: a HeapTrim after every optimiser step, and a full trim after each
+    validation (its decoding leaves holes of its own)."""
 
-    def __init__(self, slack_gb: float = 1.0):
-        self.slack, self.floor = slack_gb * GB, None
-        self.process = psutil.Process()
-
-    def _trim(self) -> None:
-        hand_back_freed_memory()
-        self.floor = self.process.memory_info().rss
+    def __init__(self, slack_gb: float = 0.5):
+        self.trim = HeapTrim(slack_gb)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.floor is None or self.process.memory_info().rss > self.floor + self.slack:
-            self._trim()
+        self.trim()
 
     def on_validation_end(self, trainer, pl_module) -> None:
-        self._trim()
+        self.trim(force=True)
 
 
 def available_bytes() -> int:
