@@ -182,6 +182,9 @@ def test_runs_started_in_the_same_second_get_a_folder_each(tmp_path, monkeypatch
     ("trainer.gradient_clip_val=-1", "override 'trainer.gradient_clip_val'"),
     ("data.task_weights.asr=nan", "override 'data.task_weights.asr'"),
     ("trainer.max_steps=-5", "override 'trainer.max_steps'"),
+    ("trainer.step_fraction=0", "override 'trainer.step_fraction'"),
+    ("trainer.step_fraction=1.5", "override 'trainer.step_fraction'"),
+    ("trainer.step_fraction=nan", "override 'trainer.step_fraction'"),
     ("data.task_weights.asrr=2", "override 'data.task_weights.asrr'"),
 ])
 def test_a_bad_value_is_refused_and_blames_where_it_was_set(override, blamed):

@@ -182,6 +182,15 @@ def test_lora_finetune_from_a_full_checkpoint_keeps_and_reloads_every_weight(smo
     with torch.no_grad():
         assert torch.allclose(ft.model.eval()(batch)["loss"], reloaded(batch)["loss"], atol=1e-5)
 
+@pytest.mark.slow
+def test_step_fraction_trains_that_share_of_max_steps_and_ends_its_schedule_there(smoke_overrides):
+    over = smoke_overrides + ["trainer.max_steps=6", "trainer.step_fraction=0.5", "trainer.lr=1e-3"]
+    run_dir, _ = train(load_config("demo", over), report_examples=0)
+    ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 3
+    assert ckpt["lr_schedulers"][0]["_last_lr"][0] == pytest.approx(1e-4)  # the cosine's floor at step 3, not 6
+
+
 def test_one_schedule_warms_up_then_decays_to_its_floor():
     from qa_lab.train.module import warmup_cosine
     run, part = warmup_cosine(10, 110, floor=0.1), warmup_cosine(10, 110, from_zero=True)

@@ -175,9 +175,9 @@ def load_config(experiment: str | Path = "base", overrides: list[str] | tuple[st
 
 
 # Keys a resumed run may change: when and how long to train, log and checkpoint, where things go, the hardware.
-RESUME_MAY_CHANGE = ("name", "parent", "runs_dir", "trainer.max_steps", "trainer.val_every_n_steps",
-                     "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps", "trainer.keep_checkpoints",
-                     "trainer.val_decode_per_task",
+RESUME_MAY_CHANGE = ("name", "parent", "runs_dir", "trainer.max_steps", "trainer.step_fraction",
+                     "trainer.val_every_n_steps", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
+                     "trainer.keep_checkpoints", "trainer.val_decode_per_task",
                      "trainer.grad_conflict_every_n_steps", "trainer.accelerator", "trainer.devices",
                      "trainer.num_nodes", "data.num_workers", "data.features_dir", "decode.")
 

@@ -325,7 +325,12 @@ class PartsConfig(PartsRecipe):
 @dataclass
 class TrainerConfig:
     max_steps: int = 300
-    """Optimizer steps to train."""
+    """Optimizer steps to train (times step_fraction: `TrainerConfig.steps`)."""
+    step_fraction: float = 1.0
+    """The run trains round(max_steps x step_fraction) steps, at least 1 (warm-up, validation and checkpoint intervals
+    unchanged). For an arm that must see as many examples of its tasks as a mixture that trains them among others,
+    whatever the scale's max_steps: the interference ablation's family-alone arms at matched steps
+    (ablations/interference_matched) take the family's share of the mixture's examples."""
     lr: float = 1e-3
     """Peak learning rate (AdamW), linear warm-up then cosine decay."""
     encoder_lr: float | None = None
@@ -377,10 +382,17 @@ class TrainerConfig:
     """Keep this many of the newest step checkpoints (stepN.ckpt) besides last.ckpt, deleting older ones as new ones
     are saved; 0 keeps every one (a learning curve over checkpoints needs them; a tiny-cpu checkpoint is 22 MB)."""
 
+    @property
+    def steps(self) -> int:
+        """The optimiser steps this run trains: max_steps x step_fraction, rounded, at least 1."""
+        return max(1, round(self.max_steps * self.step_fraction))
+
     def __post_init__(self) -> None:
         _check(self.strategy, STRATEGIES, "trainer.strategy")
         _check(self.loss_normalization, LOSS_NORMALIZATIONS, "trainer.loss_normalization")
         _at_least_one(self.max_steps, "trainer.max_steps")
+        if not 0 < self.step_fraction <= 1:  # NaN fails too
+            raise ConfigError(f"trainer.step_fraction={self.step_fraction}: expected a fraction in (0, 1]")
         _at_least_one(self.accumulate_grad_batches, "trainer.accumulate_grad_batches")
         for key in ("lr", "encoder_lr"):
             v = getattr(self, key)

@@ -410,7 +410,7 @@ class AudioDataModule(L.LightningDataModule):
         d, t = self.cfg.data, self.cfg.trainer
         trainer = self.trainer
         consumed = trainer.global_step * t.accumulate_grad_batches if trainer else 0
-        total = t.max_steps * t.accumulate_grad_batches
+        total = t.steps * t.accumulate_grad_batches
         sampler = BucketBatchSampler(
             self.train_set.durations(), [ex["task"] for ex in self.train_set.examples], d.batch_seconds,
             d.max_batch_size, dict(d.task_weights), d.bucket, self.cfg.seed, num_batches=total,

@@ -245,8 +245,8 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
         train(cfg, resume=resume, source_yaml=experiment_path(ab.arms[arm]), report_examples=0, run_dir=d,
               label=f"{arm} seed {seed}", verbose=False, progress_line=progress_line)
         took = time.time() - started  # a resumed run's is this attempt's share of the steps: no rate given
-        (d / TIMING).write_text(json.dumps({"train_s": round(took, 1), "steps": cfg.trainer.max_steps,
-                                            "steps_per_s": None if resume else round(cfg.trainer.max_steps / took, 3),
+        (d / TIMING).write_text(json.dumps({"train_s": round(took, 1), "steps": cfg.trainer.steps,
+                                            "steps_per_s": None if resume else round(cfg.trainer.steps / took, 3),
                                             "resumed_from": str(resume) if resume else None}) + "\n")
         (d / TRAINED).write_text("")
     gc.collect()  # the trainer's model, optimiser and data are garbage now: their pages go back before a second model

@@ -117,7 +117,7 @@ class AudioLLMModule(L.LightningModule):
                        for g, wd in ((decay, c.weight_decay), (rest, 0.0)) if g]
         opt = torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
 
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(c.warmup_steps, c.max_steps, floor=0.1))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(c.warmup_steps, c.steps, floor=0.1))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

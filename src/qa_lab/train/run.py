@@ -187,7 +187,7 @@ def report(cfg: Config, run_dir: Path, module: AudioLLMModule, data: AudioDataMo
     hyps = run(model, cfg, examples)
     rows = [{"task": ex["task"], "audio": ex.get("audio") or ex.get("_audio_paths"), "reference": target(ex), "hypothesis": h}
             for ex, h in zip(examples, hyps)]
-    results = {"experiment": cfg.name, "stage": cfg.stage, "max_steps": cfg.trainer.max_steps,
+    results = {"experiment": cfg.name, "stage": cfg.stage, "max_steps": cfg.trainer.steps,
                "val_loss_before": loss_before, "val_loss_after": loss_after, "examples": rows}
     (run_dir / "results.json").write_text(json.dumps(results, indent=2))
     fig = plot_losses(run_dir)

@@ -86,7 +86,7 @@ def trainer_for(cfg: Config, run_dir: Path, extra_callbacks: list | None = None,
     if t.val_decode_per_task:
         callbacks.append(GenerationEval(cfg, t.val_decode_per_task))
     kwargs = dict(
-        default_root_dir=run_dir, max_steps=t.max_steps, precision=resolve_precision(t.precision),
+        default_root_dir=run_dir, max_steps=t.steps, precision=resolve_precision(t.precision),
         strategy=strategy, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
         accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.gradient_clip_val or None,
         val_check_interval=t.val_every_n_steps * t.accumulate_grad_batches, check_val_every_n_epoch=None,  # batches
