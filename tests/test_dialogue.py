@@ -390,3 +390,12 @@ def test_a_dialogue_clip_that_fails_in_training_is_named_by_file_and_line(corpus
     with pytest.raises(AudioError, match=rf"^{path}:2 \(.*\): .*nan.wav: audio contains NaN") as e:
         AudioTextDataset(exs, tiny_tokenizer())[1]
     assert "None" not in str(e.value)
+
+
+def test_every_field_the_kit_adds_to_an_example_is_named_in_the_example_record(corpus, tmp_path):
+    from qa_lab.data.manifest import read_manifest
+    from qa_lab.example import KIT_FIELDS
+    examples = read_manifest(corpus / "train.jsonl") + read_manifest(_dialogues(corpus, tmp_path))
+    added = {k for ex in examples for k in ex if k.startswith("_")}
+    assert added and added <= set(KIT_FIELDS), f"not named in qa_lab.example.Example: {sorted(added - set(KIT_FIELDS))}"
+    assert {"_turns", "_audio_paths", "_audio_path", "_line"} <= added

@@ -22,9 +22,10 @@ from tqdm import tqdm
 
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
 from qa_lab.data.shards import member_of
+from qa_lab.example import Example
 
 
-def clip_key(ex: dict) -> str:
+def clip_key(ex: Example) -> str:
     """A clip's identity: file, its size and mtime, offset and duration (tasks on the same audio share features; a
     file replaced at the same path is another clip)."""
     path = ex["_audio_path"]
@@ -43,7 +44,7 @@ def _stamp(path: str) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def clips_of(examples: list[dict]) -> list[dict]:
+def clips_of(examples: list[Example]) -> list[Example]:
     """The clips of `examples`: a clip task's example is its clip; a dialogue (qa_lab.data.dialogue) gives one per
     audio, each an example of its own (task asr: only its audio is read) naming the dialogue's manifest line."""
     out = []
@@ -89,15 +90,15 @@ class FeatureStore:
     def for_model(cls, model, root: str | Path = "data/features", dtype: torch.dtype | None = None) -> "FeatureStore":
         return cls(Path(root) / tower_fingerprint(model, dtype), dtype)
 
-    def __contains__(self, ex: dict) -> bool:
+    def __contains__(self, ex: Example) -> bool:
         return all(clip_key(c) in self.features for c in clips_of([ex]))
 
-    def __getitem__(self, ex: dict) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, ex: Example) -> tuple[torch.Tensor, int]:
         """-> (features (T_audio, d_audio) float32, mel frames)."""
         h, n = self.features[clip_key(ex)]
         return h.float(), n
 
-    def ensure(self, model, examples: list[dict], batch_seconds: float = 120.0, progress: bool = True,
+    def ensure(self, model, examples: list[Example], batch_seconds: float = 120.0, progress: bool = True,
                skip_invalid: bool = False) -> None:
         """Load or compute the features of every clip in `examples`; newly computed ones are saved (atomically).
         With `skip_invalid`, a clip that fails to decode is logged and left out (check with `ex in store`)."""
@@ -125,7 +126,7 @@ class FeatureStore:
 
 
 @torch.no_grad()
-def encode_clips(model, examples: list[dict], batch_seconds: float = 120.0, progress: bool = True,
+def encode_clips(model, examples: list[Example], batch_seconds: float = 120.0, progress: bool = True,
                  skip_invalid: bool = False, dtype: torch.dtype | None = None) -> dict[str, tuple[torch.Tensor, int]]:
     """Run the (frozen) audio tower over each clip once, in duration-sorted batches -> {key: (features, mel frames)};
     under autocast to `dtype` when given (a mixed-precision run's; CPUs with bf16 matmuls run it several times faster).

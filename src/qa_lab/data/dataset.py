@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from qa_lab.config import Config, ConfigError
 from qa_lab.data.audio import AudioError, AudioFront, check_duration, load_audio
 from qa_lab.data.manifest import SILENCE, ManifestError, read_manifest, where
+from qa_lab.example import Example
 from qa_lab.frames import HOP, IGNORE, SAMPLE_RATE, pooled_lengths
 from qa_lab.prompts import chatml, tags
 from qa_lab.prompts.tasks import heard, prompt_for, target, transcript
@@ -29,7 +30,7 @@ class AudioTextDataset(Dataset):
     decode; with `refuse_silent`, training's datasets, a silent clip) is a logged, counted skip: the item is None and
     the Collator leaves it out of its batch."""
 
-    def __init__(self, examples: list[dict], tokenizer, tag_format: str = "hierarchical",
+    def __init__(self, examples: list[Example], tokenizer, tag_format: str = "hierarchical",
                  audio_padding: str | AudioFront = "real", with_target: bool = True, features=None, ctc: bool = False,
                  skip_invalid: bool = False, ctc_sounds: bool = True, refuse_silent: bool = False):
         self.examples = examples
@@ -74,7 +75,7 @@ class AudioTextDataset(Dataset):
         clip = self._clip(i, ex, ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
         return None if clip is None else {**clip, **item}
 
-    def _clip(self, i: int, ex: dict, path: str, offset: float = 0.0, duration: float | None = None) -> dict | None:
+    def _clip(self, i: int, ex: Example, path: str, offset: float = 0.0, duration: float | None = None) -> dict | None:
         """One clip's {"mel" or "feats", "mel_length"}; None when it fails to decode under skip_invalid."""
         if self.features is not None:
             feats, n_mel = self.features[{"_audio_path": path, "offset": offset, "duration": duration}]
@@ -95,7 +96,7 @@ class AudioTextDataset(Dataset):
             return None
         return {"mel": torch.from_numpy(mel), "mel_length": n_mel}
 
-    def _dialogue(self, i: int, ex: dict, enc) -> dict | None:
+    def _dialogue(self, i: int, ex: Example, enc) -> dict | None:
         """A dialogue's item: its ChatML pieces tokenised ([ids, labelled] or an audio's index) and its clips."""
         clips = [self._clip(i, ex, p) for p in ex["_audio_paths"]]
         if any(c is None for c in clips):
@@ -342,7 +343,7 @@ class AudioDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         self.manifests()  # builds the world once, on rank 0
 
-    def within_limit(self, examples: list[dict]) -> list[dict]:
+    def within_limit(self, examples: list[Example]) -> list[Example]:
         """Examples that fit, checked up front (one long example would otherwise ask attention for gigabytes
         mid-run): a target within data.max_target_tokens; a dialogue within data.max_dialogue_seconds of audio and,
         turns and audio frames together, within the LLM's context (`self.context`, when known). Anything over is an
@@ -370,7 +371,7 @@ class AudioDataModule(L.LightningDataModule):
         keep = {id(ex) for ex, _ in over}
         return [ex for ex in examples if id(ex) not in keep]
 
-    def dialogue_length(self, ex: dict) -> int:
+    def dialogue_length(self, ex: Example) -> int:
         """Positions a dialogue line takes in the LLM: its ChatML tokens and one slot per audio frame."""
         text = [p[0] for p in chatml.pieces(ex, self.front.markers, True, self.front.tower == "qwen2-audio")
                 if not isinstance(p, int)]

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from qa_lab.data.audio import AudioError
 from qa_lab.data.audio import duration as audio_duration
+from qa_lab.example import Example
 from qa_lab.frames import MAX_SECONDS
 from qa_lab.prompts import tasks as registry
 
@@ -32,7 +33,7 @@ PLACEHOLDER = "<audio>"
 CHAT_TASK = "chat"
 
 
-def problem(ex: dict, root: Path) -> str | None:
+def problem(ex: Example, root: Path) -> str | None:
     """What is wrong with a dialogue line, or None; a good line gains `_turns` [(role, [("text", s) | ("audio", k)])],
     `_audio_paths`, `_durations` and `_duration` (its total audio seconds), and `task` (default chat)."""
     messages = ex.get("messages")
@@ -118,7 +119,7 @@ def _turn_of(turns, audio_index: int) -> int:
     return 0
 
 
-def with_audios(ex: dict, paths: list[str]) -> dict:
+def with_audios(ex: Example, paths: list[str]) -> Example:
     """A copy of a read dialogue line (its own fields only) whose audios are `paths`, given in the order `_audio_paths`
     lists them: each <audio> placeholder's entry of 'audios' and each typed audio part rewritten (qa-lab data shard)."""
     import copy
@@ -136,5 +137,5 @@ def with_audios(ex: dict, paths: list[str]) -> dict:
     return line
 
 
-def is_dialogue(ex: dict) -> bool:
+def is_dialogue(ex: Example) -> bool:
     return "messages" in ex

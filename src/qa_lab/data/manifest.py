@@ -14,6 +14,7 @@ from qa_lab.data.audio import AudioError, load_audio
 from qa_lab.data.audio import duration as audio_duration
 from qa_lab.data import dialogue
 from qa_lab.data.audio import info as audio_info
+from qa_lab.example import Example
 from qa_lab.frames import MAX_SECONDS
 from qa_lab.prompts import tasks as registry
 
@@ -115,7 +116,7 @@ MAX_WORDS_PER_SECOND = 10
 MAX_CHARS_PER_SECOND = 40
 
 
-def too_fast(ex: dict) -> str | None:
+def too_fast(ex: Example) -> str | None:
     """A warning when a read clip line's transcript has more words or characters than its audio can hold, else None."""
     said = None if "_turns" in ex else registry.transcript(ex)
     if not said:
@@ -157,7 +158,7 @@ def _lines(path: Path, tasks: list[str] | None, left_out: Counter | None = None)
 
 
 def read_manifest(path: str | Path, tasks: list[str] | None = None, skip_invalid: bool = False,
-                  skip_hint: bool = True) -> list[dict]:
+                  skip_hint: bool = True) -> list[Example]:
     """Parse and validate a manifest. Each example gains `_manifest`, `_line`, `_audio_path`, `_duration`.
 
     Audio paths are relative to the manifest's folder unless absolute. Lines of tasks not in `tasks`
@@ -237,7 +238,7 @@ def check_manifest(path: str | Path) -> dict:
     return report
 
 
-def first_per_task(examples: list[dict], k: int) -> list[int]:
+def first_per_task(examples: list[Example], k: int) -> list[int]:
     """Indices of the first `k` examples of each task, in manifest order."""
     seen: Counter = Counter()
     keep = []
@@ -248,19 +249,19 @@ def first_per_task(examples: list[dict], k: int) -> list[int]:
     return keep
 
 
-def audio_paths(ex: dict) -> list[str]:
+def audio_paths(ex: Example) -> list[str]:
     """Every audio file a validated example reads: a clip line's one, each of a dialogue's (a text-only one: none)."""
     return ex["_audio_paths"] if "_turns" in ex else [ex["_audio_path"]]
 
 
-def sources(examples: list[dict]) -> list[Path]:
+def sources(examples: list[Example]) -> list[Path]:
     """What validated examples are read from: their manifests and the folders their audio files are in."""
     found = {Path(ex["_manifest"]): None for ex in examples if "_manifest" in ex}
     found.update({Path(p).parent: None for ex in examples for p in audio_paths(ex)})
     return list(found)
 
 
-def where(ex: dict) -> str:
+def where(ex: Example) -> str:
     """'manifest:line (audio path)' for error messages (a dialogue's: every audio it holds, or 'manifest:line' when it
     holds none); the audio path alone for a clip not read from a manifest (qa-lab infer's files)."""
     audio = ", ".join(ex["_audio_paths"]) if "_turns" in ex else ex.get("_audio_path", ex.get("audio"))

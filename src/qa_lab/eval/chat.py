@@ -17,6 +17,7 @@ from qa_lab.core.tokenizer import chat_token_ids
 from qa_lab.data import dialogue
 from qa_lab.data.audio import check_duration, load_audio
 from qa_lab.eval.decode import _batches
+from qa_lab.example import Example
 from qa_lab.frames import SAMPLE_RATE
 from qa_lab.prompts import tags
 
@@ -74,7 +75,7 @@ class ChatSession:
         return path
 
 
-def next_turn(model, cfg, ex: dict, max_new_tokens: int = 256, out: TextIO | None = None) -> str:
+def next_turn(model, cfg, ex: Example, max_new_tokens: int = 256, out: TextIO | None = None) -> str:
     """The model's next assistant turn for a read dialogue `ex` (its last turn is the placeholder to replace),
     written to `out` when given: token by token under greedy decoding, whole once a beam search ends."""
     import torch

@@ -15,6 +15,7 @@ from qa_lab.core.tokenizer import chat_token_ids
 from qa_lab.data.audio import AudioError, duration
 from qa_lab.data.dataset import AudioTextDataset, Collator, eval_batches
 from qa_lab.data.manifest import MIN_SECONDS
+from qa_lab.example import Example
 from qa_lab.heap import HeapTrim
 from qa_lab.prompts import tags, tasks
 
@@ -44,7 +45,7 @@ def decode(model: AudioLLM, ids: list[int], task: str) -> str:
     return tok.decode([i for i in ids if i not in drop], skip_special_tokens=False).strip()
 
 
-def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float = 120.0,
+def run(model: AudioLLM, cfg: Config, examples: list[Example], batch_seconds: float = 120.0,
         max_new_tokens: int | None = None, num_beams: int | None = None, max_batch_size: int = 64,
         progress: bool = False) -> list[str]:
     """Decode manifest-style examples (keys: audio, task, and audio_lang/question as the task needs).
@@ -79,7 +80,7 @@ def run(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float
     return outputs
 
 
-def run_on_ranks(model: AudioLLM, cfg: Config, examples: list[dict], rank: int = 0, world_size: int = 1,
+def run_on_ranks(model: AudioLLM, cfg: Config, examples: list[Example], rank: int = 0, world_size: int = 1,
                  **kwargs) -> list[str]:
     """`run` split across the ranks of a multi-process job (torch.distributed initialised, e.g. by Lightning Fabric):
     rank r decodes examples r, r + world_size, ... (every rank gets a share of each task and duration), and every
@@ -98,7 +99,7 @@ def run_on_ranks(model: AudioLLM, cfg: Config, examples: list[dict], rank: int =
     return outputs
 
 
-def _batches(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_batch_size: int,
+def _batches(model: AudioLLM, cfg: Config, examples: list[Example], batch_seconds: float, max_batch_size: int,
              progress: bool = False):
     """Collated batches of prepared examples on the model's device, one task and similar durations each
     -> yields (indices into examples, batch)."""
@@ -120,7 +121,7 @@ def _batches(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: 
         trim()
 
 
-def _generate(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_new_tokens: int | None,
+def _generate(model: AudioLLM, cfg: Config, examples: list[Example], batch_seconds: float, max_new_tokens: int | None,
               num_beams: int, max_batch_size: int, progress: bool) -> list[str]:
     """The LLM's own answers to prepared examples (run's docstring), in input order."""
     outputs: list[str] = [""] * len(examples)
@@ -143,7 +144,7 @@ def _generate(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds:
     return outputs
 
 
-def _from_frames(model: AudioLLM, cfg: Config, examples: list[dict], batch_seconds: float, max_new_tokens: int | None,
+def _from_frames(model: AudioLLM, cfg: Config, examples: list[Example], batch_seconds: float, max_new_tokens: int | None,
                  num_beams: int, max_batch_size: int, progress: bool) -> list[str]:
     """SRWT and grounding answers timed by the model's own frames (decode.times=ctc): each clip is transcribed with
     the asr prompt (as `run` decodes asr), the transcript force-aligned to the frames' CTC (qa_lab.core.align); an

@@ -19,6 +19,7 @@ from typing import Any
 
 from qa_lab.errors import unknown
 from qa_lab.eval import metrics as M
+from qa_lab.example import Example
 from qa_lab.prompts import tags
 from qa_lab.prompts import tasks as registry
 
@@ -34,7 +35,7 @@ def plain_answer(text: str) -> str:
 class Scoring:
     """What a family's scorer gets and fills: one task's examples, outputs and parses, and the result so far."""
 
-    examples: list[dict]
+    examples: list[Example]
     outputs: list[str]
     parsed: list[Any]  # None where the output did not parse
     ok: list[bool]
@@ -108,7 +109,7 @@ def is_percent(key: str) -> bool:
 
 # --- the built-in families -------------------------------------------------------------------------------------------
 
-def _groups(examples: list[dict], key: str) -> list[tuple[str, list[int]]]:
+def _groups(examples: list[Example], key: str) -> list[tuple[str, list[int]]]:
     """Example indices grouped by language (`key`, falling back to audio_lang, then en)."""
     out: dict[str, list[int]] = defaultdict(list)
     for i, ex in enumerate(examples):

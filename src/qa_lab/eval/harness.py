@@ -16,6 +16,7 @@ from qa_lab.data.manifest import first_per_task, read_manifest
 from qa_lab.eval import families
 from qa_lab.eval import metrics as M
 from qa_lab.eval.decode import run_on_ranks
+from qa_lab.example import Example
 from qa_lab.prompts import tags
 from qa_lab.prompts import tasks as registry
 from qa_lab.world import builder as world
@@ -65,7 +66,7 @@ def _with_ci(fn, refs: list, hyps: list, n_resamples: int, seed: int) -> dict:
     return out
 
 
-def score_task(task: str, examples: list[dict], outputs: list[str], n_resamples: int = 1000,
+def score_task(task: str, examples: list[Example], outputs: list[str], n_resamples: int = 1000,
                seed: int = 0) -> tuple[dict, list[dict]]:
     """Score one task with its metric family -> ({metric: {"value", "ci"}, "n", "format_errors"}, per-example rows)."""
     family = families.family_of(task)
@@ -83,7 +84,7 @@ def score_task(task: str, examples: list[dict], outputs: list[str], n_resamples:
     return res, rows
 
 
-def score(examples: list[dict], outputs: list[str], n_resamples: int = 1000, seed: int = 0) -> tuple[dict, list[dict]]:
+def score(examples: list[Example], outputs: list[str], n_resamples: int = 1000, seed: int = 0) -> tuple[dict, list[dict]]:
     """Score every task present -> ({task: metrics}, per-example rows in input order)."""
     if len(examples) != len(outputs):
         raise ValueError(f"{len(examples)} examples but {len(outputs)} outputs")
@@ -159,7 +160,7 @@ def load_metrics(path: str | Path) -> dict:
     return json.loads(p.read_text())["metrics"]
 
 
-def evaluate(model, cfg, examples: list[dict], out_dir: str | Path | None = None, num_beams: int | None = None,
+def evaluate(model, cfg, examples: list[Example], out_dir: str | Path | None = None, num_beams: int | None = None,
              n_resamples: int = 1000, batch_seconds: float = 120.0, progress: bool = True,
              meta: dict | None = None, max_new_tokens: int | None = None, rank: int = 0, world_size: int = 1) -> dict:
     """Decode `examples` with `model`, score every task, and (with out_dir) write the outputs. -> metrics.
@@ -176,7 +177,7 @@ def evaluate(model, cfg, examples: list[dict], out_dir: str | Path | None = None
 
 
 def eval_examples(cfg, manifest: str | Path | None = None, world_split: str | None = None,
-                  tasks: list[str] | None = None, limit: int | None = None) -> tuple[list[dict], str]:
+                  tasks: list[str] | None = None, limit: int | None = None) -> tuple[list[Example], str]:
     """Validated examples from a manifest or a split of cfg's world (default tasks: those cfg trains on that
     the world makes), at most `limit` per task -> (examples, a short name for the source)."""
     if manifest is not None:

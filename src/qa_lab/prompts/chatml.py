@@ -3,21 +3,22 @@ of a decode shows). The turns come from a read dialogue line's `_turns` (qa_lab.
 
 from __future__ import annotations
 
+from qa_lab.example import Example
 from qa_lab.prompts import tags
 
 
-def answer(ex: dict) -> str:
+def answer(ex: Example) -> str:
     """The last assistant turn's text: the answer a decode of this dialogue is scored against."""
     return "".join(str(v) for kind, v in ex["_turns"][-1][1] if kind == "text").strip()
 
 
-def context(ex: dict) -> str:
+def context(ex: Example) -> str:
     """The turns before the answer as one line of text: 'user: [audio 1] what is said? | assistant: …'."""
     return " | ".join(f"{role}: " + "".join(f"[audio {v + 1}] " if kind == "audio" else str(v) for kind, v in parts)
                       for role, parts in ex["_turns"][:-1])
 
 
-def pieces(ex: dict, markers: tuple[str, str], train: bool, qwen2: bool = False) -> list:
+def pieces(ex: Example, markers: tuple[str, str], train: bool, qwen2: bool = False) -> list:
     """The dialogue as a sequence of (text, labelled) and audio indices, ChatML. train: every assistant turn's text
     and <|im_end|> labelled; else the turns before the last assistant turn, then the assistant turn opened (the
     prompt of a decode). qwen2: Qwen2-Audio's audio labels ("Audio k: " then its markers)."""

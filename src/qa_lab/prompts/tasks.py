@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qa_lab.errors import unknown
+from qa_lab.example import Example
 from qa_lab.prompts import chatml, tags
 from qa_lab.prompts.tags import (
     ANSWER, CAPTION, KEYWORD, NOTIMESTAMPS, QUESTION, STARTOFANALYSIS, STARTOFTRANSCRIPT, TIMESTAMPS, TRANSCRIBE,
@@ -30,7 +31,7 @@ FAMILIES = ("speech", "sound", "music", "mixed", "dialogue")
 METRICS = {"wer", "aas", "bleu", "cider", "accuracy", "count", "iou", "event_f1", "note_fields"}
 
 
-def _label(ex: dict) -> str:
+def _label(ex: Example) -> str:
     return str(ex["label"])
 
 
@@ -175,12 +176,12 @@ def _takers(name: str) -> str:
     return ", ".join(repr(n) for n, t in REGISTRY.items() if t.query == name) or "no tasks"
 
 
-def target(ex: dict) -> str:
+def target(ex: Example) -> str:
     """The output text the model learns for a manifest example."""
     return get(ex["task"]).target(ex)
 
 
-def transcript(ex: dict) -> str | None:
+def transcript(ex: Example) -> str | None:
     """What is said in the clip, when the example knows it: its word list (every world speech clip, SRWT
     manifests) or the text of a transcription task; None otherwise. The target of the auxiliary CTC loss."""
     if ex.get("words"):
@@ -190,7 +191,7 @@ def transcript(ex: dict) -> str | None:
     return None
 
 
-def heard(ex: dict) -> str | None:
+def heard(ex: Example) -> str | None:
     """What is heard in the clip, in time order: its words and the names of its sound events (world scene and event
     clips, sed manifests), or the transcript of a transcription task; None when the example knows neither. The
     target of the auxiliary CTC loss: it gives a sound's frames a direct gradient towards its name, as a word's
@@ -203,7 +204,7 @@ def heard(ex: dict) -> str | None:
     return " ".join(text for _, text in sorted(timed, key=lambda t: t[0]))
 
 
-def prompt_for(ex: dict, fmt: str = "hierarchical") -> str:
+def prompt_for(ex: Example, fmt: str = "hierarchical") -> str:
     """The tags that follow </audio> for a manifest example, in format `fmt`; for a dialogue, its turns before the
     answer, as text (what eval's predictions show as the prompt)."""
     if "_turns" in ex:
@@ -292,7 +293,7 @@ for _t in (
     register(_t)
 
 
-def _dialogue_answer(ex: dict) -> str:
+def _dialogue_answer(ex: Example) -> str:
     return chatml.answer(ex)
 
 

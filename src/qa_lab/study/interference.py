@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa_lab.example import Example
 from qa_lab.prompts import tags
 from qa_lab.prompts import tasks as registry
 # the probe runs inside training (train.callbacks.GradientConflict), so its arithmetic lives there
@@ -160,7 +161,7 @@ def tag_confusion(prompted_tasks: list[str], outputs: list[str],
 
 # --- one set of clips under many task prompts (tag confusion) ------------------------------------------------------
 
-def confusion_outputs(model, cfg, examples: list[dict], tasks: list[str], max_new_tokens: int | None = None,
+def confusion_outputs(model, cfg, examples: list[Example], tasks: list[str], max_new_tokens: int | None = None,
                       batch_seconds: float = 120.0) -> tuple[list[str], list[str]]:
     """Decode every clip of `examples` under every task's prompt -> (prompted tasks, outputs), tag_confusion's input.
 

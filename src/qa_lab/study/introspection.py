@@ -16,12 +16,13 @@ import torch
 
 from qa_lab.data.dataset import AudioTextDataset, Collator
 from qa_lab.eval.metrics import word_error_rate
+from qa_lab.example import Example
 from qa_lab.frames import IGNORE, pooled_lengths
 from qa_lab.prompts import tags
 from qa_lab.prompts.tasks import target, transcript
 
 
-def batch_for(model, cfg, examples: list[dict], outputs: list[str] | None = None) -> dict:
+def batch_for(model, cfg, examples: list[Example], outputs: list[str] | None = None) -> dict:
     """A teacher-forced batch of manifest-style examples, as training collates it (right-padded, labels on the
     output only), on the model's device. The output of example i is its target text, or `outputs[i]` (e.g. the
     model's own decode) when given."""
@@ -88,7 +89,7 @@ def attention_to_audio(model, batch: dict, layers: list[int] | None = None) -> n
 
 
 @torch.no_grad()
-def frame_transcripts(model, cfg, examples: list[dict], batch_size: int = 16) -> list[str]:
+def frame_transcripts(model, cfg, examples: list[Example], batch_size: int = 16) -> list[str]:
     """What the LLM hears: the greedy CTC reading of its outputs at each clip's audio frames (layer
     `model.ctc_layer`, best token per frame, repeats merged, blanks dropped). Meaningful for a model trained with
     the auxiliary CTC loss (model.ctc_weight > 0); compare it with the model's answers to tell a model that hears
@@ -106,7 +107,7 @@ def frame_transcripts(model, cfg, examples: list[dict], batch_size: int = 16) ->
     return texts
 
 
-def listening(model, cfg, examples: list[dict], max_attention_examples: int = 8) -> dict:
+def listening(model, cfg, examples: list[Example], max_attention_examples: int = 8) -> dict:
     """Does the model use the audio? Measured on teacher-forced held-out examples (manifest-style, with targets):
 
     loss_own / loss_swapped: answer loss (nats/token) with each clip's own audio, and with the audio rotated by one
@@ -168,7 +169,7 @@ def clip_attention(model, cfg, dialogue: dict, layers: list[int] | None = None) 
     return np.array([att[:, a:b].sum(1).mean() for a, b in zip(edges[:-1], edges[1:])])
 
 
-def dialogue_listening(model, cfg, dialogues: list[dict], max_attention_examples: int = 16) -> dict:
+def dialogue_listening(model, cfg, dialogues: list[Example], max_attention_examples: int = 16) -> dict:
     """Does a chat model use the clips of held-out dialogues (read dialogue lines, each with its reference turns)?
 
     loss_own / loss_swapped: the last answer's loss (nats/token) teacher-forced with the dialogue's own clips, and
@@ -208,7 +209,7 @@ def dialogue_listening(model, cfg, dialogues: list[dict], max_attention_examples
 
 
 @torch.no_grad()
-def time_readout(model, cfg, examples: list[dict], window: float = 0.1, max_examples: int | None = None) -> dict:
+def time_readout(model, cfg, examples: list[Example], window: float = 0.1, max_examples: int | None = None) -> dict:
     """Where a timed answer's time tokens come from, teacher-forced on held-out srwt / grounding examples (with
     targets), one record per answer position whose target is a time token:
 

@@ -30,6 +30,7 @@ from qa_lab.core.checkpoint import load
 from qa_lab.data.manifest import first_per_task
 from qa_lab.eval import eval_examples
 from qa_lab.eval.harness import display, format_value, score_task
+from qa_lab.example import Example
 from qa_lab.prompts import tasks as registry
 from qa_lab.study import ablation as abl
 from qa_lab.study.interference import (GRAD_CONFLICT_FILE, confusion_outputs, headline_metrics, read_grad_conflict,
@@ -44,7 +45,7 @@ BAR_METRIC = {"srwt": "srwt_wer"}
 FREE_TEXT = ("wer", "aas", "bleu", "cider")  # metric families of answers that are sentences, not labels
 
 
-def constant_answers(examples: list[dict]) -> list[dict]:
+def constant_answers(examples: list[Example]) -> list[dict]:
     """For each task in `examples`, the single answer (one of its reference answers) that scores best on its headline
     metric when given to every example -> rows {task, metric, value, answer}. The constant a model could learn
     without listening: a task is learnt only when the model beats it. A sentence (a transcript, a translation) is

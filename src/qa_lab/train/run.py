@@ -22,6 +22,7 @@ from qa_lab.data.dataset import AudioDataModule, Collator
 from qa_lab.data.manifest import first_per_task
 from qa_lab.errors import CannotWrite, TrainingStopped
 from qa_lab.eval.decode import format_words, run
+from qa_lab.example import Example
 from qa_lab.prompts.tasks import target
 from qa_lab.train.callbacks import GradientConflict, StopOnSignal
 from qa_lab.train.folders import experiment_source, first_process, make_run_dir, merge_logs
@@ -69,7 +70,7 @@ def feature_cache(cfg: Config, model: AudioLLM):
     dtype = autocast_dtype(resolve_precision(cfg.trainer.precision))  # encoded as the training step would
     store = FeatureStore.for_model(model, cfg.data.features_dir, dtype)
 
-    def features(examples: list[dict]) -> FeatureStore:
+    def features(examples: list[Example]) -> FeatureStore:
         store.ensure(model, examples, skip_invalid=cfg.data.skip_invalid)
         return store
     return features
