@@ -304,3 +304,19 @@ def test_provenance_keeps_the_command_that_trained_when_a_rerun_rewrites_it(tmp_
     assert record["earlier"][0]["runs"] == {"x seed 0": {"train_s": 800}}
     provenance.write(path, 6000.0, 6001.0, ["a: 1"], {}, argv=["qa-lab", "ablate", "x"])
     assert [r["wall_s"] for r in json.loads(path.read_text())["earlier"]] == [4680.0, 2.0]
+
+
+def test_provenance_names_the_code_a_run_started_with_not_a_commit_made_while_it_trained(tmp_path, monkeypatch):
+    from qa_lab.study import provenance
+    path = _write_ablation(tmp_path, tmp_path / "runs", tmp_path / "world", tmp_path / "parts")
+    head = {"commit": "a" * 40, "dirty": False}
+    monkeypatch.setattr(provenance, "git_state", lambda where=None: dict(head))
+
+    def train_while_someone_commits(ab, arm, seed, runs_dir, overrides):
+        head.update(commit="b" * 40, dirty=True)
+    monkeypatch.setattr(ablation, "run_one", train_while_someone_commits)
+    monkeypatch.setattr(ablation, "summarize", lambda ab, runs_dir: ablation.root_dir(ab, runs_dir))
+    ablation.root_dir(load_ablation(path), tmp_path / "runs").mkdir(parents=True)
+    root = run_ablation(path)
+    record = json.loads((root / "provenance.json").read_text())
+    assert (record["commit"], record["dirty"]) == ("a" * 40, False)

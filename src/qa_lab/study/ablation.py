@@ -32,10 +32,16 @@ import csv
 import gc
 import json
 import math
+import multiprocessing as mp
+import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, field, replace
+from multiprocessing.connection import wait
 from pathlib import Path
 
+import torch
 from omegaconf import OmegaConf
 
 from qa_lab.config import (Config, ConfigError, DecodeConfig, differences, experiment_path, from_yaml_text,
@@ -252,7 +258,6 @@ def run_one(ab: Ablation, arm: str, seed: int, runs_dir: str | Path, overrides=(
     gc.collect()  # the trainer's model, optimiser and data are garbage now: their pages go back before a second model
     hand_back_freed_memory()
     _, model = load(last)
-    import torch
     if torch.cuda.is_available():  # checkpoints load on the CPU; decode where training ran
         model = model.to("cuda")
     for e in todo:
@@ -292,7 +297,7 @@ def run_ablation(path: str | Path, seeds: int | None = None, overrides: list[str
     ab = resolve(path, seeds, scale)
     runs_dir = Path(runs_dir or default_runs_dir(ab, overrides))
     runs = [(arm, seed) for seed in ab.seeds for arm in ab.arms]
-    start = time.time()
+    start, code = time.time(), provenance.git_state()  # the code that runs: a commit made meanwhile is not it
     with PeakMemory() as memory:
         if jobs > 1:
             run_parallel(ab, runs, runs_dir, overrides, jobs)
@@ -303,7 +308,8 @@ def run_ablation(path: str | Path, seeds: int | None = None, overrides: list[str
     timings = {f"{arm} seed {seed}": json.loads((run_dir(ab, runs_dir, arm, seed) / TIMING).read_text())
                for arm, seed in runs if (run_dir(ab, runs_dir, arm, seed) / TIMING).is_file()}
     provenance.write(root / "provenance.json", start, time.time(),
-                     [to_yaml(arm_config(ab, arm, seed, overrides)) for arm, seed in runs], timings, memory.peak)
+                     [to_yaml(arm_config(ab, arm, seed, overrides)) for arm, seed in runs], timings, memory.peak,
+                     code=code)
     wall = time.time() - start
     print(f"[qa-lab ablate] wall time {int(wall // 60)} min {int(wall % 60)} s, peak memory {memory.peak / GB:.1f} GB "
           f"resident over all its processes ({provenance.cpu_model()}); provenance: {root / 'provenance.json'}")
@@ -322,8 +328,6 @@ def prepare(ab: Ablation, arm: str, seed: int, overrides=()) -> None:
 
 def _prepare_runs(ab: Ablation, runs: list[tuple[str, int]], overrides, send) -> None:
     """prepare() for each run, in the process run_parallel starts for it; sends back None or the error raised."""
-    import sys
-
     quiet_libraries()
     try:
         for arm, seed in runs:
@@ -339,10 +343,6 @@ def _prepare_runs(ab: Ablation, runs: list[tuple[str, int]], overrides, send) ->
 
 def _run_in_process(ab: Ablation, arm: str, seed: int, runs_dir: Path, overrides, threads: int, line: int) -> None:
     """A parallel run's process: exit code 0 done, 128 + the signal when stopped by one (the step saved)."""
-    import sys
-
-    import torch
-
     quiet_libraries()
     torch.set_num_threads(threads)
     try:
@@ -360,11 +360,6 @@ def run_parallel(ab: Ablation, runs: list[tuple[str, int]], runs_dir: str | Path
     scale one run with Lightning's strategies instead. The shared inputs are prepared first (prepare). A failed run
     does not stop the others: the finished ones are kept and the failures named at the end. SIGTERM is passed on to
     the running runs (each saves its step; Ctrl-C reaches them from the terminal); no new run starts after it."""
-    import multiprocessing as mp
-    import os
-    import signal
-    from multiprocessing.connection import wait
-
     runs_dir = Path(runs_dir)
     todo = list(runs)  # a finished run's process only checks it (a new eval set, a changed recipe) and ends
     ctx = mp.get_context("spawn")  # a fresh interpreter per run: no forked torch threads or CUDA state

@@ -41,7 +41,7 @@ def git_state(where: Path | None = None) -> dict:
 
 
 def machine() -> dict:
-    import torch
+    import torch  # imported here: torch loads slowly and the rest of provenance is stdlib only
     versions = {}
     for name in PACKAGES:
         try:
@@ -59,12 +59,13 @@ def config_hash(yaml_texts: list[str]) -> str:
 
 
 def write(path: Path, start: float, end: float, configs: list[str], runs: dict | None = None,
-          peak_memory_bytes: int | None = None, argv: list[str] | None = None) -> dict:
+          peak_memory_bytes: int | None = None, argv: list[str] | None = None, code: dict | None = None) -> dict:
     """provenance.json at `path`: commit and dirty flag, command line, config hash, machine, start / end / wall time,
     the peak resident memory over the job's processes, and per-run figures (`runs`: name -> dict). The records of
     earlier commands that wrote this file are kept under "earlier" (oldest first): rerunning a finished ablation for
-    its table or probes takes seconds and must not hide the wall time of the command that trained it."""
-    record = {**git_state(), "command": " ".join(argv if argv is not None else sys.argv),
+    its table or probes takes seconds and must not hide the wall time of the command that trained it. `code`: the
+    `git_state()` read when the job started (a commit made while it ran is not the code it ran); read now if None."""
+    record = {**(code if code is not None else git_state()), "command": " ".join(argv if argv is not None else sys.argv),
               "config_hash": config_hash(configs), **machine(),
               "start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start)),
               "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(end)), "wall_s": round(end - start, 1),
