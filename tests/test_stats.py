@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from qa_lab.study.stats import bootstrap_paired, mean_ci, paired_difference, verdict
+from qa_lab.eval.metrics import bootstrap_paired
+from qa_lab.study.stats import mean_ci, paired_difference, verdict
 
 
 @pytest.mark.parametrize("df, q, expected", [(1, 0.975, 12.7062), (2, 0.975, 4.3027), (3, 0.975, 3.1824),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import errno
+import signal
 from collections.abc import Sequence
 
 
@@ -18,7 +20,6 @@ class TrainingStopped(Exception):
     had reached; `qa-lab train` exits with 128 + the signal number, so schedulers requeue the job."""
 
     def __init__(self, signum: int, step: int | None = None, checkpoint=None):
-        import signal
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
         name = signal.Signals(signum).name
         where = f" at step {step}; saved {checkpoint}" if step is not None else "; every run saved the step it reached"
@@ -40,7 +41,6 @@ class CannotWrite(OSError):
     names the file and what was kept; `errno` is the system's."""
 
     def __init__(self, path, error: OSError, kept: str = ""):
-        import errno
         why = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
                errno.EFBIG: "file too large for the filesystem or this process's file-size limit, `ulimit -f`",
                errno.EACCES: "permission denied", errno.EPERM: "permission denied",

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration,
+                          WhisperTokenizerFast)
 
 from qa_lab.data.cache import building, is_complete
 
@@ -182,7 +184,6 @@ def to_transformers(v: dict[str, np.ndarray]) -> tuple[dict[str, torch.Tensor], 
 
 
 def _generation_config(tokenizer, ct2_config: dict, vocab_size: int):
-    from transformers import GenerationConfig
     vocab = tokenizer.get_vocab()
     multilingual = vocab_size >= 51865
     langs = {tokenizer.convert_ids_to_tokens(i): i for i in ct2_config.get("lang_ids", [])}
@@ -203,9 +204,6 @@ def _generation_config(tokenizer, ct2_config: dict, vocab_size: int):
 def convert_faster_whisper(src: str | Path, out: str | Path, dtype: str = "float32") -> Path:
     """A faster-whisper model folder (model.bin or model.bin.part*, config.json, tokenizer.json) -> `out`,
     a transformers WhisperForConditionalGeneration folder. Returns `out`."""
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
-    from transformers import WhisperTokenizerFast
-
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise ConvertError(f"{src}: expected a faster-whisper model folder (model.bin, tokenizer.json)")

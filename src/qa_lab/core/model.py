@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import AutoConfig, PreTrainedModel, WhisperModel
+from transformers import AutoConfig, LogitsProcessorList, PreTrainedModel, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.core.convert import ensure_whisper
@@ -60,7 +60,7 @@ def token_losses(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     per = max(1, LOSS_CHUNK_ELEMENTS // max(B * V, 1))
     if T <= per:
         return chunk_loss(logits, target)
-    from torch.utils.checkpoint import checkpoint
+    from torch.utils.checkpoint import checkpoint  # looked up per call: test_model patches it on torch.utils.checkpoint
     grad = torch.is_grad_enabled() and logits.requires_grad
     parts = [checkpoint(chunk_loss, lg, tg, use_reentrant=False) if grad else chunk_loss(lg, tg)
              for lg, tg in zip(logits.split(per, dim=1), target.split(per, dim=1))]
@@ -403,7 +403,6 @@ class AudioLLM(nn.Module):
         if never:
             generate_kwargs.setdefault("suppress_tokens", never)
         if ctc_weight > 0:
-            from transformers import LogitsProcessorList
             scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
                                      eos=tok.eos_token_id, num_beams=num_beams, silent=ctc_silent)
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])

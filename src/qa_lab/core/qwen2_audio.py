@@ -12,6 +12,9 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (AutoModelForCausalLM, AutoProcessor, AutoTokenizer, PreTrainedTokenizerFast, Qwen2AudioConfig,
+                          Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor, WhisperFeatureExtractor)
 
 from qa_lab.core.tokenizer import add_tag_tokens, tiny_corpus
 from qa_lab.prompts import tags
@@ -43,8 +46,6 @@ def load_tokenizer(source: str | Path, chat: bool = False, trust_remote_code: bo
     it lacks Qwen2-Audio's audio tokens. chat: answers end with <|im_end|> (tags.format qwen2-audio-chat), which
     becomes the tokenizer's end-of-sequence token, so training appends it and decoding stops on it. Code the folder
     carries runs only with `trust_remote_code` (model.trust_remote_code)."""
-    from transformers import AutoTokenizer
-
     check_source(source)
     tok = AutoTokenizer.from_pretrained(str(source), trust_remote_code=trust_remote_code)
     vocab = tok.get_vocab()
@@ -65,7 +66,6 @@ def load_tokenizer(source: str | Path, chat: bool = False, trust_remote_code: bo
 
 def load_parts(source: str | Path) -> tuple[nn.Module, nn.Module, nn.Linear]:
     """(audio tower, causal LLM, projector) of a Qwen2-Audio checkpoint, with its weights, no copies made."""
-    from transformers import Qwen2AudioForConditionalGeneration
     check_source(source)
     # transformers' own class: it runs no code the folder carries, whatever its config.json says
     return parts_of(Qwen2AudioForConditionalGeneration.from_pretrained(str(source), dtype="auto",
@@ -74,7 +74,6 @@ def load_parts(source: str | Path) -> tuple[nn.Module, nn.Module, nn.Linear]:
 
 def parts_of(full) -> tuple[nn.Module, nn.Module, nn.Linear]:
     """(audio tower, causal LLM, projector) of a Qwen2AudioForConditionalGeneration in memory, sharing its weights."""
-    from transformers import AutoModelForCausalLM
     with torch.device("meta"):  # a shell whose parts are replaced by the checkpoint's modules
         llm = AutoModelForCausalLM.from_config(full.config.text_config)
     llm.model = full.model.language_model
@@ -90,9 +89,6 @@ SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", *AUDIO_TOKENS)
 def tiny_tokenizer(extra_text: tuple[str, ...] = ()):
     """A byte-level BPE (~600 tokens) with Qwen2-Audio's special tokens and none of the kit's tags, pad = eos as in
     Qwen: what the tests and benchmarks save beside a tiny random Qwen2-Audio."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -109,8 +105,6 @@ def export(model, out: Path, source: str | Path | None = None, trust_remote_code
     the kit added, the token table as trained. `source` (the checkpoint it started from) lends its processor's
     feature-extractor settings and chat template when it is reachable (its code, if any, runs only with
     `trust_remote_code`)."""
-    from transformers import (AutoProcessor, Qwen2AudioConfig, Qwen2AudioForConditionalGeneration,
-                              Qwen2AudioProcessor, WhisperFeatureExtractor)
     if model.tower != "qwen2-audio":
         raise ValueError("export --format qwen2-audio needs a model started from a Qwen2-Audio checkpoint "
                          "(model.qwen2_audio or a qwen2-audio-7b preset): this one's Whisper tower norms before "

@@ -92,7 +92,7 @@ def check_duration(seconds: float, where: str) -> None:
 
 @lru_cache(maxsize=4)
 def feature_extractor(n_mels: int = N_MELS):
-    from transformers import WhisperFeatureExtractor
+    from transformers import WhisperFeatureExtractor  # imported here: transformers loads slowly; only mels need it
     return WhisperFeatureExtractor(feature_size=n_mels)
 
 

@@ -20,6 +20,7 @@ answer to score.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from qa_lab.data.audio import AudioError
@@ -122,7 +123,6 @@ def _turn_of(turns, audio_index: int) -> int:
 def with_audios(ex: Example, paths: list[str]) -> Example:
     """A copy of a read dialogue line (its own fields only) whose audios are `paths`, given in the order `_audio_paths`
     lists them: each <audio> placeholder's entry of 'audios' and each typed audio part rewritten (qa-lab data shard)."""
-    import copy
     line = copy.deepcopy({k: v for k, v in ex.items() if not k.startswith("_")})
     new, audios = iter(paths), []
     for msg in line["messages"]:  # in the order `problem` met them

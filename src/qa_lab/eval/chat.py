@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+import torch
+
 from qa_lab.core.tokenizer import chat_token_ids
 from qa_lab.data import dialogue
 from qa_lab.data.audio import check_duration, load_audio
@@ -78,8 +80,6 @@ class ChatSession:
 def next_turn(model, cfg, ex: Example, max_new_tokens: int = 256, out: TextIO | None = None) -> str:
     """The model's next assistant turn for a read dialogue `ex` (its last turn is the placeholder to replace),
     written to `out` when given: token by token under greedy decoding, whole once a beam search ends."""
-    import torch
-
     streamer = _Streamer(model.tokenizer, out) if out is not None and cfg.decode.num_beams == 1 else None
     model.eval()
     ((_, batch),) = list(_batches(model, cfg, [ex], 120.0, 1))

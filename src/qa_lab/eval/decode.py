@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from tqdm import tqdm
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from qa_lab.config import Config, ConfigError
@@ -87,7 +89,6 @@ def run_on_ranks(model: AudioLLM, cfg: Config, examples: list[Example], rank: in
     rank gets all outputs back in input order, gathered once. world_size 1: plain `run`."""
     if world_size == 1:
         return run(model, cfg, examples, **kwargs)
-    import torch.distributed as dist
     mine = list(range(rank, len(examples), world_size))
     part = run(model, cfg, [examples[i] for i in mine], **kwargs)
     shards: list = [None] * world_size
@@ -103,7 +104,6 @@ def _batches(model: AudioLLM, cfg: Config, examples: list[Example], batch_second
              progress: bool = False):
     """Collated batches of prepared examples on the model's device, one task and similar durations each
     -> yields (indices into examples, batch)."""
-    from tqdm import tqdm
     if not examples:
         return
     ds = AudioTextDataset(examples, model.tokenizer, cfg.tags.format, model.front, with_target=False)

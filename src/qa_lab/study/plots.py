@@ -5,10 +5,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from qa_lab.data.audio import load_audio, log_mel
 from qa_lab.eval.harness import display
+from qa_lab.example import Example
 from qa_lab.prompts import tags
 from qa_lab.prompts.tasks import target
 from qa_lab.study.stats import mean_ci
@@ -16,7 +18,7 @@ from qa_lab.train.curves import new_figure as _subplots
 from qa_lab.train.curves import plot_losses, read_metrics  # noqa: F401 -- a run's curves, re-exported for notebooks
 
 
-def plot_examples(examples: list[dict], max_words: int = 40) -> Figure:
+def plot_examples(examples: list[Example], max_words: int = 40) -> Figure:
     """One row per example: log-mel spectrogram with its ground truth overlaid (word boundaries and words,
     event spans and labels, note spans), titled with task and target. `examples` are manifest lines whose
     `audio` is an absolute path (qa_lab.world.builder.iter_examples gives those)."""
@@ -52,8 +54,6 @@ def plot_examples(examples: list[dict], max_words: int = 40) -> Figure:
 
 def _cell_text(ax, matrix, fmt) -> None:
     """Write each value of a (R, C) matrix into its imshow cell, in black or white for contrast."""
-    import numpy as np
-
     m = np.asarray(matrix, dtype=float)
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, "n/a" if np.isnan(v) else fmt(v), ha="center", va="center", fontsize=8,
@@ -64,8 +64,6 @@ def plot_grad_conflict(records: list[dict], steps: list[int] | None = None) -> F
     """Per-task gradient cosines from interference.read_grad_conflict: heat maps of the task x task matrix at a few
     steps (default: up to four, evenly spread from first to last record; shared colour scale -1..1) and, in the
     last panel, one line per task pair of its cosine over steps."""
-    import numpy as np
-
     if not records:
         raise ValueError("plot_grad_conflict: no records (was the GradientConflict callback on?)")
     by_step = {r["step"]: r for r in records}
@@ -111,8 +109,6 @@ def plot_grad_conflict(records: list[dict], steps: list[int] | None = None) -> F
 def plot_transfer_matrix(rows: list[str], cols: list[str], matrix) -> Figure:
     """interference.transfer_matrix as a heat map: relative gain over the single-task run (positive = the mixture
     helps), diverging colours centred on 0, the gain in % written in each cell."""
-    import numpy as np
-
     m = np.asarray(matrix, dtype=float)
     lim = float(np.nanmax(np.abs(m), initial=0.0)) or 1.0
     fig, ax = _subplots(figsize=(1.2 * len(cols) + 3, 0.6 * len(rows) + 2))
@@ -129,8 +125,6 @@ def plot_transfer_matrix(rows: list[str], cols: list[str], matrix) -> Figure:
 
 def plot_tag_confusion(rows: list[str], cols: list[str], matrix, title: str = "") -> Figure:
     """interference.tag_confusion as a heat map: rows = prompted task, columns = answer form, row rates 0..1."""
-    import numpy as np
-
     m = np.asarray(matrix, dtype=float)
     fig, ax = _subplots(figsize=(0.9 * len(cols) + 3, 0.6 * len(rows) + 2))
     im = ax.imshow(m, cmap="Blues", vmin=0, vmax=1, aspect="auto")
@@ -149,8 +143,6 @@ def plot_matrices(mats: dict[str, tuple[list[str], list[str], object]], divergin
                   label: str = "") -> Figure:
     """One heat map per arm, side by side on one colour scale: {arm: (row names, column names, matrix)} (e.g.
     study.probes.mean_matrix). `diverging`: -1..1 red-blue (gradient cosines), else 0..1 blues (rates)."""
-    import numpy as np
-
     fig, axes = _subplots(1, len(mats), figsize=(4.2 * len(mats) + 1, 4.2), layout="constrained", squeeze=False)
     im = None
     for ax, (arm, (rows, cols, m)) in zip(axes[0], mats.items()):
@@ -269,8 +261,6 @@ def plot_audio_frames(frames, frame_seconds: float = 0.04, words: list[dict] | N
     """The audio frames an LLM reads, (T_audio, d) from introspection.audio_frames: their first principal components
     over time (an image, one row per component, each scaled to its own range) and each frame's L2 norm, with
     reference word starts (dotted) when `words` are given."""
-    import numpy as np
-
     x = np.asarray(frames, dtype=float)
     centred = x - x.mean(0)
     _, s, vt = np.linalg.svd(centred, full_matrices=False)
@@ -300,8 +290,6 @@ def plot_attention_to_audio(attention, tokens: list[str] | None = None, frame_se
     """introspection.attention_to_audio as a heat map: one row per output token (labelled with `tokens`), audio time
     on x; reference word starts dotted and labelled when `words` are given. Each row is scaled to its own maximum,
     so where a token looks shows even when most of its attention goes to the prompt."""
-    import numpy as np
-
     a = np.asarray(attention, dtype=float)
     rows = a / np.maximum(a.max(1, keepdims=True), 1e-12)
     seconds = a.shape[1] * frame_seconds

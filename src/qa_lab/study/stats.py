@@ -1,11 +1,11 @@
-"""Statistics for ablation tables: t-intervals over seeds, paired differences, a paired bootstrap, plain-word verdicts.
+"""Statistics for ablation tables: t-intervals over seeds, paired differences, plain-word verdicts.
 
 Two ways to compare arms A and B (all functions are pure):
 
 * several seeds per arm: `paired_difference(a, b)` pairs the seeds by position (seed k of A with seed k of B, same
   data order and init) and runs a paired t-test on the per-seed differences;
-* one seed per arm: `bootstrap_paired(a_items, b_items, fn)` resamples the evaluation *examples*, scoring both arms
-  on the same resampled indices.
+* one seed per arm: `qa_lab.eval.metrics.bootstrap_paired(a_items, b_items, fn)` resamples the evaluation
+  *examples*, scoring both arms on the same resampled indices (the kit's one bootstrap, beside `bootstrap_ci`).
 
 Either result goes to `verdict(result, higher_is_better, names)` for a sentence for the notebook or the README.
 Student-t quantiles and tail probabilities come from scipy.stats.t.
@@ -14,7 +14,7 @@ Student-t quantiles and tail probabilities come from scipy.stats.t.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import t as student_t
@@ -79,41 +79,6 @@ def paired_difference(a: Sequence[float], b: Sequence[float], alpha: float = 0.0
     t = diff / se
     out.update(lo=diff - half, hi=diff + half, p=2 * float(student_t.sf(abs(t), n - 1)))
     out["significant"] = bool(out["lo"] > 0 or out["hi"] < 0)
-    return out
-
-
-def bootstrap_paired(a_items: Sequence, b_items: Sequence, fn: Callable[[list], float], n_resamples: int = 1000,
-                     seed: int = 0, alpha: float = 0.05) -> dict:
-    """Per-example paired bootstrap of fn(A) - fn(B), for comparing one run of each arm on the same examples.
-
-    a_items[i] and b_items[i] are the two arms' records for evaluation example i (e.g. predictions.jsonl rows, or
-    (reference, hypothesis) pairs); fn(list of items) -> the corpus-level figure (accuracy, WER …). Each resample
-    draws example indices with replacement and scores BOTH arms on the same indices, so example difficulty cancels:
-        diff = fn(a) - fn(b);  lo, hi = percentiles alpha/2, 1 - alpha/2 of fn(a[idx]) - fn(b[idx]).
-    Resamples where either side is nan are dropped (as qa_lab.eval.metrics.bootstrap_ci does). Deterministic in
-    `seed`. Returns {"diff", "lo", "hi", "n", "significant", "alpha", "unit": "examples"}; with one example,
-    lo = hi = nan."""
-    _check_alpha(alpha, "bootstrap_paired")
-    if n_resamples < 1:
-        raise ValueError(f"bootstrap_paired: n_resamples must be >= 1, got {n_resamples!r}")
-    a, b = list(a_items), list(b_items)
-    if len(a) != len(b):
-        raise ValueError(f"bootstrap_paired: {len(a)} items for a but {len(b)} for b; both arms must be scored on "
-                         "the same examples in the same order")
-    if not a:
-        raise ValueError("bootstrap_paired: no items")
-    n = len(a)
-    out = {"diff": float(fn(a)) - float(fn(b)), "lo": math.nan, "hi": math.nan, "n": n, "significant": False,
-           "alpha": alpha, "unit": "examples"}
-    if n < 2:
-        return out
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))  # (n_resamples, n)
-    stats = np.array([float(fn([a[i] for i in row])) - float(fn([b[i] for i in row])) for row in idx])
-    stats = stats[~np.isnan(stats)]
-    if stats.size:
-        lo, hi = np.percentile(stats, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-        out.update(lo=float(lo), hi=float(hi), significant=bool(lo > 0 or hi < 0))
     return out
 
 

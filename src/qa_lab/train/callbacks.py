@@ -12,6 +12,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from tqdm import tqdm
@@ -146,7 +147,6 @@ class GradientConflict(L.Callback):
         if not trainer.is_global_zero:
             return
         if not self._moved:
-            from lightning.fabric.utilities.apply_func import move_data_to_device
             self.batch, self._moved = move_data_to_device(self.batch, pl_module.device), True
         model = pl_module.model
         was_training = model.training

@@ -4,15 +4,21 @@ experiment yaml it came from, and metrics.csv kept whole across a resume."""
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from qa_lab.config import EXPERIMENTS_DIR, Config, experiment_path, to_yaml
+from qa_lab.errors import CannotWrite
 
 
 RUN_DIR_ENV = "QA_LAB_RUN_DIR"  # the run folder rank 0 made, for the ranks Lightning's DDP launcher starts after it
+
+log = logging.getLogger(__name__)
 
 
 def first_process() -> bool:
@@ -101,3 +107,38 @@ def merge_logs(earlier: Path, metrics: Path) -> None:
         writer.writeheader()
         writer.writerows(rows)
     os.replace(tmp, metrics)
+
+
+def resume_home(resume: Path, run_dir: str | Path | None) -> str | Path | None:
+    """Where a resumed run writes: `run_dir` when given, else the resumed checkpoint's own run folder (both
+    attempts' logs are kept there), else None (a new folder)."""
+    home = resume.parent.parent
+    if run_dir is None and resume.parent.name == "checkpoints" and (home / "config.yaml").is_file():
+        return home
+    return run_dir
+
+
+@contextmanager
+def kept_logs(run_dir: Path, resuming: bool, writes: bool = True) -> Iterator[None]:
+    """Around a resumed fit: Lightning's CSV logger would rewrite logs/metrics.csv, so the earlier attempt's file is
+    set aside (metrics.before-resume-<time>.csv) and merged back after the fit (`merge_logs`), whether it ended well
+    or not. A merge that fails after a good fit raises CannotWrite; after a failed one it only warns, as the error
+    that stopped training is the one to see (a folder turned read-only fails both)."""
+    metrics = run_dir / "logs" / "metrics.csv"
+    if not (writes and resuming and metrics.is_file()):
+        yield
+        return
+    earlier = metrics.with_name(f"metrics.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    metrics.rename(earlier)
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        try:
+            merge_logs(earlier, metrics)
+        except OSError as e:
+            if not failed:
+                raise CannotWrite(metrics, e, f"the first attempt's rows are kept in {earlier}") from e
+            log.warning("could not merge %s into %s (%s); the first attempt's rows are kept there", earlier,
+                        metrics.name, e.strerror)

@@ -27,7 +27,10 @@ import lightning as L
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 from tqdm import tqdm
+from transformers import AutoModelForCausalLM, Qwen2Config, WhisperConfig, WhisperModel
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from qa_lab.config import WORLD_SIZES, PartsRecipe, WorldConfig
 from qa_lab.core.encoder import encode_real, encode_top
@@ -38,6 +41,7 @@ from qa_lab.data.cache import COMPLETE, building, is_complete
 from qa_lab.frames import IGNORE, encoder_lengths
 from qa_lab.presets import PRESETS
 from qa_lab.prompts.tasks import target
+from qa_lab.train.callbacks import ProgressLine
 from qa_lab.train.module import warmup_cosine
 from qa_lab.train.quiet import quiet_libraries
 from qa_lab.world import builder as world
@@ -241,16 +245,14 @@ class _Steps(L.LightningModule):
     """A part's training on Lightning's loop, the one every run uses: step s trains on `losses_of(s)` (the batch
     order is the caller's, seeded), AdamW, linear warm-up over the first tenth of the steps, cosine decay to 0 (the
     parts train once from scratch-like starts, so nothing is kept at the end as a run's 10 % floor is)."""
-    def __init__(self, groups: list[dict], lr: float, steps: int, losses_of, bar):
+    def __init__(self, groups: list[dict], lr: float, steps: int, losses_of):
         super().__init__()
-        self._groups, self._lr, self._steps, self._losses_of, self._bar = groups, lr, steps, losses_of, bar
+        self._groups, self._lr, self._steps, self._losses_of = groups, lr, steps, losses_of
         self.losses: list[float] = []
 
     def training_step(self, step: int, _) -> torch.Tensor:
         loss = self._losses_of(int(step))
         self.losses.append(float(loss.detach()))
-        self._bar.update(1)
-        self._bar.set_postfix(loss=f"{self.losses[-1]:.3f}")
         return loss
 
     def configure_optimizers(self):
@@ -263,19 +265,17 @@ class _Steps(L.LightningModule):
 def _optimise(params, lr, steps, losses_of, desc: str, progress: bool, device: str = "cpu") -> list[float]:
     """Train for `steps` steps on Lightning's loop (_Steps); `losses_of(step)` returns the step's loss (its modules
     already on `device`). -> per-step losses. `params`: tensors, or param-group dicts (each may name its own lr)."""
-    from torch.utils.data import DataLoader
-
     quiet_libraries()
     groups = list(params)
     if groups and not isinstance(groups[0], dict):
         groups = [{"params": groups}]
-    with tqdm(total=steps, desc=desc, disable=not progress, mininterval=2.0) as bar:
-        module = _Steps(groups, lr, steps, losses_of, bar)
-        trainer = L.Trainer(max_steps=steps, accelerator="cpu" if device == "cpu" else "gpu", devices=1,
-                            gradient_clip_val=1.0, logger=False, enable_checkpointing=False,
-                            enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
-        # its own generator: a DataLoader otherwise draws its base seed from the global RNG the losses may use
-        trainer.fit(module, DataLoader(range(steps), batch_size=None, generator=torch.Generator()))
+    module = _Steps(groups, lr, steps, losses_of)
+    trainer = L.Trainer(max_steps=steps, accelerator="cpu" if device == "cpu" else "gpu", devices=1,
+                        gradient_clip_val=1.0, logger=False, enable_checkpointing=False,
+                        callbacks=[ProgressLine(desc)] if progress else [], enable_progress_bar=progress,
+                        enable_model_summary=False, num_sanity_val_steps=0)
+    # its own generator: a DataLoader otherwise draws its base seed from the global RNG the losses may use
+    trainer.fit(module, DataLoader(range(steps), batch_size=None, generator=torch.Generator()))
     return module.losses
 
 
@@ -373,7 +373,6 @@ def _summary(losses: list[float]) -> list[float]:
 
 def _whisper_with(encoder, encoder_config: dict):
     """A WhisperModel around the trained encoder, with a one-layer random decoder the kit never uses."""
-    from transformers import WhisperConfig, WhisperModel
     cfg = WhisperConfig(**encoder_config | dict(
         decoder_layers=1, decoder_attention_heads=encoder.config.encoder_attention_heads, decoder_ffn_dim=64,
         vocab_size=4, max_target_positions=4, pad_token_id=0, bos_token_id=1, eos_token_id=1,
@@ -402,9 +401,6 @@ def pretrain_parts(spec: PartsSpec, out: str | Path = "data/parts", progress: bo
     parts.json: the spec, each file's sha256, losses (train: [first step, last tenth]; val: [before, after]), seconds.
     Built in a temporary folder renamed at the end; a folder with its COMPLETE marker is returned as is.
     """
-    from transformers import AutoModelForCausalLM, Qwen2Config, WhisperConfig
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
     final = parts_dir(spec, out)
     if is_complete(final):
         return final

@@ -4,13 +4,14 @@ train.callbacks), the module (train.module)."""
 
 from __future__ import annotations
 
-import logging
+import copy
+import json
 import signal
-import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from qa_lab.config import Config, check_resume, to_yaml
 from qa_lab.core.build import build_model
@@ -20,12 +21,12 @@ from qa_lab.core.model import AudioLLM
 from qa_lab.core.stages import count_parameters, tower_trains
 from qa_lab.data.dataset import AudioDataModule, Collator
 from qa_lab.data.manifest import first_per_task
-from qa_lab.errors import CannotWrite, TrainingStopped
+from qa_lab.errors import TrainingStopped
 from qa_lab.eval.decode import format_words, run
 from qa_lab.example import Example
 from qa_lab.prompts.tasks import target
 from qa_lab.train.callbacks import GradientConflict, StopOnSignal
-from qa_lab.train.folders import experiment_source, first_process, make_run_dir, merge_logs
+from qa_lab.train.folders import experiment_source, first_process, kept_logs, make_run_dir, resume_home
 from qa_lab.train.curves import plot_losses
 from qa_lab.train.memory import check_training_fits
 from qa_lab.train.module import AudioLLMModule
@@ -33,7 +34,6 @@ from qa_lab.train.parts import PartsSpec, parts_hash, pretrain_parts
 from qa_lab.train.trainer import check_strategy, resolve_precision, trainer_for
 from qa_lab.world import builder as world_builder
 
-log = logging.getLogger(__name__)
 
 
 def ensure_parts(cfg: Config) -> Path:
@@ -49,8 +49,6 @@ def with_parts(cfg: Config) -> tuple[Config, dict | None]:
     if cfg.parts.enabled and cfg.parts.encoder_from and cfg.model.audio_encoder:
         raise ValueError(f"parts.encoder_from={cfg.parts.encoder_from} adapts a Whisper for the run, but "
                          f"model.audio_encoder={cfg.model.audio_encoder} names another; leave model.audio_encoder unset")
-    import copy
-
     path = ensure_parts(cfg).resolve()
     cfg = copy.deepcopy(cfg)
     if not cfg.model.audio_encoder:
@@ -102,9 +100,7 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     stored = None
     if resume is not None:
         resume, stored = resume_point(resume)
-        home = resume.parent.parent
-        if run_dir is None and resume.parent.name == "checkpoints" and (home / "config.yaml").is_file():
-            run_dir = home  # continue in the same run folder; both attempts' logs are kept
+        run_dir = resume_home(resume, run_dir)
     cfg, parts = with_parts(cfg)  # the saved config names the parts, so checkpoints rebuild on them
     if resume is not None:
         check_resume(cfg, stored, resume)
@@ -118,21 +114,10 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     check_training_fits(model, cfg.data.batch_seconds, "cuda" if on_gpu else "cpu")  # said now, not killed later
     run_dir = make_run_dir(cfg, source_yaml, run_dir)
     first = first_process()  # the other ranks of a multi-process run write nothing but what Lightning writes
-    verbose = verbose and first
-    if parts and first:
-        import json
-        (run_dir / "parts.json").write_text(json.dumps(parts, indent=1) + "\n")
-        if verbose:
-            print(f"[qa-lab] starting from pretrained parts {parts['parts']} (sha256 {parts['sha256'][:12]})")
-    trainable, total = count_parameters(model)
-    if verbose:
-        if cfg.init_from:
-            print(f"[qa-lab] starting from the weights of {cfg.init_from}")
-        print(f"[qa-lab] run folder: {run_dir}" + (f" (resuming from {resume.name})" if resume else ""))
-        print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} "
-              f"({100 * trainable / total:.2f} %)")
     if first:
-        model.tokenizer.save_pretrained(run_dir / "tokenizer")
+        write_run_inputs(run_dir, model, parts)
+        if verbose:
+            announce(cfg, run_dir, model, parts, resume)
     module = AudioLLMModule(model, cfg.trainer, to_yaml(cfg))
     extra = list(callbacks or [])
     if cfg.trainer.grad_conflict_every_n_steps:
@@ -141,29 +126,12 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
                           **trainer_overrides)
     stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
     last = run_dir / "checkpoints" / "last.ckpt"
-    metrics = run_dir / "logs" / "metrics.csv"
-    earlier = None
-    if first and resume is not None and metrics.is_file():  # Lightning's CSV logger would rewrite it: keep, merge
-        earlier = metrics.with_name(f"metrics.before-resume-{time.strftime('%Y%m%d-%H%M%S')}.csv")
-        metrics.rename(earlier)
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-    failed = True
     try:
-        before = None if resume else _val_loss(trainer, module, data)
-        trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
-        failed = False
+        with kept_logs(run_dir, resuming=resume is not None, writes=first):
+            before = None if resume else _val_loss(trainer, module, data)
+            trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume else None)
     except SIGTERMException:  # during validation; StopOnSignal saved the step
         raise TrainingStopped(signal.SIGTERM, trainer.global_step, last) from None
-    finally:
-        if earlier is not None:
-            try:
-                merge_logs(earlier, metrics)
-            except OSError as e:
-                if not failed:
-                    raise CannotWrite(metrics, e, f"the first attempt's rows are kept in {earlier}") from e
-                # the error that stopped training is the one to see (a folder turned read-only fails both)
-                log.warning("could not merge %s into %s (%s); the first attempt's rows are kept there", earlier,
-                            metrics.name, e.strerror)
     trainer.save_checkpoint(last)  # the final state, whatever the save interval
     if stop.signum is not None:
         raise TrainingStopped(stop.signum, trainer.global_step, last)
@@ -174,6 +142,24 @@ def train(cfg: Config, resume: str | Path | None = None, source_yaml: Path | Non
     return run_dir, module
 
 
+def write_run_inputs(run_dir: Path, model: AudioLLM, parts: dict | None) -> None:
+    """What the run folder keeps besides config and checkpoints: the tokenizer, and which pretrained parts it used."""
+    if parts:
+        (run_dir / "parts.json").write_text(json.dumps(parts, indent=1) + "\n")
+    model.tokenizer.save_pretrained(run_dir / "tokenizer")
+
+
+def announce(cfg: Config, run_dir: Path, model: AudioLLM, parts: dict | None, resume: Path | None) -> None:
+    """The lines a run prints before its progress line: where it starts from, its folder, what trains."""
+    if parts:
+        print(f"[qa-lab] starting from pretrained parts {parts['parts']} (sha256 {parts['sha256'][:12]})")
+    if cfg.init_from:
+        print(f"[qa-lab] starting from the weights of {cfg.init_from}")
+    print(f"[qa-lab] run folder: {run_dir}" + (f" (resuming from {resume.name})" if resume else ""))
+    trainable, total = count_parameters(model)
+    print(f"[qa-lab] stage {cfg.stage}: trainable parameters {trainable:,} / {total:,} ({100 * trainable / total:.2f} %)")
+
+
 def _val_loss(trainer: L.Trainer, module: AudioLLMModule, data: AudioDataModule) -> float:
     return float(trainer.validate(module, datamodule=data, verbose=False)[0]["val/loss"])
 
@@ -181,8 +167,6 @@ def _val_loss(trainer: L.Trainer, module: AudioLLMModule, data: AudioDataModule)
 def report(cfg: Config, run_dir: Path, module: AudioLLMModule, data: AudioDataModule,
            loss_before: float | None, loss_after: float | None, n_examples: int = 8) -> dict:
     """Decode held-out examples, write results.json and loss.png into the run folder, print a summary."""
-    import json
-
     model = module.model.eval()
     examples = [dict(ex) for ex in data.val_set.examples[:n_examples]]
     hyps = run(model, cfg, examples)

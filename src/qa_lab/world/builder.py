@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -476,7 +477,6 @@ def _render(cfg: WorldConfig, seed: int, tasks, sp: dict, tmp: Path, progress: b
                 results += _make(job)
                 bar.update(job[5] - job[4])
         else:
-            import multiprocessing as mp
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
                 futures = {pool.submit(_make, job): job for job in jobs}
                 for fut in as_completed(futures):

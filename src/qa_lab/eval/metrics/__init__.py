@@ -8,14 +8,14 @@ Empty inputs and length mismatches raise ValueError.
 """
 
 from qa_lab.eval.metrics.asr import bleu, character_error_rate, word_error_rate
-from qa_lab.eval.metrics.bootstrap import bootstrap_ci
+from qa_lab.eval.metrics.bootstrap import bootstrap_ci, bootstrap_paired
 from qa_lab.eval.metrics.captions import bleu4_captions, cider_d, spice_available, spider
 from qa_lab.eval.metrics.classification import NOTE_FIELDS, accuracy, count_scores, macro_f1, note_field_accuracy
 from qa_lab.eval.metrics.text import normalize_english, normalize_label
 from qa_lab.eval.metrics.timing import average_absolute_shift, event_f1, grounding_scores, segment_iou
 
 __all__ = [
-    "NOTE_FIELDS", "accuracy", "average_absolute_shift", "bleu", "bleu4_captions", "bootstrap_ci",
+    "NOTE_FIELDS", "accuracy", "average_absolute_shift", "bleu", "bleu4_captions", "bootstrap_ci", "bootstrap_paired",
     "character_error_rate", "cider_d", "count_scores", "event_f1", "grounding_scores", "macro_f1",
     "normalize_english", "normalize_label", "note_field_accuracy", "segment_iou", "spice_available", "spider",
     "word_error_rate",

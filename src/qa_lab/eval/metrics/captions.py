@@ -47,9 +47,9 @@ def cider_d(references, hypotheses) -> float:
 def spice_available(cache_path: str | None = None, java_path: str | None = None) -> bool:
     """True when SPICE can run: a supported Java on the PATH and the SPICE jars that `aac-metrics-download` puts in
     aac-metrics' cache folder. Checks only; never downloads."""
-    from aac_metrics.functional.spice import check_spice_install
-    from aac_metrics.utils.checks import check_java_path
-    from aac_metrics.utils.globals import get_default_cache_path, get_default_java_path
+    from aac_metrics.functional.spice import check_spice_install  # imported here: aac_metrics loads slowly
+    from aac_metrics.utils.checks import check_java_path  # imported here: aac_metrics loads slowly
+    from aac_metrics.utils.globals import get_default_cache_path, get_default_java_path  # aac_metrics loads slowly
 
     java = str(java_path or get_default_java_path())
     if shutil.which(java) is None:
@@ -71,7 +71,7 @@ def spider(references, hypotheses, cache_path: str | None = None, java_path: str
         return None
     if len(cands) < 2:
         raise ValueError(f"spider: CIDEr-D needs at least 2 examples, got {len(cands)}")
-    from aac_metrics.functional.spider import spider as _spider
+    from aac_metrics.functional.spider import spider as _spider  # imported here: aac_metrics loads slowly
 
     return float(_spider(cands, mrefs, return_all_scores=False, cache_path=cache_path, java_path=java_path))
 

@@ -8,6 +8,7 @@ import os
 import re
 import threading
 
+import espeakng_loader
 import numpy as np
 
 from qa_lab.data.audio import resample
@@ -74,8 +75,6 @@ def _fresh_lib() -> tuple[ctypes.CDLL, int]:
     The price: espeak-ng never frees about 3 KB per loaded voice, so a process leaks that per call.
     """
     if "paths" not in _engine:
-        import espeakng_loader
-
         _engine["paths"] = espeakng_loader.get_library_path(), espeakng_loader.get_data_path().encode()
     lib_path, data = _engine["paths"]
     if "lib" in _engine:
