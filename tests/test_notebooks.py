@@ -11,12 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # Notebooks that run an ablation file get a smoke copy of it whose evaluation decodes a few short answers per task.
 ABLATIONS = {"02_srwt_ablation.ipynb": "ablations/srwt", "03_tag_formats.ipynb": "ablations/tags",
-             "04_interference.ipynb": "ablations/interference"}
+             "04_interference.ipynb": "ablations/interference_matched"}
 # Notebooks committed executed: by default they read committed results (no training), so their outputs are the
 # results. Each maps to the results folder its `results` parameter reads. The others are committed without outputs.
 EXECUTED = {"02_srwt_ablation.ipynb": "experiments/results/srwt-cpu-evidence",
             "03_tag_formats.ipynb": "experiments/results/tags-tiny-cpu",
-            "04_interference.ipynb": "experiments/results/interference-tiny-cpu"}
+            "04_interference.ipynb": "experiments/results/interference-matched-tiny-cpu"}
 REEXECUTE = "cd notebooks && ../.venv/bin/jupyter nbconvert --to notebook --execute --inplace " \
             "--ExecutePreprocessor.record_timing=False {}"
 

@@ -13,6 +13,8 @@ from qa_lab.study import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY, EVIDENCE, TAGS, MIX = "srwt-tiny-cpu-seeds", "srwt-cpu-evidence", "tags-tiny-cpu", "interference-tiny-cpu"
+TAGS_BEFORE, MATCHED = "tags-tiny-cpu/before-lid-fix-batch-loss", "interference-matched-tiny-cpu"
+LONG = "time-tokens/steps-4000"
 LLM, FRAMES = "world-test", "world-test.times-ctc"
 
 # (page, sentence, [(results folder, arm, eval, task, metric, what, format)]); what: mean | lo | hi | seed<k>
@@ -44,18 +46,38 @@ CLAIMS = [
       (EVIDENCE, "srwt_off", LLM, "grounding", "iou", "mean", "pct")]),
     ("docs/ablations.md", "**AAS {} s [{}, {}]**",
      [(EVIDENCE, "srwt_on", FRAMES, "srwt", "aas", w, "s") for w in ("mean", "lo", "hi")]),
-    ("README.md", "language ID ({} %)", [(TAGS, "hierarchical", LLM, "lid", "accuracy", "mean", "pct")]),
+    ("README.md", "(hierarchical language ID\n  {} %, every seed)", [(TAGS, "hierarchical", LLM, "lid", "accuracy", "mean", "pct")]),
+    ("docs/ablations.md", "srwt_on's SRWT answers read {} %\nWER with 90 of 306 words matched, while its grounding IoU "
+     "stays at the whole-clip answer's ({} %",
+     [(LONG, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct"), (LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct")]),
+    ("experiments/results/time-tokens/README.md", "| 4000 | {} % | {} % | {} % |",
+     [(LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"), (LONG, "srwt_off", LLM, "grounding", "iou", "seed0", "pct"),
+      (LONG, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct")]),
     ("docs/ablations.md", "(**{} %**, against {} % flat and {} % natural)",
      [(TAGS, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
-    ("experiments/results/tags-tiny-cpu/README.md", "Hierarchical LID reads {} % against {} % (flat)\nand {} % (natural)",
-     [(TAGS, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
-    ("README.md", "(English ASR WER\n  {} % alone against {} % mixed, event accuracy {} % against {} %)",
-     [(MIX, "speech", LLM, "asr", "wer[en]", "mean", "pct"), (MIX, "mixture", LLM, "asr", "wer[en]", "mean", "pct"),
-      (MIX, "sound", LLM, "event", "accuracy", "mean", "pct"), (MIX, "mixture", LLM, "event", "accuracy", "mean", "pct")]),
+    ("experiments/results/tags-tiny-cpu/before-lid-fix-batch-loss/README.md",
+     "Hierarchical LID reads {} % against {} % (flat)\nand {} % (natural)",
+     [(TAGS_BEFORE, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
+    ("README.md", "(English ASR WER {} % alone against {} % mixed, the one difference with a CI clear of zero);\n  "
+     "event accuracy reads {} % alone against {} % mixed",
+     [(MATCHED, "speech", LLM, "asr", "wer[en]", "mean", "pct"), (MATCHED, "mixture", LLM, "asr", "wer[en]", "mean", "pct"),
+      (MATCHED, "sound", LLM, "event", "accuracy", "mean", "pct"),
+      (MATCHED, "mixture", LLM, "event", "accuracy", "mean", "pct")]),
+    ("docs/ablations.md", "(English ASR WER **{} %** against {} %, CI of the paired difference\n  clear of zero); "
+     "event accuracy reads {} % alone against {} % in the mixture",
+     [(MATCHED, "speech", LLM, "asr", "wer[en]", "mean", "pct"), (MATCHED, "mixture", LLM, "asr", "wer[en]", "mean", "pct"),
+      (MATCHED, "sound", LLM, "event", "accuracy", "mean", "pct"),
+      (MATCHED, "mixture", LLM, "event", "accuracy", "mean", "pct")]),
+    ("experiments/results/interference-matched-tiny-cpu/README.md", "| ASR WER (en) | 96.3 % | {} % | **{} %** (speech)",
+     [(MATCHED, "mixture", LLM, "asr", "wer[en]", "mean", "pct"), (MATCHED, "speech", LLM, "asr", "wer[en]", "mean", "pct")]),
     ("docs/ablations.md", "(English ASR WER **{} %** against {} %)",
      [(MIX, "speech", LLM, "asr", "wer[en]", "mean", "pct"), (MIX, "mixture", LLM, "asr", "wer[en]", "mean", "pct")]),
-    ("experiments/results/tags-tiny-cpu/README.md", "(English WER {} / {} / {} %",
+    ("experiments/results/tags-tiny-cpu/before-lid-fix-batch-loss/README.md", "(English WER {} / {} / {} %",
+     [(TAGS_BEFORE, arm, LLM, "asr", "wer[en]", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
+    ("experiments/results/tags-tiny-cpu/README.md", "(English WER {} / {} / {} %\nagainst",
      [(TAGS, arm, LLM, "asr", "wer[en]", "mean", "pct") for arm in ("hierarchical", "flat", "natural")]),
+    ("experiments/results/tags-tiny-cpu/README.md", "learnt on every seed: LID (hierarchical {} %, flat {} %; constant 25.6 %)",
+     [(TAGS, arm, LLM, "lid", "accuracy", "mean", "pct") for arm in ("hierarchical", "flat")]),
 ]
 
 
