@@ -14,7 +14,7 @@ from qa_lab.study import stats
 ROOT = Path(__file__).resolve().parents[1]
 TINY, EVIDENCE, TAGS, MIX = "srwt-tiny-cpu-seeds", "srwt-cpu-evidence", "tags-tiny-cpu", "interference-tiny-cpu"
 TAGS_BEFORE, MATCHED = "tags-tiny-cpu/before-lid-fix-batch-loss", "interference-matched-tiny-cpu"
-LONG = "time-tokens/steps-4000"
+LONG, EXAMPLES = "time-tokens/steps-4000", "time-tokens/examples-loss"
 LLM, FRAMES = "world-test", "world-test.times-ctc"
 
 # (page, sentence, [(results folder, arm, eval, task, metric, what, format)]); what: mean | lo | hi | seed<k>
@@ -50,6 +50,9 @@ CLAIMS = [
     ("docs/ablations.md", "srwt_on's SRWT answers read {} %\nWER with 90 of 306 words matched, while its grounding IoU "
      "stays at the whole-clip answer's ({} %",
      [(LONG, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct"), (LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct")]),
+    ("experiments/results/time-tokens/README.md", "| srwt_on | grounding IoU | {} % | {} % |",
+     [(TINY, "srwt_on", LLM, "grounding", "iou", "mean", "pct"),
+      (EXAMPLES, "srwt_on", LLM, "grounding", "iou", "mean", "pct")]),
     ("experiments/results/time-tokens/README.md", "| 4000 | {} % | {} % | {} % |",
      [(LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"), (LONG, "srwt_off", LLM, "grounding", "iou", "seed0", "pct"),
       (LONG, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct")]),
