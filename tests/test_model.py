@@ -387,6 +387,51 @@ def test_decoding_with_time_positions_scores_as_teacher_forcing_does(corpus):
     assert len(model.generate(batch, max_new_tokens=4, num_beams=2)) == 1  # beams carry the positions too
 
 
+def test_the_time_pointer_decodes_as_teacher_forcing_scores_and_points_at_the_frames(corpus):
+    """model.time_pointer: starts as the plain head; once it has weights, greedy decoding's logits at every step equal
+    the training forward's (its loss on the decoded answer is the steps' own cross-entropy), and a time token's score
+    follows the frame at that time: change one frame's state and only the times within that frame move."""
+    torch.manual_seed(0)
+    model = build_model(_cfg("model.time_pointer=true", "model.pool_stride=4")).eval()
+    tok = model.tokenizer
+    ds = AudioTextDataset(read_manifest(corpus / "val.jsonl")[:1], tok)
+    batch = Collator(tok, 4, train=False)([ds[0]])
+    h = torch.randn(1, 3, model.time_pointer.weight.shape[0])
+    keys, n = torch.randn(1, 5, h.shape[-1]), torch.tensor([5])
+    logits = torch.randn(1, 3, len(tok))
+    assert torch.equal(model.point_times(logits, h, keys, n), logits)  # zero-initialised: the plain head
+    with torch.no_grad():
+        model.time_pointer.weight.normal_(0, 0.5)
+    moved = keys.clone()
+    moved[0, 2] += 1.0
+    diff = (model.point_times(logits, h, moved, n) - model.point_times(logits, h, keys, n)).abs().amax((0, 1))
+    step = round(model.frame_seconds * 100)
+    changed = diff.nonzero()[:, 0]
+    assert set(changed.tolist()) == set(model.time_ids[2 * step:3 * step].tolist())
+    assert set(model.time_ids[2 * step:3 * step].tolist()) <= set(changed.tolist()) and len(changed) == step
+
+    steps = []
+    llm = model.language_model.get_base_model() if hasattr(model.language_model, "get_base_model") else model.language_model
+    hook = llm.register_forward_hook(lambda m, i, o: steps.append(o.logits[0, -1].float().clone()))
+    try:
+        new = model.generate(batch, max_new_tokens=6)[0]
+    finally:
+        hook.remove()
+    assert len(new) == 6 and any(t in set(model.time_ids.tolist()) for t in new)  # the pointer's times are chosen
+    steps = steps[-len(new):]  # the first pass read the frames' states from the prompt
+    ids = torch.tensor([new])
+    full = {**batch, "input_ids": torch.cat([batch["input_ids"], ids], 1),
+            "attention_mask": torch.cat([batch["attention_mask"], torch.ones_like(ids)], 1),
+            "audio_mask": torch.cat([batch["audio_mask"], torch.zeros_like(ids, dtype=torch.bool)], 1)}
+    full["labels"] = torch.full_like(full["input_ids"], IGNORE)
+    full["labels"][0, -len(new):] = ids[0]
+    with torch.no_grad():
+        loss = model(full)["loss_sum"][0]
+    expected = sum(-steps[k].log_softmax(-1)[t] for k, t in enumerate(new))
+    assert torch.allclose(loss.float(), expected, rtol=1e-3), (loss, expected)
+    assert len(model.generate(batch, max_new_tokens=4, num_beams=2)) == 1  # beams repeat the frames' keys
+
+
 def test_an_unknown_audio_positions_value_names_the_key():
     from qa_lab.config import ConfigError
     with pytest.raises(ConfigError, match="model.audio_positions"):

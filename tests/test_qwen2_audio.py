@@ -131,6 +131,16 @@ def test_batched_greedy_generation_gives_transformers_tokens(qwen2_ckpt, librisp
     assert got == ref and len({tuple(r) for r in ref}) > 1  # answers differ per clip
 
 
+def test_a_time_pointer_model_is_refused_by_the_qwen2_audio_export_before_anything_is_written(qwen2_ckpt, tmp_path):
+    """Qwen2AudioForConditionalGeneration has no place for model.time_pointer's head: the export says so, not drops it."""
+    from qa_lab.core import qwen2_audio
+    _, model = _kit(qwen2_ckpt, "real", tmp_path, "stage=finetune", "model.time_pointer=true")
+    assert model.time_pointer.weight.requires_grad  # a new part of the head trains in a LoRA stage, as the projector
+    with pytest.raises(ValueError, match="cannot carry model.time_pointer"):
+        qwen2_audio.export(model, tmp_path / "export", source=qwen2_ckpt)
+    assert not (tmp_path / "export").exists()
+
+
 def test_export_merges_lora_into_a_folder_transformers_loads_with_the_same_logits(qwen2_ckpt, librispeech,
                                                                                  tmp_path):
     from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration

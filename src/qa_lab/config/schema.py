@@ -117,6 +117,17 @@ class ModelConfig:
     time by position. Measured on tiny-cpu over three seeds (experiments/results/time-tokens, section 4): grounding
     IoU 8.2 -> 11.4 %, only up to answering with the whole clip, and the time no more in the hidden state; off in
     every recipe."""
+    time_pointer: bool = False
+    """Time tokens that point at frames: each time token's logit is raised by a learned bilinear match between the
+    answer's hidden state (what the LM head reads) and the LLM's own top-layer state at the audio frame of that time
+    (0.01 s time tokens, so each frame covers frame-seconds x 100 of them), a copy head in the LLM's output layer. The
+    answer is still the LLM's own greedy or beam-search output, trained by its cross-entropy alone; no aligner or CTC
+    read-out decides a time. Zero at the start (the plain LM head). Off = the paper's model, whose 3001 time tokens
+    are rows of the LM head like any word's. A lever for grounding: the frames' top-layer states already spell their
+    words (the CTC loss), so an answer that knows the queried word can find its frames by content. Measured on
+    tiny-cpu, one seed, 1000 steps (experiments/results/time-tokens, section 7): teacher-forced, the pointer picks the
+    target's own frame for 55 % of SRWT's time tokens (0.32 s off against the head alone's 1.08 s), but the decoded
+    answers' grounding IoU stays near the whole-clip answer (13.4 %); off in every recipe."""
     train_encoder_layers: int = 0
     """Top audio-tower layers (with its final norm) that train even when audio_tower is frozen (model.freeze, stage
     sft). The frozen layers below run once per clip and their output is cached (qa_lab.core.features), so a step runs

@@ -73,6 +73,7 @@ def assemble(cfg: ModelConfig, tokenizer) -> AudioLLM:
                      pool_stride=cfg.pool_stride, ctc_weight=cfg.ctc_weight, ctc_layer=cfg.ctc_layer,
                      train_encoder_layers=cfg.train_encoder_layers, frame_times=cfg.frame_times,
                      clip_codes=cfg.clip_codes, time_sigma=cfg.time_sigma, audio_positions=cfg.audio_positions,
+                     time_pointer=cfg.time_pointer,
                      audio_norm=cfg.audio_norm, tower="qwen2-audio" if source else "whisper")
     if projector is not None:
         model.projector = projector  # the checkpoint's multi_modal_projector.linear

@@ -81,7 +81,8 @@ class AudioLLM(nn.Module):
                  audio_padding: str = "real", projector: str = "linear", pool_stride: int = 2,
                  ctc_weight: float = 0.0, ctc_layer: int | None = None, train_encoder_layers: int = 0,
                  frame_times: bool = False, audio_norm: bool = False, tower: str = "whisper",
-                 clip_codes: bool = False, time_sigma: float = 0.0, audio_positions: str = "sequential"):
+                 clip_codes: bool = False, time_sigma: float = 0.0, audio_positions: str = "sequential",
+                 time_pointer: bool = False):
         super().__init__()
         if tower not in ("whisper", "qwen2-audio"):
             raise ValueError(f"tower={tower!r}: expected whisper or qwen2-audio")
@@ -101,7 +102,7 @@ class AudioLLM(nn.Module):
         self.audio_positions = audio_positions
         self.frame_times = frame_times
         self.time_sigma = time_sigma
-        if frame_times or time_sigma > 0:  # the time tokens' ids in time order
+        if frame_times or time_sigma > 0 or time_pointer:  # the time tokens' ids in time order
             self.register_buffer("time_ids", torch.tensor(tokenizer.convert_tokens_to_ids(list(TIME_TOKENS))),
                                  persistent=False)
         self.clip_codes = clip_codes
@@ -127,6 +128,11 @@ class AudioLLM(nn.Module):
             self.projector = TokenProjector(d_audio, d_llm)
         else:
             self.projector = nn.Sequential(nn.Linear(d_audio, d_llm), nn.GELU(), nn.Linear(d_llm, d_llm))
+        # model.time_pointer: a bilinear match of the answer's state against each frame's, added to the time tokens'
+        # logits at that frame's times; zero at the start, so an untrained pointer leaves the LM head as it was
+        self.time_pointer = nn.Linear(d_llm, d_llm, bias=False) if time_pointer else None
+        if time_pointer:
+            nn.init.zeros_(self.time_pointer.weight)
         if audio_norm and projector == "tokens":
             raise ValueError("model.audio_norm with model.projector=tokens: token frames are at the text's scale already")
         if audio_norm:
@@ -307,10 +313,15 @@ class AudioLLM(nn.Module):
         first = int(has_label[0]) if len(has_label) else labels.shape[1] - 1
         # Logits only where a label follows: the audio frames are most of the sequence and need none.
         keep = labels.shape[1] - max(first - 1, 0)
+        point = self.time_pointer is not None and batch["mel_lengths"].numel() > 0
         out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
                                   **self._time_positions(batch), logits_to_keep=keep, use_cache=False,
-                                  output_hidden_states=use_ctc and not at_input)
+                                  output_hidden_states=(use_ctc and not at_input) or point)
         logits = out.logits[:, :-1]  # (B, keep-1, V) predicting labels[:, L-keep+1:], in the LLM's dtype
+        if point:
+            last = out.hidden_states[-1]  # after the final norm: what the LM head reads
+            keys, n_frames = self.frame_states(last, batch["audio_mask"])
+            logits = self.point_times(logits, last[:, last.shape[1] - keep:-1], keys, n_frames)
         target = labels[:, labels.shape[1] - keep + 1:]
         tok_loss = token_losses(logits, target)
         if self.time_sigma > 0:
@@ -324,6 +335,27 @@ class AudioLLM(nn.Module):
             result["ctc"] = self.ctc_loss(frames, batch)
             result["loss"] = loss + self.ctc_weight * result["ctc"]
         return result
+
+    @staticmethod
+    def frame_states(last: torch.Tensor, audio_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each row's audio frames' states (B, T_max, d), zero past a row's own count, and the counts (B,)."""
+        n = audio_mask.sum(1)
+        keys = last.new_zeros(last.shape[0], max(int(n.max()), 1), last.shape[-1])
+        keys[torch.arange(keys.shape[1], device=n.device)[None, :] < n[:, None]] = last[audio_mask]
+        return keys, n
+
+    def point_times(self, logits: torch.Tensor, h: torch.Tensor, keys: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor:
+        """model.time_pointer: logits (B, Q, V) with each time token's logit raised by how well the answer's state
+        h (B, Q, d, what the LM head read) matches, through the pointer's learned bilinear form, the state of the
+        audio frame at that time (keys, B x T frames of the row, in order; a row with several clips counts its frames
+        on from the first clip's). Times past a row's last frame take its last frame's score."""
+        scores = (self.time_pointer(h.to(self.time_pointer.weight.dtype)) @ keys.to(h.dtype).transpose(1, 2)
+                  ) / h.shape[-1] ** 0.5  # (B, Q, T)
+        step = round(self.frame_seconds * 100)  # time tokens are 0.01 s apart
+        grid = torch.arange(len(self.time_ids), device=h.device) // step  # (3001,) each time's frame
+        frame = torch.minimum(grid[None], (n_frames.to(h.device) - 1).clamp(min=0)[:, None])  # (B, 3001)
+        per_time = scores.gather(-1, frame[:, None].expand(-1, scores.shape[1], -1))  # (B, Q, 3001)
+        return logits.index_add(-1, self.time_ids, per_time.to(logits.dtype))
 
     def soft_time_losses(self, logits: torch.Tensor, target: torch.Tensor, tok_loss: torch.Tensor) -> torch.Tensor:
         """tok_loss with each time-token target's cross-entropy replaced by KL(q || p): q a Gaussian over the time
@@ -375,12 +407,17 @@ class AudioLLM(nn.Module):
         split = batch["audio_mask"].sum(1).tolist()
         if self.ctc_layer == 0:  # read at the LLM's input: the LLM need not run
             return list(self.embed(batch, frame_logits=True)[1].log_softmax(-1).split(split))
-        embeds = self.embed(batch) if embeds is None else embeds
-        mask = batch["attention_mask"]
-        out = self.language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=self.position_ids(batch),
-                                  logits_to_keep=1, output_hidden_states=True, use_cache=False)
-        logp = self.frame_logits(out.hidden_states, batch["audio_mask"]).log_softmax(-1)
+        hidden = self.prompt_states(batch, self.embed(batch) if embeds is None else embeds)
+        logp = self.frame_logits(hidden, batch["audio_mask"]).log_softmax(-1)
         return list(logp.split(split))
+
+    @torch.no_grad()
+    def prompt_states(self, batch: dict, embeds: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The language model's hidden states over a (left- or right-padded) prompt batch, every layer."""
+        out = self.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"],
+                                  position_ids=self.position_ids(batch), logits_to_keep=1, output_hidden_states=True,
+                                  use_cache=False)
+        return out.hidden_states
 
     def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, ctc_weight: float = 0.0,
                  stop_ids: list[int] | tuple = (), ctc_silent: list[int] | tuple = (),
@@ -407,10 +444,25 @@ class AudioLLM(nn.Module):
                                      eos=tok.eos_token_id, num_beams=num_beams, silent=ctc_silent)
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
         generate_kwargs.update(self._time_positions(batch))  # generate() goes on one position per new token
-        out = self.language_model.generate(
-            inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, num_beams=num_beams,
-            eos_token_id=[tok.eos_token_id, *stop_ids] if stop_ids else tok.eos_token_id,
-            pad_token_id=tok.pad_token_id, **generate_kwargs)
+        hook = None
+        if self.time_pointer is not None and batch["mel_lengths"].numel() > 0:
+            # the frames' states come from the prompt alone (causal), so one pass before decoding gives the same keys
+            # as teacher forcing; the LM head's output then gets the pointer's scores at every step (beams repeat rows)
+            keys, n_frames = self.frame_states(self.prompt_states(batch, embeds)[-1], batch["audio_mask"])
+
+            def add_pointer(module, inputs, logits):
+                rep = logits.shape[0] // keys.shape[0]
+                return self.point_times(logits, inputs[0], keys.repeat_interleave(rep, 0),
+                                        n_frames.repeat_interleave(rep, 0))
+            hook = self.language_model.get_output_embeddings().register_forward_hook(add_pointer)
+        try:
+            out = self.language_model.generate(
+                inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                num_beams=num_beams, eos_token_id=[tok.eos_token_id, *stop_ids] if stop_ids else tok.eos_token_id,
+                pad_token_id=tok.pad_token_id, **generate_kwargs)
+        finally:
+            if hook is not None:
+                hook.remove()
         stops = {tok.eos_token_id, *stop_ids}
         result = []
         for row in out.tolist():

@@ -112,6 +112,10 @@ def export(model, out: Path, source: str | Path | None = None, trust_remote_code
     if not isinstance(model.projector, nn.Linear):
         raise ValueError(f"export --format qwen2-audio needs model.projector=linear (Qwen2-Audio's), not "
                          f"{type(model.projector).__name__}")
+    if model.time_pointer is not None:
+        raise ValueError("export --format qwen2-audio cannot carry model.time_pointer (a head that scores time tokens "
+                         "against the frames, which Qwen2AudioForConditionalGeneration has no place for); use the "
+                         "default export")
     tower, llm = model.audio_tower, model.language_model
     if hasattr(llm, "merge_and_unload"):
         llm = llm.merge_and_unload()

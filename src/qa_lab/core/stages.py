@@ -32,6 +32,7 @@ def apply_stage(model: AudioLLM, stage: str, lora: LoraConfig, freeze: list[str]
 
     pretrain: encoder + projector train, LLM frozen.  sft: encoder frozen, LLM LoRA + projector.
     finetune: LLM LoRA (+ encoder LoRA if lora.encoder) + projector.  full: everything trains.
+    The time pointer (model.time_pointer) trains wherever the projector does.
     In every stage but full the tag tokens' embedding rows train (peft trainable tokens).
     `freeze` names parts kept frozen whatever the stage (e.g. full with a frozen real Whisper: audio_tower).
     A frozen tower's top `model.train_encoder_layers` layers and final norm train all the same.
@@ -75,6 +76,8 @@ def _apply_stage(model: AudioLLM, stage: str, lora: LoraConfig) -> None:
                                  target_modules=list(lora.encoder_target_modules))
         model.audio_tower = get_peft_model(model.audio_tower, enc_cfg)
     model.projector.requires_grad_(True)
+    if model.time_pointer is not None:  # a new part of the head, like the projector: it trains in every stage
+        model.time_pointer.requires_grad_(True)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -246,7 +246,11 @@ def time_readout(model, cfg, examples: list[Example], window: float = 0.1, max_e
             if not at:
                 continue
             pos = torch.tensor(at) - 1  # the positions that predict each time token
-            logp = out.logits[0, pos].float().log_softmax(-1)
+            logits = out.logits[:, pos]
+            if model.time_pointer is not None:  # the head's scores as decoding gives them (model.time_pointer)
+                last = out.hidden_states[-1]
+                logits = model.point_times(logits, last[:, pos], *model.frame_states(last, batch["audio_mask"]))
+            logp = logits[0].float().log_softmax(-1)
             p = logp.exp()
             p_time = p[:, time_ids]  # (K, 3001)
             audio = batch["audio_mask"][0].nonzero()[:, 0]
