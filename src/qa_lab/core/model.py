@@ -344,13 +344,17 @@ class AudioLLM(nn.Module):
         keys[torch.arange(keys.shape[1], device=n.device)[None, :] < n[:, None]] = last[audio_mask]
         return keys, n
 
+    def pointer_scores(self, h: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """model.time_pointer's match of each answer state h (B, Q, d) with each frame's state keys (B, T, d): (B, Q, T)."""
+        return (self.time_pointer(h.to(self.time_pointer.weight.dtype)) @ keys.to(h.dtype).transpose(1, 2)
+                ) / h.shape[-1] ** 0.5
+
     def point_times(self, logits: torch.Tensor, h: torch.Tensor, keys: torch.Tensor, n_frames: torch.Tensor) -> torch.Tensor:
         """model.time_pointer: logits (B, Q, V) with each time token's logit raised by how well the answer's state
         h (B, Q, d, what the LM head read) matches, through the pointer's learned bilinear form, the state of the
         audio frame at that time (keys, B x T frames of the row, in order; a row with several clips counts its frames
         on from the first clip's). Times past a row's last frame take its last frame's score."""
-        scores = (self.time_pointer(h.to(self.time_pointer.weight.dtype)) @ keys.to(h.dtype).transpose(1, 2)
-                  ) / h.shape[-1] ** 0.5  # (B, Q, T)
+        scores = self.pointer_scores(h, keys)  # (B, Q, T)
         step = round(self.frame_seconds * 100)  # time tokens are 0.01 s apart
         grid = torch.arange(len(self.time_ids), device=h.device) // step  # (3001,) each time's frame
         frame = torch.minimum(grid[None], (n_frames.to(h.device) - 1).clamp(min=0)[:, None])  # (B, 3001)

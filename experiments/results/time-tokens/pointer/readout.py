@@ -49,7 +49,7 @@ def readout(ckpt: str, limit: int) -> dict:
                 continue
             pos = torch.tensor(at) - 1  # the positions that predict each time token
             h = last[:, pos]
-            scores = (model.time_pointer(h) @ keys.transpose(1, 2))[0] / h.shape[-1] ** 0.5  # (K, T)
+            scores = model.pointer_scores(h, keys)[0]  # (K, T)
             head = out.logits[0, pos][:, model.time_ids].float()
             both = model.point_times(out.logits[:, pos], h, keys, n)[0][:, model.time_ids].float()
             within = int(n[0]) * step
