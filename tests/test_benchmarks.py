@@ -93,3 +93,15 @@ def test_memory_growth_benchmark_runs_and_prints_its_last_line(smoke_overrides, 
     assert last.startswith("growth_mb_per_100_steps: ")
     readings = json.loads((tmp_path / "m.json").read_text())["readings"]
     assert [r["step"] for r in readings] == [2, 4, 6] and all(r["rss_gb"] > 0.2 for r in readings)
+
+
+def test_encoding_benchmark_runs_and_prints_its_last_line(smoke_overrides, tmp_path):
+    sets = [x for o in smoke_overrides if not o.startswith("runs_dir=") for x in ("--set", o)]
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "encoding.py"), "--experiment", "demo",
+                          "--scale", "", "--clips", "4", "--profile", *sets, "--json", str(tmp_path / "e.json")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("clips_per_s: ") and float(last.split(": ")[1]) > 0
+    assert "Self CPU" in out.stdout  # the profile's table
+    assert json.loads((tmp_path / "e.json").read_text())["clips"] == 4
