@@ -265,3 +265,36 @@ def test_infer_on_a_clip_too_short_for_the_encoder_names_the_file_and_the_minimu
         main(["infer", str(tmp_path / "any.ckpt"), str(clip)])
     assert e.value.code == 2
     assert f"{clip}: clip is 0.050 s long; the encoder needs at least 0.1 s" in capsys.readouterr().err
+
+
+def test_a_grounding_answer_cannot_end_before_it_starts_under_monotone_times(examples):
+    """A head rigged to say <|2.00|> and then <|1.00|> (a span ending before it starts, which does not parse) writes
+    that under decode.monotone_times=false, and under the default the second time is 2.00 or later."""
+    from qa_lab.config import load_config
+    from qa_lab.core.build import build_model
+    from qa_lab.eval.decode import run
+    from qa_lab.prompts.tags import parse_spans
+    cfg = load_config("base", ["smoke=true", "stage=full"])
+    model = build_model(cfg).eval()
+    late, early = model.tokenizer.convert_tokens_to_ids(["<|2.00|>", "<|1.00|>"])
+    ground = [dict(ex) for ex in examples if ex["task"] == "grounding"][:1]
+    calls = []
+
+    def rig(module, inputs, logits):  # the first step's favourite is 2.00, every later step's 1.00
+        logits = logits.clone()
+        logits[..., late if not calls else early] += 1e4
+        calls.append(1)
+        return logits
+
+    hook = model.language_model.get_output_embeddings().register_forward_hook(rig)
+    try:
+        answers = {}
+        for monotone in (False, True):
+            cfg.decode.monotone_times = monotone
+            calls.clear()
+            answers[monotone] = run(model, cfg, ground, max_new_tokens=2, num_beams=1)[0]
+    finally:
+        hook.remove()
+    assert answers[False] == "<|2.00|><|1.00|>"
+    start, end = parse_spans(answers[True])[0]
+    assert start == 2.0 and end >= 2.0

@@ -434,8 +434,8 @@ class DecodeConfig:
     by the LLM and the frames, the time tokens by the LLM alone (they stay outside what the frames spell), so every
     time in the answer is still the LLM's own token."""
     monotone_times: bool = True
-    """SRWT answers: a time token may not be earlier than the one before it (Whisper's timestamp rule), so answers
-    never fail to parse for decreasing times."""
+    """SRWT and grounding answers: a time token may not be earlier than the one before it (Whisper's timestamp rule),
+    so answers never fail to parse for decreasing times (a word or a span that ends before it starts)."""
     times: str = "lm"
     """Where SRWT and grounding answers get their times. lm: the LLM writes its time tokens (the paper's model).
     ctc: from the model's own audio frames, as WhisperX-style aligners do: the clip is transcribed with the asr

@@ -21,7 +21,7 @@ from qa_lab.example import Example
 from qa_lab.heap import HeapTrim
 from qa_lab.prompts import tags, tasks
 
-TIMED = ("srwt",)  # answers whose time tokens must not go back in time
+TIMED = ("srwt", "grounding")  # answers whose time tokens must not go back in time (a span ends after it starts)
 ALIGNED = ("srwt", "grounding")  # answers whose times can come from the frames instead (decode.times=ctc)
 
 
