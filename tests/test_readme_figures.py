@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY, EVIDENCE, TAGS, MIX = "srwt-tiny-cpu-seeds", "srwt-cpu-evidence", "tags-tiny-cpu", "interference-tiny-cpu"
 TAGS_BEFORE, MATCHED = "tags-tiny-cpu/before-lid-fix-batch-loss", "interference-matched-tiny-cpu"
 LONG, EXAMPLES = "time-tokens/steps-4000", "time-tokens/examples-loss"
+POINTER = "time-tokens/pointer-4000"
 LLM, FRAMES = "world-test", "world-test.times-ctc"
 
 # (page, sentence, [(results folder, arm, eval, task, metric, what, format)]); what: mean | lo | hi | seed<k>
@@ -53,6 +54,23 @@ CLAIMS = [
     ("experiments/results/time-tokens/README.md", "| srwt_on | grounding IoU | {} % | {} % |",
      [(TINY, "srwt_on", LLM, "grounding", "iou", "mean", "pct"),
       (EXAMPLES, "srwt_on", LLM, "grounding", "iou", "mean", "pct")]),
+    ("experiments/results/time-tokens/README.md", "| grounding IoU | {} % | {} % | **{} %** | {} % |",
+     [(LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"), (LONG, "srwt_off", LLM, "grounding", "iou", "seed0", "pct"),
+      (POINTER, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"),
+      (POINTER, "srwt_off", LLM, "grounding", "iou", "seed0", "pct")]),
+    ("experiments/results/time-tokens/README.md", "| SRWT WER (matched words of 306) | {} % (90) | — | {} % (32) | — |",
+     [(LONG, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct"), (POINTER, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct")]),
+    ("README.md", "srwt_on\n  grounds the queried word at IoU {} % against {} % for srwt_off (the plain recipe: {} %",
+     [(POINTER, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"), (POINTER, "srwt_off", LLM, "grounding", "iou", "seed0", "pct"),
+      (LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct")]),
+    ("README.md", "a second seed reads {} against {} %, so the SRWT",
+     [(POINTER, "srwt_on", LLM, "grounding", "iou", "seed1", "pct"), (POINTER, "srwt_off", LLM, "grounding", "iou", "seed1", "pct")]),
+    ("experiments/results/time-tokens/README.md", "grounding IoU **{} %** (srwt_on) and {} % (srwt_off), SRWT WER {} %",
+     [(POINTER, "srwt_on", LLM, "grounding", "iou", "seed1", "pct"), (POINTER, "srwt_off", LLM, "grounding", "iou", "seed1", "pct"),
+      (POINTER, "srwt_on", LLM, "srwt", "srwt_wer", "seed1", "pct")]),
+    ("docs/ablations.md", "the pointer takes srwt_on's own\ngrounding IoU to {} %, against {} % for srwt_off and {} % for",
+     [(POINTER, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"), (POINTER, "srwt_off", LLM, "grounding", "iou", "seed0", "pct"),
+      (LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct")]),
     ("experiments/results/time-tokens/README.md", "| 4000 | {} % | {} % | {} % |",
      [(LONG, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"), (LONG, "srwt_off", LLM, "grounding", "iou", "seed0", "pct"),
       (LONG, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct")]),
