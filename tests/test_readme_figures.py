@@ -16,6 +16,7 @@ TINY, EVIDENCE, TAGS, MIX = "srwt-tiny-cpu-seeds", "srwt-cpu-evidence", "tags-ti
 TAGS_BEFORE, MATCHED = "tags-tiny-cpu/before-lid-fix-batch-loss", "interference-matched-tiny-cpu"
 LONG, EXAMPLES = "time-tokens/steps-4000", "time-tokens/examples-loss"
 POINTER = "time-tokens/pointer-4000"
+POINTER3 = "time-tokens/pointer-4000/three-seeds"  # seeds 0-2, grounding under the timestamp rule
 LLM, FRAMES = "world-test", "world-test.times-ctc"
 # the 4000-step time-pointer runs' grounding (srwt_on, srwt_off) against the plain recipe's srwt_on at the same step
 POINTER_VS_PLAIN = [(POINTER, "srwt_on", LLM, "grounding", "iou", "seed0", "pct"),
@@ -64,10 +65,18 @@ CLAIMS = [
       (POINTER, "srwt_off", LLM, "grounding", "iou", "seed0", "pct")]),
     ("experiments/results/time-tokens/README.md", "| SRWT WER (matched words of 306) | {} % (90) | — | {} % (32) | — |",
      [(LONG, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct"), (POINTER, "srwt_on", LLM, "srwt", "srwt_wer", "seed0", "pct")]),
-    ("README.md", "srwt_on\n  grounds the queried word at IoU {} % against {} % for srwt_off (the plain recipe: {} %",
-     POINTER_VS_PLAIN),
-    ("README.md", "a second seed reads {} against {} %, so the SRWT",
-     [(POINTER, "srwt_on", LLM, "grounding", "iou", "seed1", "pct"), (POINTER, "srwt_off", LLM, "grounding", "iou", "seed1", "pct")]),
+    ("README.md", "srwt_on grounds the queried word at IoU {} % [{}, {}] against {} % [{}, {}] for srwt_off",
+     [(POINTER3, arm, LLM, "grounding", "iou", w, "pct") for arm in ("srwt_on", "srwt_off") for w in ("mean", "lo", "hi")]),
+    ("README.md", "answers read {} % WER.", [(POINTER3, "srwt_on", LLM, "srwt", "srwt_wer", "mean", "pct")]),
+    ("docs/ablations.md", "srwt_on grounds at **{} % [{}, {}]** and\nsrwt_off at {} % [{}, {}], every seed",
+     [(POINTER3, arm, LLM, "grounding", "iou", w, "pct") for arm in ("srwt_on", "srwt_off") for w in ("mean", "lo", "hi")]),
+    ("docs/ablations.md", "the treatment did not take (SRWT WER {} %).",
+     [(POINTER3, "srwt_on", LLM, "srwt", "srwt_wer", "mean", "pct")]),
+    ("experiments/results/time-tokens/README.md", "| grounding IoU | **{} % [{}, {}]** ({} / {} / {}) | {} % [{}, {}] ({} / {} / {}) |",
+     [(POINTER3, arm, LLM, "grounding", "iou", w, "pct") for arm in ("srwt_on", "srwt_off")
+      for w in ("mean", "lo", "hi", "seed0", "seed1", "seed2")]),
+    ("experiments/results/time-tokens/README.md", "| SRWT WER | {} % [{}, {}] | 100 % (never trained)",
+     [(POINTER3, "srwt_on", LLM, "srwt", "srwt_wer", w, "pct") for w in ("mean", "lo", "hi")]),
     ("experiments/results/time-tokens/README.md", "grounding IoU **{} %** (srwt_on) and {} % (srwt_off), SRWT WER {} %",
      [(POINTER, "srwt_on", LLM, "grounding", "iou", "seed1", "pct"), (POINTER, "srwt_off", LLM, "grounding", "iou", "seed1", "pct"),
       (POINTER, "srwt_on", LLM, "srwt", "srwt_wer", "seed1", "pct")]),
