@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# pytest-xdist workers for make test: each runs one test file at a time with its share of the cores
+# pytest-xdist workers for make test: each runs one test file at a time with its share of the cores, the longest
+# files first (tests/conftest.py: LONGEST_FILES)
 TEST_WORKERS ?= 2
 
 .PHONY: demo test test-fp32 install bench clean
@@ -21,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/qa-lab ablate ablations/srwt --seeds 1 --jobs 2
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The same suite on the numerics of a CPU without bf16 matrix instructions (every run in full precision, whatever its
 # config says) and with two threads per process (one worker): CI runs it after `make test`.

@@ -13,8 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_train_step_benchmark_runs_and_prints_its_last_line(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_step.py"), "--clips", "8",
-                          "--repeats", "1", "--warmup", "0", "--wait-quiet", "0", "--max-seconds", "3",
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_step.py"), "--clips", "4",
+                          "--batch-size", "2", "--threads", "1", "--repeats", "1", "--warmup", "0", "--wait-quiet", "0", "--max-seconds", "3",
                           "--json", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     last = out.stdout.strip().splitlines()[-1]

@@ -169,6 +169,41 @@ def test_beam_search_decodes_and_scores(examples, corpus):
     assert run(model, cfg, [dict(ex) for ex in asr], max_new_tokens=4) == answers[3]
 
 
+def test_decode_max_new_tokens_caps_every_answer_and_an_explicit_cap_wins(corpus):
+    from dataclasses import replace
+    from qa_lab.config import ConfigError, DecodeConfig, load_config
+    from qa_lab.core.build import build_model
+    from qa_lab.eval.decode import run
+    cfg = load_config("base", ["smoke=true", "stage=full"])
+    assert cfg.decode.max_new_tokens == 32  # smoke runs stop untrained answers early
+    cfg = replace(cfg, decode=replace(cfg.decode, max_new_tokens=None))
+    model = build_model(cfg).eval()
+    for p in model.parameters():  # an EOS-averse model: every answer runs to its budget
+        p.requires_grad_(False)
+    model.language_model.lm_head.bias = torch.nn.Parameter(torch.zeros(model.language_model.lm_head.out_features))
+    model.language_model.lm_head.bias.requires_grad_(False)
+    model.language_model.lm_head.bias[model.tokenizer.eos_token_id] = -1e4
+    ex = [ex for ex in read_manifest(corpus / "val.jsonl") if ex["task"] == "asr"][:1]
+    generate, lengths = model.generate, []
+
+    def counted(*args, **kwargs):  # the ids each answer got, as generation returned them
+        out = generate(*args, **kwargs)
+        lengths.extend(len(ids) for ids in out)
+        return out
+    model.generate = counted
+
+    def n_tokens(c, **kw) -> int:
+        lengths.clear()
+        run(model, c, [dict(e) for e in ex], **kw)
+        return max(lengths)
+    capped = replace(cfg, decode=replace(cfg.decode, max_new_tokens=5))
+    assert n_tokens(capped) == 5 and n_tokens(cfg, max_new_tokens=9) == 9
+    assert n_tokens(capped, max_new_tokens=9) == 9  # an explicit cap wins over the config's
+    assert n_tokens(cfg) > 32  # without a cap, asr's own budget (128)
+    with pytest.raises(ConfigError, match="decode.max_new_tokens=0"):
+        DecodeConfig(max_new_tokens=0)
+
+
 def test_timed_answers_never_go_back_in_time():
     from qa_lab.eval.decode import MonotoneTimes
     times = [7, 8, 9, 10]  # ids of <|0.00|> .. <|0.03|> in a 12-token vocabulary

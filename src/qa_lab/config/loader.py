@@ -21,6 +21,7 @@ SMOKE = {
     "trainer": {"max_steps": 3, "val_every_n_steps": 2, "log_every_n_steps": 1, "warmup_steps": 1,
                 "checkpoint_every_n_steps": 2},
     "data": {"batch_seconds": 12.0},
+    "decode": {"max_new_tokens": 32},  # an untrained model writes to each task's budget (256 for srwt)
     "world": {"n_train": 8, "n_val": 2, "n_test": 2},
     "parts": {"encoder_steps": 2, "encoder_clips": 4, "llm_steps": 2,
               "world_overrides": {"n_train": 4, "n_val": 2, "n_test": 1}},

@@ -443,9 +443,17 @@ class DecodeConfig:
     (qa_lab.core.align), SRWT answers are its timed words and grounding answers the query's span(s) in it (keyword
     spotting in the frames when the transcript misses the query). Needs a model trained with model.ctc_weight > 0;
     the LLM's time tokens are then not used, so an SRWT ablation measures them only under lm."""
+    max_new_tokens: int | None = None
+    """At most this many new tokens per answer of every task, in validation, eval, infer and ablations (null: each
+    task's own budget, Task.max_new_tokens, e.g. 128 for asr and 256 for srwt; `qa-lab chat` has its own
+    `--max-new-tokens`). `smoke=true` sets 32: an untrained model writes to the budget, and smoke runs
+    only check the plumbing. An explicit `max_new_tokens` (`qa-lab eval --max-new-tokens`, an ablation eval entry's)
+    wins over it."""
 
     def __post_init__(self) -> None:
         _at_least_one(self.num_beams, "decode.num_beams")
+        if self.max_new_tokens is not None:
+            _at_least_one(self.max_new_tokens, "decode.max_new_tokens")
         if not 0.0 <= self.ctc_weight <= 1.0:
             raise ConfigError(f"decode.ctc_weight={self.ctc_weight}: expected a weight between 0 and 1")
         _check(self.times, DECODE_TIMES, "decode.times")

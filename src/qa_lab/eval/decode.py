@@ -52,7 +52,8 @@ def run(model: AudioLLM, cfg: Config, examples: list[Example], batch_seconds: fl
         progress: bool = False) -> list[str]:
     """Decode manifest-style examples (keys: audio, task, and audio_lang/question as the task needs).
 
-    Batches hold one task each (its own cap on new tokens, Task.max_new_tokens) and clips of similar duration;
+    Batches hold one task each (its own cap on new tokens, Task.max_new_tokens, or cfg.decode.max_new_tokens if
+    lower; `max_new_tokens` overrides both) and clips of similar duration;
     beam width `num_beams` (None: cfg.decode.num_beams; 1 = greedy); transcription tasks decode jointly with the
     frames' CTC scores when cfg.decode.ctc_weight > 0 (qa_lab.core.ctc); with cfg.decode.times == "ctc", srwt and
     grounding answers are timed from the frames (`_from_frames`). Outputs come back in input order.
@@ -127,7 +128,8 @@ def _generate(model: AudioLLM, cfg: Config, examples: list[Example], batch_secon
     outputs: list[str] = [""] * len(examples)
     for batch_idx, batch in _batches(model, cfg, examples, batch_seconds, max_batch_size, progress):
         task = examples[batch_idx[0]]["task"]
-        cap = max_new_tokens or tasks.get(task).max_new_tokens
+        budget, limit = tasks.get(task).max_new_tokens, cfg.decode.max_new_tokens
+        cap = max_new_tokens or (min(budget, limit) if limit else budget)
         timed_ctc = cfg.decode.ctc_timed and task in ctc.TIMED_TASKS
         w = cfg.decode.ctc_weight if task in ctc.TASKS or timed_ctc else 0.0
         extra = {}
