@@ -83,10 +83,22 @@ def _smoke_ablation(name: str, out: Path) -> str:
     return str(path)
 
 
+def _execute(path: str, out: str, **kwargs) -> None:
+    """papermill.execute_notebook, started again once if the kernel died before it answered: jupyter_client picks
+    free ports and binds them later, and another process of the suite can take one in between ("ZMQError: Address
+    already in use", seen once in `make test`). An error inside the notebook is never retried."""
+    import papermill
+    try:
+        papermill.execute_notebook(path, out, **kwargs)
+    except RuntimeError as e:
+        if "Kernel died before replying to kernel_info" not in str(e):
+            raise
+        papermill.execute_notebook(path, out, **kwargs)
+
+
 @pytest.mark.slow  # runs whole notebooks: seconds to minutes each
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_in_smoke_mode(path, shared, tmp_path, monkeypatch):
-    import papermill
     # The kernel inherits this: one thread per tiny op; on a small shared CPU more threads thrash (10x slower).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     parameters = {"smoke": True, "overrides": [f"world.out={shared / 'world'}", f"parts.out={shared / 'parts'}",
@@ -94,8 +106,7 @@ def test_notebook_runs_in_smoke_mode(path, shared, tmp_path, monkeypatch):
     if path.name in ABLATIONS:
         parameters["ablation"] = _smoke_ablation(ABLATIONS[path.name], tmp_path)
     out = tmp_path / path.name
-    papermill.execute_notebook(str(path), str(out), kernel_name="python3", progress_bar=False,
-                               parameters=parameters, cwd=str(tmp_path))
+    _execute(str(path), str(out), kernel_name="python3", progress_bar=False, parameters=parameters, cwd=str(tmp_path))
     images = [o for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert images, f"{path.name}: no figure was displayed"
