@@ -170,3 +170,15 @@ def test_a_silent_clip_in_training_is_named_or_skipped_under_skip_invalid(smoke_
     assert (data.features is not None) == cached
     assert [it["index"] for it in items if it is not None] == [0]  # the good clip stays
     assert f"{manifest}:2" in caplog.text and "silent audio" in caplog.text and "skipped" in caplog.text
+
+
+def test_srwt_spaces_trains_srwt_answers_with_a_space_before_each_word(corpus, tok):
+    from qa_lab.prompts.tags import TIME_TOKENS, parse_srwt
+    exs = [ex for ex in read_manifest(corpus / "train.jsonl") if ex["task"] == "srwt"][:2]
+    times = set(tok.convert_tokens_to_ids(list(TIME_TOKENS)))
+    for ex in exs:
+        bare, spaced = (tok.decode(AudioTextDataset([ex], tok, srwt_spaces=s)[0]["target_ids"]) for s in (False, True))
+        assert parse_srwt(bare) == parse_srwt(spaced) and len(parse_srwt(bare)) == len(ex["words"])
+        assert " " not in bare and spaced.count(" ") == len(ex["words"])
+        words = [t for t in AudioTextDataset([ex], tok, srwt_spaces=True)[0]["target_ids"] if t not in times]
+        assert words == tok(" " + " ".join(w["word"] for w in ex["words"]), add_special_tokens=False)["input_ids"]

@@ -135,6 +135,19 @@ def test_trained_model_is_evaluated_on_a_world_split_with_a_row_per_task(tmp_pat
     assert f"{mine}: the eval folder exists and is not empty; pass --overwrite" in capsys.readouterr().err
     main([*again, "--out", str(mine), "--overwrite"])
     assert not (mine / "stale.txt").exists() and (mine / "metrics.json").is_file()
+    meta = json.loads((mine / "metrics.json").read_text())["meta"]
+    assert meta["ctc_timed"] is False and meta["monotone_times"] is True  # the checkpoint's decode settings
+
+
+def test_decode_flags_replace_the_checkpoints_decode_settings():
+    from qa_lab.cli import _decode_flags, parse_args
+    from qa_lab.config import load_config
+    cfg = load_config("base")
+    assert (cfg.decode.ctc_timed, cfg.decode.monotone_times, cfg.decode.num_beams) == (False, True, 1)
+    _decode_flags(cfg, parse_args(["eval", "last.ckpt", "--world", "test", "--ctc-timed", "--no-monotone-times"]))
+    assert (cfg.decode.ctc_timed, cfg.decode.monotone_times, cfg.decode.num_beams) == (True, False, 1)
+    _decode_flags(cfg, parse_args(["infer", "last.ckpt", "a.wav", "--no-ctc-timed", "--num-beams", "3"]))
+    assert (cfg.decode.ctc_timed, cfg.decode.monotone_times, cfg.decode.num_beams) == (False, False, 3)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two"])

@@ -246,6 +246,24 @@ def test_srwt_mission_example():
     assert format_srwt([]) == ""
 
 
+def test_spaced_srwt_parses_the_same_and_its_words_are_the_transcripts_tokens():
+    from qa_lab.core.tokenizer import tiny_tokenizer
+    from qa_lab.prompts.tasks import target
+    words = [Word("felix", 0.0, 0.41), Word("asked", 0.41, 0.87), Word("the", 0.87, 1.0), Word("student", 1.0, 1.6)]
+    spaced = format_srwt(words, spaced=True)
+    assert spaced == "<|0.00|> felix<|0.41|> asked<|0.87|> the<|1.00|> student<|1.60|>"
+    assert parse_srwt(spaced) == parse_srwt(format_srwt(words)) == words
+    ex = {"task": "srwt", "words": [{"word": w.word, "start": w.start, "end": w.end} for w in words]}
+    assert target(ex) == format_srwt(words) and target(ex, srwt_spaces=True) == spaced
+    assert target({"task": "asr", "text": "felix asked"}, srwt_spaces=True) == "felix asked"  # other tasks as they were
+    tok = tiny_tokenizer()
+    times = set(tok.convert_tokens_to_ids(list(TIME_TOKENS)))
+    said = lambda text: [t for t in tok(text, add_special_tokens=False)["input_ids"] if t not in times]  # noqa: E731
+    transcript = said(" felix asked the student")  # the words inside a transcript (after its first)
+    assert said(spaced) == transcript
+    assert said(format_srwt(words)) != transcript  # the paper's spelling tokenises its words apart from transcripts
+
+
 def test_srwt_round_trip_random_contiguous_words():
     rng = random.Random(0)
     alphabet = "abcdefghijklmnopqrstuvwxyz'"

@@ -98,10 +98,11 @@ def _infer_parser(sub) -> None:
 
 
 def _decode_flags(cfg, a) -> None:
-    """--num-beams / --ctc-weight / --times replace the checkpoint config's decode settings (checked like the config
-    keys)."""
+    """--num-beams / --ctc-weight / --times / --ctc-timed / --monotone-times replace the checkpoint config's decode
+    settings (checked like the config keys)."""
     from dataclasses import replace
-    changes = {k: v for k, v in (("num_beams", a.num_beams), ("ctc_weight", a.ctc_weight), ("times", a.times))
+    changes = {k: v for k, v in (("num_beams", a.num_beams), ("ctc_weight", a.ctc_weight), ("times", a.times),
+                                 ("ctc_timed", a.ctc_timed), ("monotone_times", a.monotone_times))
                if v is not None}
     cfg.decode = replace(cfg.decode, **changes)
 
@@ -115,6 +116,12 @@ def _decoder_flags(p) -> None:
     p.add_argument("--times", choices=DECODE_TIMES, default=None, help="srwt and grounding times: lm = the LLM's "
                    "time tokens, ctc = the transcript aligned to the model's own frames (default: the checkpoint's "
                    "decode.times; ctc needs model.ctc_weight > 0)")
+    p.add_argument("--ctc-timed", action=argparse.BooleanOptionalAction, default=None, help="srwt answers decoded "
+                   "jointly with the frames' CTC, their time tokens by the LLM alone (decode.ctc_timed; weight "
+                   "--ctc-weight; default: the checkpoint's)")
+    p.add_argument("--monotone-times", action=argparse.BooleanOptionalAction, default=None, help="srwt and grounding: "
+                   "a time token may not be earlier than the one before it (decode.monotone_times; default: the "
+                   "checkpoint's)")
 
 
 def _remote_code_flag(p) -> None:
@@ -198,7 +205,8 @@ def _eval(a) -> None:
     check_replaceable(out, a.overwrite, "eval folder")
     meta = {"checkpoint": str(src), "source": name, "source_path": str(Path(a.manifest).resolve()) if a.manifest
             else f"world:{a.world}", "num_beams": cfg.decode.num_beams, "ctc_weight": cfg.decode.ctc_weight,
-            "times": cfg.decode.times, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
+            "times": cfg.decode.times, "ctc_timed": cfg.decode.ctc_timed,
+            "monotone_times": cfg.decode.monotone_times, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
     from lightning.fabric import Fabric
     # Lightning's launcher: with --devices N it starts N-1 more processes running this same command (ddp)
     fabric = Fabric(accelerator=a.accelerator, devices=a.devices, strategy="ddp" if a.devices > 1 else "auto")

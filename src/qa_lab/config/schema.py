@@ -184,6 +184,12 @@ class TagsConfig:
     """Task prompt format: hierarchical (Qwen-Audio tags) | flat (one token per task) | natural | qwen2-audio
     (Qwen2-Audio's instructions and audio markers, plain text: what the base Qwen2-Audio checkpoint reads) |
     qwen2-audio-chat (the same inside one ChatML user turn, answers ending with <|im_end|>: the instruct checkpoint)."""
+    srwt_spaces: bool = False
+    """SRWT answers write a space before each word: '<|0.00|> mister<|0.41|> quilter<|0.87|>' instead of the paper's
+    '<|0.00|>mister<|0.41|>quilter<|0.87|>'. With a byte-level BPE, ' quilter' and 'quilter' are different tokens:
+    spaced, an SRWT answer's words are the tokens they have inside a transcript (what ASR trains and the frames' CTC
+    spells, so decode.ctc_timed can score them), with time tokens where a transcript has nothing. Both parse and
+    score the same."""
 
     def __post_init__(self) -> None:
         _check(self.format, TAG_FORMATS, "tags.format")

@@ -32,7 +32,8 @@ class AudioTextDataset(Dataset):
 
     def __init__(self, examples: list[Example], tokenizer, tag_format: str = "hierarchical",
                  audio_padding: str | AudioFront = "real", with_target: bool = True, features=None, ctc: bool = False,
-                 skip_invalid: bool = False, ctc_sounds: bool = True, refuse_silent: bool = False):
+                 skip_invalid: bool = False, ctc_sounds: bool = True, refuse_silent: bool = False,
+                 srwt_spaces: bool = False):
         self.examples = examples
         self.skip_invalid = skip_invalid
         self.refuse_silent = refuse_silent  # a clip with nothing to hear teaches its answer without audio
@@ -40,6 +41,7 @@ class AudioTextDataset(Dataset):
         self.features = features  # a qa_lab.core.features.FeatureStore: items carry cached tower features, not mel
         self.tokenizer = tokenizer
         self.tag_format = tag_format
+        self.srwt_spaces = srwt_spaces  # tags.srwt_spaces: the targets' spelling of SRWT answers
         self.front = audio_padding if isinstance(audio_padding, AudioFront) else AudioFront(audio_padding)
         self.with_target = with_target  # False: prompts only (decoding), no target fields needed
         self.ctc = ctc and with_target  # also tokenise what is said (ctc_ids), for the auxiliary CTC loss
@@ -55,7 +57,8 @@ class AudioTextDataset(Dataset):
     def label_counts(self) -> np.ndarray:
         """The target tokens each example is trained on (its target and the end-of-sequence token), counted once."""
         if self._label_counts is None:
-            ids = self.tokenizer([target(ex) for ex in self.examples], add_special_tokens=False)["input_ids"]
+            ids = self.tokenizer([target(ex, self.srwt_spaces) for ex in self.examples],
+                                 add_special_tokens=False)["input_ids"]
             self._label_counts = np.array([len(x) + 1 for x in ids], dtype=np.int64)
         return self._label_counts
 
@@ -70,7 +73,8 @@ class AudioTextDataset(Dataset):
         if self.tag_format == "qwen2-audio-chat":  # a one-turn ChatML dialogue around the audio and the instruction
             prefix, instruction = chatml.one_clip_prompt(instruction, self.front.markers)
         item = {"prompt_ids": enc(instruction), "prefix_ids": enc(prefix) if prefix else [],
-                "target_ids": enc(target(ex)) if self.with_target else [], "task": ex["task"], "index": i,
+                "target_ids": enc(target(ex, self.srwt_spaces)) if self.with_target else [], "task": ex["task"],
+                "index": i,
                 "ctc_ids": enc(said) if said else []}
         clip = self._clip(i, ex, ex["_audio_path"], float(ex.get("offset") or 0.0), ex.get("duration"))
         return None if clip is None else {**clip, **item}
@@ -349,7 +353,7 @@ class AudioDataModule(L.LightningDataModule):
         turns and audio frames together, within the LLM's context (`self.context`, when known). Anything over is an
         error naming file:line and what is over, or with data.skip_invalid a counted, logged skip."""
         d = self.cfg.data
-        lengths = [len(ids) for ids in self.tokenizer([target(ex) for ex in examples],
+        lengths = [len(ids) for ids in self.tokenizer([target(ex, self.cfg.tags.srwt_spaces) for ex in examples],
                                                      add_special_tokens=False)["input_ids"]]
         over = [(ex, f"a target of {n} tokens, over data.max_target_tokens={d.max_target_tokens}")
                 for ex, n in zip(examples, lengths) if n > d.max_target_tokens]
@@ -398,7 +402,8 @@ class AudioDataModule(L.LightningDataModule):
             train, val = kept
         mk = lambda exs: AudioTextDataset(exs, self.tokenizer, self.cfg.tags.format, self.front,  # noqa: E731
                                           features=store, ctc=m.ctc_weight > 0, skip_invalid=d.skip_invalid,
-                                          ctc_sounds=m.ctc_sounds, refuse_silent=True)
+                                          ctc_sounds=m.ctc_sounds, refuse_silent=True,
+                                          srwt_spaces=self.cfg.tags.srwt_spaces)
         self.train_set, self.val_set = mk(train), mk(val)
 
     def _loader(self, ds: AudioTextDataset, sampler) -> DataLoader:

@@ -146,8 +146,9 @@ def _as_word(i: int, w: Word | Mapping) -> Word:
         raise ValueError(f"word {i}: expected a Word or a mapping with word/start/end, got {w!r}") from e
 
 
-def format_srwt(words: Iterable[Word | Mapping]) -> str:
-    """Words -> '<|0.00|>mister<|0.41|>quilter<|0.87|>' (N words, N+1 time tokens).
+def format_srwt(words: Iterable[Word | Mapping], spaced: bool = False) -> str:
+    """Words -> '<|0.00|>mister<|0.41|>quilter<|0.87|>' (N words, N+1 time tokens); spaced=True writes a space
+    before each word ('<|0.00|> mister<|0.41|> quilter<|0.87|>', tags.srwt_spaces), which parses the same.
 
     Times are quantised with time_token; a gap before a word is absorbed into the preceding word,
     whose end becomes the next word's start. Overlapping or decreasing times (on the 0.01 s grid),
@@ -179,7 +180,7 @@ def format_srwt(words: Iterable[Word | Mapping]) -> str:
         prev_end = e
     if not ws:
         return ""
-    out = [TIME_TOKENS[s] + text for s, text in zip(starts, parts)]
+    out = [TIME_TOKENS[s] + " " * spaced + text for s, text in zip(starts, parts)]
     return "".join(out) + TIME_TOKENS[prev_end]
 
 

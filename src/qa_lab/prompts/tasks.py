@@ -176,8 +176,11 @@ def _takers(name: str) -> str:
     return ", ".join(repr(n) for n, t in REGISTRY.items() if t.query == name) or "no tasks"
 
 
-def target(ex: Example) -> str:
-    """The output text the model learns for a manifest example."""
+def target(ex: Example, srwt_spaces: bool = False) -> str:
+    """The output text the model learns for a manifest example; srwt_spaces: an SRWT answer writes a space before
+    each word (tags.srwt_spaces)."""
+    if srwt_spaces and ex["task"] == "srwt":
+        return tags.format_srwt(ex["words"], spaced=True)
     return get(ex["task"]).target(ex)
 
 

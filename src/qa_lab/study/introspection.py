@@ -34,7 +34,8 @@ def batch_for(model, cfg, examples: list[Example], outputs: list[str] | None = N
     exs = [{**ex, "_line": i + 1} if "_turns" in ex else  # a dialogue: its clips were found when it was read
            {**ex, "_audio_path": str(ex.get("_audio_path") or ex["audio"]), "_line": i + 1}
            for i, ex in enumerate(examples)]
-    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front, with_target=outputs is None)
+    ds = AudioTextDataset(exs, model.tokenizer, cfg.tags.format, model.front, with_target=outputs is None,
+                          srwt_spaces=cfg.tags.srwt_spaces)
     items = [ds[i] for i in range(len(ds))]
     if outputs is not None:
         for it, text in zip(items, outputs):
@@ -119,7 +120,7 @@ def listening(model, cfg, examples: list[Example], max_attention_examples: int =
     with a high answer WER means the model hears the words but does not copy them into its answers."""
     was_training = model.training
     model.eval()
-    outputs = [target(ex) for ex in examples]
+    outputs = [target(ex, cfg.tags.srwt_spaces) for ex in examples]
     rotated = examples[1:] + examples[:1]
 
     def per_token(batch) -> float:
@@ -237,7 +238,7 @@ def time_readout(model, cfg, examples: list[Example], window: float = 0.1, max_e
                                              "window_share", "hidden")}
     try:
         for c, ex in enumerate(examples[:max_examples]):
-            batch = batch_for(model, cfg, [ex], [target(ex)])
+            batch = batch_for(model, cfg, [ex], [target(ex, cfg.tags.srwt_spaces)])
             out = llm(inputs_embeds=model.embed(batch), attention_mask=batch["attention_mask"],
                       position_ids=model.position_ids(batch), use_cache=False,
                       output_attentions=True, output_hidden_states=True)
