@@ -106,6 +106,25 @@ def test_silent_time_tokens_pass_between_the_words_the_frames_spell():
     assert float(plain[4]) < float(after_word[4]) - 5
 
 
+def test_a_lead_space_before_the_first_word_is_not_said():
+    # an SRWT answer spelt with spaces opens "<time> Ġ word": the frames spell the word but never a space before the
+    # first one, so a lead token (3) at the start is scored by the LM alone and leaves the spoken prefix empty
+    frames = torch.full((6, 6), -20.0)
+    for t, k in enumerate([1, 1, BLANK, 2, 2, BLANK]):
+        frames[t, k] = 0.0
+    lm = torch.tensor([[0.0, 0.0, 0.0, 2.0, 0.0, -1.0]])
+    logp = lm.log_softmax(-1)[0]
+    scorer = CTCPrefixScorer([frames.log_softmax(-1)], weight=0.7, blank=BLANK, eos=EOS, top_k=4, silent=[4], lead=[3])
+    plain = CTCPrefixScorer([frames.log_softmax(-1)], weight=0.7, blank=BLANK, eos=EOS, top_k=4, silent=[4])
+    empty = torch.zeros((1, 0), dtype=torch.long)
+    assert float(scorer(empty, lm)[0, 3]) == pytest.approx(0.3 * float(logp[3]))  # no CTC term at the start
+    assert float(plain(empty, lm)[0, 3]) < 0.3 * float(logp[3]) - 5  # a spoken 3: the frames never say it
+    # "<4> 3" then goes on as "<4>" does: 1 comes next with the same score
+    assert torch.allclose(scorer(torch.tensor([[4, 3]]), lm), plain(torch.tensor([[4]]), lm))
+    # a 3 after a word is said, as any token is
+    assert float(scorer(torch.tensor([[4, 3, 1]]), lm)[0, 3]) == pytest.approx(float(plain(torch.tensor([[4, 1]]), lm)[0, 3]))
+
+
 def test_soft_time_targets_cost_less_near_the_target_and_leave_other_tokens_alone():
     from types import SimpleNamespace
 

@@ -229,6 +229,29 @@ def test_timed_answers_never_go_back_in_time():
     assert torch.isfinite(rule(torch.zeros(2, 0, dtype=torch.long), scores)).all()  # nothing generated yet
 
 
+def test_srwt_answers_keep_their_grammar_while_decoded():
+    from qa_lab.eval.decode import SrwtGrammar, space_tokens
+    from qa_lab.prompts.tags import TIME_TOKENS, parse_srwt
+    times, space = [7, 8, 9, 10], [11]  # <|0.00|> .. <|0.03|>, and a token that is only a space
+    rule = SrwtGrammar(times, space)
+    scores = torch.zeros(4, 12)
+    first = rule(torch.zeros(4, 0, dtype=torch.long), scores)
+    assert torch.isfinite(first[:, times]).all() and torch.isinf(first[:, [1, 2, 11]]).all()  # it opens with a time
+    ids = torch.tensor([[7, 3, 4, 8],  # a word, then a time: no word yet since it
+                        [7, 3, 8, 11],  # ... then a bare space: still no word
+                        [7, 3, 8, 2],  # ... then a word: the next time may come
+                        [1, 2, 11, 3]])  # no time at all
+    out = rule(ids, scores)
+    assert torch.isinf(out[:2, times]).all() and torch.isfinite(out[:2, [1, 2, 3, 11, 0]]).all()
+    assert torch.isfinite(out[2:]).all()
+    # on a real tokenizer: the only space tokens are spaces, and the rule's answers parse
+    from qa_lab.core.tokenizer import tiny_tokenizer
+    tok = tiny_tokenizer()
+    blank = space_tokens(tok)
+    assert blank and all(not tok.decode([i]).strip() for i in blank) and tok.convert_tokens_to_ids("Ġ") in blank
+    assert parse_srwt(TIME_TOKENS[0] + " this" + TIME_TOKENS[20])  # what the rule lets through parses
+
+
 def test_a_new_task_with_a_new_metric_family_is_one_registration_each(monkeypatch):
     """A task and its metric family are the only two places a new kind of answer is defined: parse, score,
     headline, display name and decoding budget all follow from them."""

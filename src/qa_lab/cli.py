@@ -98,11 +98,12 @@ def _infer_parser(sub) -> None:
 
 
 def _decode_flags(cfg, a) -> None:
-    """--num-beams / --ctc-weight / --times / --ctc-timed / --monotone-times replace the checkpoint config's decode
-    settings (checked like the config keys)."""
+    """--num-beams / --ctc-weight / --times / --ctc-timed / --monotone-times / --srwt-grammar replace the checkpoint
+    config's decode settings (checked like the config keys)."""
     from dataclasses import replace
     changes = {k: v for k, v in (("num_beams", a.num_beams), ("ctc_weight", a.ctc_weight), ("times", a.times),
-                                 ("ctc_timed", a.ctc_timed), ("monotone_times", a.monotone_times))
+                                 ("ctc_timed", a.ctc_timed), ("monotone_times", a.monotone_times),
+                                 ("srwt_grammar", a.srwt_grammar))
                if v is not None}
     cfg.decode = replace(cfg.decode, **changes)
 
@@ -122,6 +123,9 @@ def _decoder_flags(p) -> None:
     p.add_argument("--monotone-times", action=argparse.BooleanOptionalAction, default=None, help="srwt and grounding: "
                    "a time token may not be earlier than the one before it (decode.monotone_times; default: the "
                    "checkpoint's)")
+    p.add_argument("--srwt-grammar", action=argparse.BooleanOptionalAction, default=None, help="srwt: the answer opens "
+                   "with a time token and a word stands between every two (decode.srwt_grammar; default: the "
+                   "checkpoint's, or on for a checkpoint from before the key)")
 
 
 def _remote_code_flag(p) -> None:
@@ -206,7 +210,7 @@ def _eval(a) -> None:
     meta = {"checkpoint": str(src), "source": name, "source_path": str(Path(a.manifest).resolve()) if a.manifest
             else f"world:{a.world}", "num_beams": cfg.decode.num_beams, "ctc_weight": cfg.decode.ctc_weight,
             "times": cfg.decode.times, "ctc_timed": cfg.decode.ctc_timed,
-            "monotone_times": cfg.decode.monotone_times, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
+            "monotone_times": cfg.decode.monotone_times, "srwt_grammar": cfg.decode.srwt_grammar, "tag_format": cfg.tags.format, "n_resamples": a.bootstrap}
     from lightning.fabric import Fabric
     # Lightning's launcher: with --devices N it starts N-1 more processes running this same command (ddp)
     fabric = Fabric(accelerator=a.accelerator, devices=a.devices, strategy="ddp" if a.devices > 1 else "auto")

@@ -442,6 +442,10 @@ class DecodeConfig:
     monotone_times: bool = True
     """SRWT and grounding answers: a time token may not be earlier than the one before it (Whisper's timestamp rule),
     so answers never fail to parse for decreasing times (a word or a span that ends before it starts)."""
+    srwt_grammar: bool = True
+    """SRWT answers keep SRWT's grammar while decoded: they open with a time token, and a word (not only spaces)
+    stands between every two time tokens, so they never fail to parse for an empty word (joint CTC decoding,
+    decode.ctc_timed, wrote such words). Still the LLM's own tokens: the rule only removes those choices."""
     times: str = "lm"
     """Where SRWT and grounding answers get their times. lm: the LLM writes its time tokens (the paper's model).
     ctc: from the model's own audio frames, as WhisperX-style aligners do: the clip is transcribed with the asr

@@ -44,15 +44,18 @@ class CTCPrefixScorer(LogitsProcessor):
 
     def __init__(self, frames: list[torch.Tensor], weight: float, blank: int, eos: int,
                  num_beams: int = 1, top_k: int = 8, frame_k: int = 2, max_frame_tokens: int = 64,
-                 silent: list[int] | tuple = ()):
+                 silent: list[int] | tuple = (), lead: list[int] | tuple = ()):
         """frame_k=0 scores the LM's candidates only (the decoding before 2026-12-04). `silent`: tokens that are not
         said (an SRWT answer's time tokens): they never enter the spoken prefix, so the frames neither favour nor
-        penalise them, and each scores (1 - w) log p_LM, as a word the frames spell for sure would."""
+        penalise them, and each scores (1 - w) log p_LM, as a word the frames spell for sure would. `lead`: tokens
+        that are silent as the answer's first spoken token (the bare space before the first word of an SRWT answer
+        spelt with spaces, tags.srwt_spaces: a transcript's first word has none, so the frames never spell it)."""
         if not 0.0 < weight <= 1.0:
             raise ValueError(f"CTC decoding weight must be in (0, 1], got {weight}")
         self.weight, self.blank, self.eos, self.top_k, self.num_beams = weight, blank, eos, top_k, num_beams
         self.silent = torch.tensor(sorted(set(silent)), dtype=torch.long)
         self.skip = frozenset((eos, blank, *silent))  # never part of the spoken prefix
+        self.lead = frozenset(lead) - self.skip
         t_max = max(f.shape[0] for f in frames)
         v = frames[0].shape[1]
         # pad every clip to t_max with frames that say "blank" for sure: the recursions then carry each clip's
@@ -74,8 +77,12 @@ class CTCPrefixScorer(LogitsProcessor):
         for i in range(len(frames)):  # (r_n, r_b, log prefix prob) of the empty prefix
             self.states[(i, ())] = (torch.full((t_max,), NEG), blank_path[i], 0.0)
 
+    def _said(self, ids: list[int]) -> list[int]:
+        return [t for t in ids if t not in self.skip]
+
     def _prefix(self, ids: list[int]) -> tuple[int, ...]:
-        return tuple(t for t in ids if t not in self.skip)
+        said = self._said(ids)
+        return tuple(said[1:] if said and said[0] in self.lead else said)
 
     def extend(self, clips: list[int], prefixes: list[tuple[int, ...]], cand: torch.Tensor) -> torch.Tensor:
         """log p_CTC prefix scores of prefix + c for each row's candidates `cand` (R, K); stores their states."""
@@ -123,4 +130,9 @@ class CTCPrefixScorer(LogitsProcessor):
             out[r, self.eos] = (1 - w) * logp[r, self.eos] + w * end
         if len(self.silent):  # the prefix stays as it is: no CTC term
             out[:, self.silent] = (1 - w) * logp[:, self.silent]
+        if self.lead:  # nothing said yet: a lead token leaves the prefix empty too
+            lead = torch.tensor(sorted(self.lead))
+            for r, ids in enumerate(input_ids.tolist()):
+                if not self._said(ids):
+                    out[r, lead] = (1 - w) * logp[r, lead]
         return out.to(scores.dtype)

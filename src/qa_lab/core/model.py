@@ -425,13 +425,14 @@ class AudioLLM(nn.Module):
 
     def generate(self, batch: dict, max_new_tokens: int = 128, num_beams: int = 1, ctc_weight: float = 0.0,
                  stop_ids: list[int] | tuple = (), ctc_silent: list[int] | tuple = (),
-                 **generate_kwargs) -> list[list[int]]:
+                 ctc_lead: list[int] | tuple = (), **generate_kwargs) -> list[list[int]]:
         """Batched decoding with the KV cache from left-padded prompts; returns new token ids per example, up to the
         end-of-sequence token or any of `stop_ids` (e.g. a dialogue turn's <|im_end|>).
 
         Greedy (num_beams=1) or beam search; ctc_weight > 0 decodes jointly with the CTC prefix scores of the
         model's own frames (qa_lab.core.ctc; for transcription prompts of a model trained with the CTC loss), with
-        the tokens `ctc_silent` (an SRWT answer's time tokens) outside what the frames spell. Other keyword arguments
+        the tokens `ctc_silent` (an SRWT answer's time tokens) outside what the frames spell, and `ctc_lead` too as the
+        answer's first spoken token (CTCPrefixScorer's `lead`). Other keyword arguments
         go to transformers' generate()."""
         embeds = self.embed(batch)
         tok = self.tokenizer
@@ -445,7 +446,8 @@ class AudioLLM(nn.Module):
             generate_kwargs.setdefault("suppress_tokens", never)
         if ctc_weight > 0:
             scorer = CTCPrefixScorer(self.frame_log_probs(batch, embeds), ctc_weight, blank=tok.pad_token_id,
-                                     eos=tok.eos_token_id, num_beams=num_beams, silent=ctc_silent)
+                                     eos=tok.eos_token_id, num_beams=num_beams, silent=ctc_silent,
+                                     lead=ctc_lead)
             generate_kwargs["logits_processor"] = LogitsProcessorList([*generate_kwargs.get("logits_processor", []), scorer])
         generate_kwargs.update(self._time_positions(batch))  # generate() goes on one position per new token
         hook = None

@@ -39,6 +39,37 @@ class MonotoneTimes(LogitsProcessor):
         return scores.masked_fill(earlier, float("-inf"))
 
 
+class SrwtGrammar(LogitsProcessor):
+    """An SRWT answer keeps SRWT's grammar (N words between N+1 time tokens) while it is decoded: it opens with a
+    time token, and a word stands between every two time tokens, so no time token follows a time token or a word
+    that is only spaces (`space_ids`). Such answers would not parse (an empty word); joint CTC decoding wrote them
+    (decode.ctc_timed, experiments/results/srwt-spaces/). The LLM's own tokens still: only those choices go."""
+    def __init__(self, time_ids: list[int], space_ids: list[int]):
+        self.time_ids, self.space_ids = torch.tensor(time_ids), torch.tensor(space_ids, dtype=torch.long)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        times = self.time_ids.to(scores.device)
+        if not input_ids.shape[1]:  # the first token is a time
+            keep = torch.full_like(scores, float("-inf"))
+            keep[:, times] = scores[:, times]
+            return keep
+        pos = torch.arange(input_ids.shape[1], device=input_ids.device)
+        last = torch.where(torch.isin(input_ids, times), pos, -1).max(1).values  # (R,) the last time token, -1: none
+        said = (pos > last[:, None]) & ~torch.isin(input_ids, self.space_ids.to(input_ids.device))
+        no_word = (last >= 0) & ~said.any(1)  # nothing but spaces since the last time token
+        scores = scores.clone()
+        scores[no_word[:, None] & torch.isin(torch.arange(scores.shape[1], device=scores.device), times)[None]] = \
+            float("-inf")
+        return scores
+
+
+def space_tokens(tokenizer) -> list[int]:
+    """Ids of the tokens that decode to spaces only (not special tokens)."""
+    special = set(tokenizer.all_special_ids)
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return [i for i, t in enumerate(texts) if not t.strip() and i not in special]
+
+
 def decode(model: AudioLLM, ids: list[int], task: str) -> str:
     """Token ids -> text. Tag and time tokens stay (timed answers need them; elsewhere they mark a
     malformed answer); only EOS and padding are dropped."""
@@ -133,13 +164,19 @@ def _generate(model: AudioLLM, cfg: Config, examples: list[Example], batch_secon
         timed_ctc = cfg.decode.ctc_timed and task in ctc.TIMED_TASKS
         w = cfg.decode.ctc_weight if task in ctc.TASKS or timed_ctc else 0.0
         extra = {}
+        times = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
+        processors = []
+        if task in TIMED and cfg.decode.monotone_times:
+            processors.append(MonotoneTimes(times))
+        if task == "srwt" and cfg.decode.srwt_grammar:
+            processors.append(SrwtGrammar(times, space_tokens(model.tokenizer)))
+        if processors:
+            extra["logits_processor"] = LogitsProcessorList(processors)
         if timed_ctc and w > 0:  # the words jointly with the frames, the time tokens by the LLM alone
-            extra["ctc_silent"] = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
+            extra["ctc_silent"] = times
+            extra["ctc_lead"] = space_tokens(model.tokenizer)  # a spaced answer's space before its first word
         if tasks.get(task).family == "dialogue":  # an assistant turn ends with <|im_end|>
             extra["stop_ids"] = chat_token_ids(model.tokenizer)[1:]
-        if task in TIMED and cfg.decode.monotone_times:
-            times = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
-            extra["logits_processor"] = LogitsProcessorList([MonotoneTimes(times)])
         for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams, ctc_weight=w,
                                                     **extra)):
             outputs[i] = decode(model, ids, task)
