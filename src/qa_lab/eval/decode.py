@@ -157,6 +157,8 @@ def _generate(model: AudioLLM, cfg: Config, examples: list[Example], batch_secon
               num_beams: int, max_batch_size: int, progress: bool) -> list[str]:
     """The LLM's own answers to prepared examples (run's docstring), in input order."""
     outputs: list[str] = [""] * len(examples)
+    times = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
+    spaces = space_tokens(model.tokenizer) if any(ex["task"] == "srwt" for ex in examples) else []
     for batch_idx, batch in _batches(model, cfg, examples, batch_seconds, max_batch_size, progress):
         task = examples[batch_idx[0]]["task"]
         budget, limit = tasks.get(task).max_new_tokens, cfg.decode.max_new_tokens
@@ -164,17 +166,16 @@ def _generate(model: AudioLLM, cfg: Config, examples: list[Example], batch_secon
         timed_ctc = cfg.decode.ctc_timed and task in ctc.TIMED_TASKS
         w = cfg.decode.ctc_weight if task in ctc.TASKS or timed_ctc else 0.0
         extra = {}
-        times = model.tokenizer.convert_tokens_to_ids(list(tags.TIME_TOKENS))
         processors = []
         if task in TIMED and cfg.decode.monotone_times:
             processors.append(MonotoneTimes(times))
         if task == "srwt" and cfg.decode.srwt_grammar:
-            processors.append(SrwtGrammar(times, space_tokens(model.tokenizer)))
+            processors.append(SrwtGrammar(times, spaces))
         if processors:
             extra["logits_processor"] = LogitsProcessorList(processors)
         if timed_ctc and w > 0:  # the words jointly with the frames, the time tokens by the LLM alone
             extra["ctc_silent"] = times
-            extra["ctc_lead"] = space_tokens(model.tokenizer)  # a spaced answer's space before its first word
+            extra["ctc_lead"] = spaces  # a spaced answer's space before its first word
         if tasks.get(task).family == "dialogue":  # an assistant turn ends with <|im_end|>
             extra["stop_ids"] = chat_token_ids(model.tokenizer)[1:]
         for i, ids in zip(batch_idx, model.generate(batch, max_new_tokens=cap, num_beams=num_beams, ctc_weight=w,
