@@ -80,8 +80,8 @@ class CTCPrefixScorer(LogitsProcessor):
     def _said(self, ids: list[int]) -> list[int]:
         return [t for t in ids if t not in self.skip]
 
-    def _prefix(self, ids: list[int]) -> tuple[int, ...]:
-        said = self._said(ids)
+    def _prefix(self, said: list[int]) -> tuple[int, ...]:
+        """The spoken prefix of a row's said tokens (_said): a lead token at its start is not part of it."""
         return tuple(said[1:] if said and said[0] in self.lead else said)
 
     def extend(self, clips: list[int], prefixes: list[tuple[int, ...]], cand: torch.Tensor) -> torch.Tensor:
@@ -111,7 +111,8 @@ class CTCPrefixScorer(LogitsProcessor):
         logp = scores.float().log_softmax(-1)
         rows = input_ids.shape[0]
         clips = [r // self.num_beams for r in range(rows)]
-        prefixes = [self._prefix(ids) for ids in input_ids.tolist()]
+        said = [self._said(ids) for ids in input_ids.tolist()]
+        prefixes = [self._prefix(s) for s in said]
         top = logp.topk(min(self.top_k, logp.shape[1]), dim=1).indices  # (R, K)
         text = [[t for t in dict.fromkeys(row + self.heard[c]) if t not in self.skip] or [self.blank]
                 for row, c in zip(top.tolist(), clips)]
@@ -132,7 +133,7 @@ class CTCPrefixScorer(LogitsProcessor):
             out[:, self.silent] = (1 - w) * logp[:, self.silent]
         if self.lead:  # nothing said yet: a lead token leaves the prefix empty too
             lead = torch.tensor(sorted(self.lead))
-            for r, ids in enumerate(input_ids.tolist()):
-                if not self._said(ids):
+            for r, s in enumerate(said):
+                if not s:
                     out[r, lead] = (1 - w) * logp[r, lead]
         return out.to(scores.dtype)
